@@ -1,0 +1,52 @@
+"""Every ``LINKHEALTH_*`` setting: name, default and one line of help.
+
+This table is the single place a setting is declared. ``crawler/settings.py``
+loads the defaults from it, the README documents each one (a test checks
+that), and components read them with Scrapy's typed getters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("LINKHEALTH_DB", "state/linkhealth.db", "Path of the SQLite database (created if missing)."),
+    Setting("LINKHEALTH_CONTACT_URL", "https://github.com/linkhealth/linkhealth",
+            "Contact URL named in the User-Agent, so site owners can reach whoever runs the crawl."),
+    Setting("LINKHEALTH_USER_AGENT", "",
+            "User-Agent header; empty builds 'linkhealth/VERSION (link checker; +CONTACT_URL)'."),
+    Setting("LINKHEALTH_ALLOW_PRIVATE", False,
+            "Allow requests to loopback, private, link-local, multicast and reserved addresses "
+            "(off: such URLs are recorded as forbidden_address)."),
+    Setting("LINKHEALTH_EXCLUDE", [],
+            "Regular expressions; a URL matching any of them is not requested and is recorded as excluded."),
+    Setting("LINKHEALTH_HEAD_FIRST", True,
+            "Check with HEAD first and confirm any non-2xx answer with GET (off: GET only)."),
+    Setting("LINKHEALTH_BODY_PEEK_BYTES", 65536,
+            "Bytes of an HTML GET body kept for classification (soft-404 detection); the rest is not downloaded."),
+    Setting("LINKHEALTH_RETRY_BACKOFF_BASE", 1.0,
+            "Seconds before the first retry of a transient failure; doubles with each further retry."),
+    Setting("LINKHEALTH_RETRY_BACKOFF_MAX", 60.0, "Upper bound, in seconds, of the exponential backoff."),
+    Setting("LINKHEALTH_RETRY_AFTER_MAX", 120.0,
+            "Longest Retry-After (seconds) honoured on 429/503; a longer one is capped to this."),
+    Setting("LINKHEALTH_CA_BUNDLE", "",
+            "PEM file of extra trusted CA certificates, added to the system trust store."),
+    Setting("LINKHEALTH_VERIFY_TLS", True,
+            "Verify TLS certificates (off: a broken certificate is not reported as tls_error)."),
+    Setting("LINKHEALTH_BATCH_SIZE", 500, "Items written to SQLite per transaction."),
+    Setting("LINKHEALTH_FLUSH_SECONDS", 2.0,
+            "Longest time an item waits in memory before its batch is committed."),
+    Setting("LINKHEALTH_READ_BATCH", 100,
+            "Documents read and parsed per step in a worker thread while the crawl runs."),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

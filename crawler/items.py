@@ -1,0 +1,71 @@
+"""What the spider yields and the store pipeline records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OUTCOMES = (
+    "ok",
+    "broken",
+    "timeout",
+    "dns_error",
+    "connection_error",
+    "tls_error",
+    "too_many_redirects",
+    "blocked",
+    "soft_404",
+    "invalid_url",
+    "excluded",
+    "forbidden_address",
+)
+FAILING_OUTCOMES = frozenset({
+    "broken", "timeout", "dns_error", "connection_error", "tls_error",
+    "too_many_redirects", "soft_404", "invalid_url", "forbidden_address",
+})
+"""Outcomes that count as a failure for ``first_failed_at``/``consecutive_failures``.
+``blocked`` and ``excluded`` are neither healthy nor failing: they leave the streak alone."""
+
+
+@dataclass(slots=True)
+class RefItem:
+    field: str
+    kind: str
+    raw: str  # the URL as written in the document (credentials redacted)
+    url: str  # deduplication key: the url row it points at
+    host: str | None = None
+    domain: str | None = None
+
+
+@dataclass(slots=True)
+class DocumentItem:
+    path: str
+    collection: str | None
+    title: str | None
+    published: str | None
+    error: str | None
+    error_line: int | None
+    refs: list[RefItem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Hop:
+    url: str
+    status: int
+
+
+@dataclass(slots=True)
+class CheckItem:
+    url: str  # key of the url row
+    outcome: str
+    status: int | None = None
+    final_url: str | None = None
+    redirects: list[Hop] = field(default_factory=list)
+    permanent_redirect: bool = False
+    error: str | None = None
+    elapsed_ms: int | None = None
+    content_type: str | None = None
+    content_length: int | None = None
+    method: str | None = None
+    head_status: int | None = None
+    attempts: int = 0
+    checked_at: str | None = None

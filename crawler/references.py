@@ -1,0 +1,109 @@
+"""Finding the link references in a document: front-matter fields and body links.
+
+A reference is one place a URL is written: the field path (``related[2].images[0].url``)
+and the string found there. Which strings count:
+
+* any string, in any field, that starts with a URL scheme (``https://``, ``mailto:``...)
+  or ``//``;
+* anything at all in a URL field (a key ending in ``url``, or ``website``, ``href``, ``src``,
+  ``link``), so that site-relative paths, typos and non-string values are reported
+  rather than silently skipped.
+
+``secured`` and other non-URL strings are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+URL_KEYS = frozenset({"website", "href", "src", "link", "homepage"})
+IGNORED_KEYS = frozenset({"secured"})
+PAGE_KEYS = frozenset({"originalurl", "weburl"})
+AMP_KEYS = frozenset({"ampweburl", "cdnampweburl"})
+KINDS = ("page", "amp", "image", "other")
+
+_KNOWN_SCHEMES = re.compile(r"^(?:https?|ftps?|mailto|javascript|data|file|tel|sftp|ssh):", re.I)
+_PROTOCOL_RELATIVE = re.compile(r"^//[^\s/]")
+_MARKDOWN_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_HTML_ATTR = re.compile(r"""<(\w+)[^>]*?\s(href|src)\s*=\s*(["'])(.*?)\3""", re.I | re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    field: str
+    value: str
+    kind: str
+    not_a_string: str | None = None  # type name when the field held a non-string
+
+
+def front_matter_references(metadata: Mapping[str, Any]) -> Iterator[Reference]:
+    """Every URL reference in a parsed front-matter mapping, in document order."""
+    yield from _walk(metadata, "", parent_key="")
+
+
+def body_references(body: str, first_line: int) -> Iterator[Reference]:
+    """Markdown links and HTML ``href``/``src`` in a body; field is ``body:line N``."""
+    for match in _MARKDOWN_LINK.finditer(body):
+        url = match.group(1)
+        if _looks_like_link(url):
+            kind = "image" if match.group(0).startswith("!") else "page"
+            yield Reference(_body_field(body, match.start(1), first_line), url, kind)
+    for match in _HTML_ATTR.finditer(body):
+        url = match.group(4).strip()
+        if _looks_like_link(url):
+            kind = "image" if match.group(1).lower() == "img" else "page"
+            yield Reference(_body_field(body, match.start(4), first_line), url, kind)
+
+
+def kind_of(field_path: str) -> str:
+    """``page`` / ``amp`` / ``image`` / ``other`` from a field path."""
+    last = field_path.rsplit(".", 1)[-1].lower()
+    if last in AMP_KEYS:
+        return "amp"
+    if last in PAGE_KEYS:
+        return "page"
+    if re.search(r"(?:^|\.)images\[\d+\]\.url$", field_path, re.I):
+        return "image"
+    if last in {"url", "website", "homepage", "link"}:
+        return "page"
+    return "other"
+
+
+def _walk(node: Any, path: str, parent_key: str) -> Iterator[Reference]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            key_text = str(key)
+            if key_text.lower() in IGNORED_KEYS:
+                continue
+            child = f"{path}.{key_text}" if path else key_text
+            yield from _walk(value, child, key_text)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{path}[{index}]", parent_key)
+    elif isinstance(node, str):
+        if node.strip() and (_is_url_key(parent_key) or _has_scheme(node)):
+            yield Reference(path, node, kind_of(path))
+    elif node is not None and _is_url_key(parent_key):
+        yield Reference(path, str(node), kind_of(path), not_a_string=type(node).__name__)
+
+
+def _is_url_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered.endswith("url") or lowered in URL_KEYS
+
+
+def _has_scheme(text: str) -> bool:
+    stripped = text.lstrip()
+    return bool(_KNOWN_SCHEMES.match(stripped) or _PROTOCOL_RELATIVE.match(stripped))
+
+
+def _looks_like_link(url: str) -> bool:
+    """Body links worth checking: absolute or site-relative (not page-relative, not templates)."""
+    return _has_scheme(url) or (url.startswith("/") and "{{" not in url)
+
+
+def _body_field(body: str, offset: int, first_line: int) -> str:
+    return f"body:line {first_line + body.count(chr(10), 0, offset)}"

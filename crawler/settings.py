@@ -1,0 +1,79 @@
+"""Scrapy settings of linkhealth.
+
+Scrapy's defaults are made explicit wherever a link checker needs others;
+``LINKHEALTH_*`` defaults come from ``crawler/defaults.py``.
+"""
+
+from crawler.defaults import DEFAULTS
+
+globals().update(DEFAULTS)
+
+BOT_NAME = "linkhealth"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+# Measured here: the asyncio reactor let far more than CONCURRENT_REQUESTS_PER_DOMAIN
+# requests reach one host at once; the epoll reactor holds the limit (tests/test_politeness.py).
+TWISTED_REACTOR = "twisted.internet.epollreactor.EPollReactor"
+
+# Politeness and throughput.
+CONCURRENT_REQUESTS = 128
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_DELAY = 0
+RANDOMIZE_DOWNLOAD_DELAY = True
+ROBOTSTXT_OBEY = False  # one HEAD/GET per referenced URL, as a browser following the link would
+CONCURRENT_ITEMS = 1  # the default 100 spawns that many tasks per callback output
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+REACTOR_THREADPOOL_MAXSIZE = 20
+
+# Each unique URL is requested once per run: the spider deduplicates on our own key.
+# Scrapy's fingerprint canonicalises URLs (sorts the query...), which would merge distinct URLs.
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+
+DOWNLOAD_TIMEOUT = 30
+DNS_TIMEOUT = 20
+DOWNLOAD_MAXSIZE = 32 * 1024 * 1024  # backstop; bodies are cut far earlier (LINKHEALTH_BODY_PEEK_BYTES)
+DOWNLOAD_WARNSIZE = 0
+DOWNLOAD_FAIL_ON_DATALOSS = False
+
+# Every status reaches the spider: the classifier judges, not HttpErrorMiddleware.
+HTTPERROR_ALLOW_ALL = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [429, 502, 503, 504, 408, 522, 524]
+REDIRECT_MAX_TIMES = 10
+METAREFRESH_ENABLED = False
+COOKIES_ENABLED = True  # some sites redirect in a loop until a cookie is kept
+COOKIES_DEBUG = False
+
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/*;q=0.8,*/*;q=0.7",
+    "Accept-Language": "en",
+}
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.VerifyingContextFactory"
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.private_guard.PrivateAddressGuard": 50,
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "crawler.user_agent.UserAgentMiddleware": 500,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.retry_after.BackoffRetryMiddleware": 550,
+    "crawler.tls_diagnosis.TlsDiagnosisMiddleware": 560,
+    "crawler.head_fallback.HeadFallbackMiddleware": 540,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.redirects.RedirectChainMiddleware": 600,
+}
+SPIDER_MIDDLEWARES = {
+    # Long URLs are requested and judged (a server may answer 414), never dropped silently.
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+}
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "crawler.body_peek.BodyPeek": 100,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.StorePipeline": 300,
+}
+
+LOG_LEVEL = "INFO"
+LOGSTATS_INTERVAL = 30.0

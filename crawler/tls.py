@@ -1,0 +1,83 @@
+"""TLS certificate verification for link checks.
+
+A link checker must tell a broken certificate from a healthy site, so
+certificates are verified by default against the system trust store, plus
+the CA certificates in ``LINKHEALTH_CA_BUNDLE`` (tests serve valid TLS with a
+CA made by trustme). ``LINKHEALTH_VERIFY_TLS = False`` falls back to Scrapy's
+own non-verifying context factory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from OpenSSL import SSL
+from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
+from twisted.internet._sslverify import IOpenSSLTrustRoot
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.web.iweb import IPolicyForHTTPS
+from zope.interface import implementer
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+
+@implementer(IOpenSSLTrustRoot)
+class SystemTrustPlusBundle:
+    """The platform's default CA paths, plus an optional PEM bundle."""
+
+    def __init__(self, bundle: str | None):
+        self.bundle = bundle
+
+    def _addCACertsToContext(self, context: SSL.Context) -> None:  # noqa: N802 (Twisted's name)
+        context.set_default_verify_paths()
+        if self.bundle:
+            context.load_verify_locations(self.bundle)
+
+
+@implementer(IPolicyForHTTPS)
+class VerifyingContextFactory:
+    def __init__(self, trust_root: SystemTrustPlusBundle | None, insecure: Any):
+        self.trust_root = trust_root
+        self.insecure = insecure
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, method: Any = None, **kwargs: Any) -> VerifyingContextFactory:
+        settings = crawler.settings
+        insecure = _ScrapyClientContextFactory.from_crawler(crawler, method=method)
+        if not settings.getbool("LINKHEALTH_VERIFY_TLS"):
+            return cls(None, insecure)
+        bundle = settings.get("LINKHEALTH_CA_BUNDLE") or None
+        if bundle:
+            SSL.Context(SSL.TLS_CLIENT_METHOD).load_verify_locations(bundle)  # fail early
+        return cls(SystemTrustPlusBundle(bundle), insecure)
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:  # noqa: N802
+        if self.trust_root is None:
+            return self.insecure.creatorForNetloc(hostname, port)
+        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self.trust_root)
+
+
+def causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
+    """The exception, what caused it, and the reasons Twisted wraps in ResponseFailed & co."""
+    if depth > 8:
+        return
+    yield exc
+    for nested in (exc.__cause__, exc.__context__):
+        if nested is not None:
+            yield from causes(nested, depth + 1)
+    for reason in getattr(exc, "reasons", None) or ():
+        value = getattr(reason, "value", reason)
+        if isinstance(value, BaseException):
+            yield from causes(value, depth + 1)
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """A handshake or certificate failure anywhere in the exception's causes."""
+    return any(_is_tls_exception(cause) for cause in causes(exc))
+
+
+def _is_tls_exception(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith(("OpenSSL", "service_identity", "ssl")) or isinstance(exc, SSL.Error)
