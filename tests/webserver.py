@@ -1,0 +1,457 @@
+"""A real HTTP(S) server for the end-to-end tests.
+
+Each route imitates one thing a link checker meets in the wild: redirects,
+error codes, flaky and rate-limited servers, hangs, resets, bot walls, images,
+soft 404s.  Every request is logged with its raw request-target, and the number
+of requests in flight is tracked per Host header.
+
+    with Web() as web:
+        web.url("/status/404?id=1")
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import re
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import time
+import zlib
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+import trustme
+
+__all__ = ["RequestLog", "Web", "free_port", "make_ca", "server_context", "write_ca_bundle"]
+
+HTML = "text/html; charset=utf-8"
+WRITE_CHUNK = 64 * 1024
+HANDSHAKE_TIMEOUT = 10.0
+
+
+# --- certificates and ports -------------------------------------------------
+
+
+def make_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def server_context(
+    ca: trustme.CA, hostnames=("localhost", "127.0.0.1"), expired: bool = False
+) -> ssl.SSLContext:
+    """A server-side context whose certificate is issued by `ca` for `hostnames`."""
+    validity = {}
+    if expired:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        validity = {"not_before": now - datetime.timedelta(days=30), "not_after": now - datetime.timedelta(days=1)}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(*hostnames, **validity).configure_cert(context)
+    return context
+
+
+def write_ca_bundle(ca: trustme.CA, path) -> str:
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on (for "connection refused" URLs)."""
+    with socket.socket(_family(host)) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+# --- replies ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    method: str
+    target: str  # raw request-target, exactly as on the wire
+    host: str  # Host header
+    headers: dict[str, str]  # lower-cased names
+    at: float  # time.monotonic() at arrival
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    ctype: str = HTML
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def page(title: str, text: str = "", status: int = 200, headers=()) -> Reply:
+    html = f"<html><head><title>{title}</title></head><body>{text}</body></html>"
+    return Reply(status, html.encode(), headers=tuple(headers))
+
+
+def redirect(code: int, location: str) -> Reply:
+    return page("Moved", f"Moved to {location}", code, [("Location", location)])
+
+
+def reason(code: int) -> str:
+    return BaseHTTPRequestHandler.responses.get(code, ("Unknown",))[0]
+
+
+def has_body(code: int) -> bool:
+    return code >= 200 and code not in (204, 304)
+
+
+def query(target: str) -> dict[str, str]:
+    """Query parameters, percent-decoded once (bytes kept as latin-1 so they go back on the wire unchanged)."""
+    pairs = (p.partition("=") for p in target.partition("?")[2].split("&") if p)
+    return {unquote(k, encoding="latin-1"): unquote(v, encoding="latin-1") for k, _, v in pairs}
+
+
+def _png_1x1() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\x00\x00")  # filter byte + one red pixel
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+PNG = _png_1x1()
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+# --- routes: (req, *regex groups) -> Reply, or None when the route answered (or not) itself ---
+
+
+def home(req):
+    return page("Home", "Home page")
+
+
+def ok(req):
+    return page("OK", "OK")
+
+
+def status(req, code):
+    code = int(code)
+    return page(f"{code} {reason(code)}", f"Status {code}", code)
+
+
+def head_status(req, code):
+    return Reply(int(code)) if req.command == "HEAD" else page("OK", "GET answered")
+
+
+def flaky(req, n, code):
+    return status(req, code) if req.nth <= int(n) else page("OK", "Recovered")
+
+
+def retry_after(req, variant, seconds):
+    if req.nth > 1:
+        return page("OK", "Retried")
+    return page("Too busy", "Retry later", 503 if variant else 429, [("Retry-After", seconds)])
+
+
+def redirect_to(req, code):
+    return redirect(int(code), query(req.target).get("to", "/"))
+
+
+def chain(req, n):
+    code = query(req.target).get("code", "301")
+    return redirect(int(code), f"/chain/{int(n) - 1}?code={code}") if int(n) > 0 else page("End of chain")
+
+
+def loop(req, name):
+    return redirect(302, "/loop/b" if name == "a" else "/loop/a")
+
+
+def to_home(req):
+    return redirect(301, "/")
+
+
+def hang(req):
+    req.server.stopping.wait()
+    req.close_connection = True
+
+
+def reset(req):
+    req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    req.connection.close()  # RST once the handler drops its file objects
+    req.close_connection = True
+
+
+def soft404(req):
+    return page("Page not found", "<h1>404 - Page Not Found</h1>")
+
+
+def blocked(req):
+    return page("Just a moment...", "Checking your browser", 403, [("cf-mitigated", "challenge")])
+
+
+def image_png(req):
+    return Reply(body=PNG, ctype="image/png")
+
+
+def image_jpg(req):
+    return Reply(body=JPEG, ctype="image/jpeg")
+
+
+def image_as_html(req):
+    return page("Not an image", "This image URL returns a page")
+
+
+def slow(req, ms):
+    req.server.stopping.wait(int(ms) / 1000)
+    return page("Slow", f"Waited {ms} ms")
+
+
+def big(req, kib):
+    size = int(kib) * 1024
+    filler = b"<html><head><title>Big</title></head><body>" + b"x" * size
+    return Reply(body=filler[:size])
+
+
+def not_http(req):
+    req.wfile.write(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+    req.close_connection = True
+
+
+def gzipped(req):
+    html = b"<html><head><title>Gzip</title></head><body>Compressed page</body></html>"
+    return Reply(body=gzip.compress(html, mtime=0), headers=(("Content-Encoding", "gzip"),))
+
+
+def not_found(req):
+    return page("Not Found", "Nothing here", 404)
+
+
+ROUTES = [
+    (re.compile(pattern), route)
+    for pattern, route in [
+        (r"/", home),
+        (r"/ok(?:/.*)?", ok),
+        (r"/status/([1-9]\d\d)", status),
+        (r"/head/([1-9]\d\d)", head_status),
+        (r"/flaky/(\d+)/([1-9]\d\d)", flaky),
+        (r"/retry-after(-503)?/(\d+)", retry_after),
+        (r"/redirect/([1-9]\d\d)", redirect_to),
+        (r"/chain/(\d+)", chain),
+        (r"/loop/(a|b)", loop),
+        (r"/to-home", to_home),
+        (r"/hang", hang),
+        (r"/reset", reset),
+        (r"/soft404", soft404),
+        (r"/blocked", blocked),
+        (r"/image\.png", image_png),
+        (r"/image\.jpg", image_jpg),
+        (r"/image-as-html\.jpg", image_as_html),
+        (r"/slow/(\d+)", slow),
+        (r"/big/(\d+)", big),
+        (r"/not-http", not_http),
+        (r"/gzip", gzipped),
+    ]
+]
+
+
+def path_of(target: str) -> str:
+    if target.startswith("/"):
+        return target.partition("?")[0]
+    return urlsplit(target).path or "/"  # absolute-form target
+
+
+def dispatch(req) -> Reply | None:
+    path = path_of(req.target)
+    for pattern, route in ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            return route(req, *match.groups())
+    return not_found(req)
+
+
+# --- server -----------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def __getattr__(self, name):
+        if name.startswith("do_"):  # any method: GET, HEAD, POST, PURGE, ...
+            return self._serve
+        raise AttributeError(name)
+
+    def log_message(self, format, *args):
+        pass
+
+    def _serve(self):
+        self.target = self.requestline.split()[1]  # self.path may be normalised
+        self._discard_body()
+        host = self.headers.get("Host", "")
+        self.nth = self.server.record(self, host)
+        with self.server.in_flight(host):
+            reply = dispatch(self)
+            if reply is not None:
+                self._send(reply)
+            self.wfile.flush()
+
+    def _discard_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+
+    def _send(self, reply: Reply):
+        self.send_response(reply.status, reason(reply.status))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if has_body(reply.status):
+            self.send_header("Content-Type", reply.ctype)
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.close_connection |= reply.status < 200  # no final response follows
+        self.end_headers()
+        if self.command != "HEAD" and has_body(reply.status):
+            self._write(reply.body)
+
+    def _write(self, body: bytes):
+        view = memoryview(body)
+        for start in range(0, len(view), WRITE_CHUNK):
+            self.wfile.write(view[start : start + WRITE_CHUNK])
+
+
+def _kill(conn: socket.socket):
+    try:  # the plain socket method: wakes a blocked reader, also under TLS
+        socket.socket.shutdown(conn, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = True  # server_close() joins handlers; stop() unblocks them first
+
+    def __init__(self, host: str, tls: ssl.SSLContext | None):
+        self.address_family = _family(host)
+        self.tls = tls
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.log: list[RequestLog] = []
+        self.counts: Counter[str] = Counter()
+        self.current: Counter[str | None] = Counter()
+        self.peak: Counter[str | None] = Counter()
+        self.conns: set[socket.socket] = set()
+        super().__init__((host, 0), _Handler)
+
+    def server_bind(self):  # skip HTTPServer's reverse DNS lookup
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, sock, client_address):
+        """Runs in the connection's own thread, so a slow TLS handshake blocks nobody."""
+        conn = self._adopt(None, sock)
+        try:
+            if self.tls:
+                conn = self._adopt(sock, self._handshake(sock))
+            self.RequestHandlerClass(conn, client_address, self)
+        except OSError:
+            pass  # failed handshake or vanished client: only this connection is lost
+        finally:
+            self._adopt(conn, None)
+            self.shutdown_request(conn)
+
+    def _handshake(self, sock) -> ssl.SSLSocket:
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        conn = self.tls.wrap_socket(sock, server_side=True)
+        conn.settimeout(None)
+        return conn
+
+    def _adopt(self, old, new):
+        with self.lock:
+            self.conns.discard(old)
+            if new is not None:
+                self.conns.add(new)
+                if self.stopping.is_set():
+                    _kill(new)
+        return new
+
+    def record(self, req, host: str) -> int:
+        """Log a request; return how many requests this exact target has had, this one included."""
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        entry = RequestLog(req.command, req.target, host, headers, time.monotonic())
+        with self.lock:
+            self.log.append(entry)
+            self.counts[entry.target] += 1
+            return self.counts[entry.target]
+
+    @contextmanager
+    def in_flight(self, host: str):
+        self._bump(host, +1)
+        try:
+            yield
+        finally:
+            self._bump(host, -1)
+
+    def _bump(self, host: str, delta: int):
+        with self.lock:
+            for key in (host, None):  # None: all hosts together
+                self.current[key] += delta
+                self.peak[key] = max(self.peak[key], self.current[key])
+
+    def close(self):
+        with self.lock:
+            self.stopping.set()  # releases /hang and /slow
+            for conn in self.conns:
+                _kill(conn)  # releases handlers waiting on idle keep-alive connections
+        self.shutdown()
+        self.server_close()
+
+
+class Web:
+    """The test server, started on a free port by the constructor; stopped by stop() or on leaving `with`."""
+
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
+        self.host = host
+        self.scheme = "https" if tls else "http"
+        self._server = _Server(host, tls)
+        self.port = self._server.server_address[1]
+        self._stop_lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"web:{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def base(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def url(self, target: str = "/") -> str:
+        return self.base + target
+
+    @property
+    def requests(self) -> list[RequestLog]:
+        with self._server.lock:
+            return list(self._server.log)
+
+    def hits(self, target: str) -> int:
+        with self._server.lock:
+            return self._server.counts[target]
+
+    def max_concurrent(self, host_header: str | None = None) -> int:
+        with self._server.lock:
+            return self._server.peak[host_header]
+
+    def stop(self):
+        with self._stop_lock:
+            if not self._server.stopping.is_set():
+                self._server.close()
+                self._thread.join()
+
+    def __enter__(self) -> Web:
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
