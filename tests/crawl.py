@@ -1,0 +1,100 @@
+"""Running the real ``scrapy crawl links`` in a subprocess, and reading what it recorded.
+
+Twisted's reactor cannot restart in one process, so every crawl in the tests
+is a subprocess, exactly as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Loopback servers need the guard off; short waits keep the suite fast.
+TEST_SETTINGS = {
+    "LINKHEALTH_ALLOW_PRIVATE": "1",
+    "LINKHEALTH_RETRY_BACKOFF_BASE": "0.05",
+    "DOWNLOAD_TIMEOUT": "2",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def write_site(root: Path, documents: dict[str, Any], config: dict | None = None) -> Path:
+    """A site directory: ``documents`` maps a relative path to front matter (a dict),
+    raw text (str) or raw bytes."""
+    root.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (root / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    for relative, content in documents.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            front = yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
+            path.write_text(f"---\n{front}---\nBody.\n", encoding="utf-8")
+    return root
+
+
+@dataclass
+class Crawl:
+    process: subprocess.CompletedProcess
+    db_path: Path
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return sqlite_utils.Database(self.db_path)
+
+    @property
+    def log(self) -> str:
+        return self.process.stderr
+
+    def run(self) -> dict[str, Any]:
+        return next(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1"))
+
+    def check(self, url_key: str) -> dict[str, Any]:
+        """The latest run's check of one URL (by its normalised key), with redirects decoded."""
+        rows = list(self.db.query(
+            "SELECT c.* FROM checks c JOIN urls u ON u.id = c.url_id"
+            " WHERE u.url = ? ORDER BY c.run_id DESC LIMIT 1", [url_key]))
+        assert rows, f"no check recorded for {url_key}"
+        row = rows[0]
+        row["redirects"] = json.loads(row["redirects"]) if row["redirects"] else []
+        return row
+
+    def refs(self, url_key: str) -> list[tuple[str, str, str, str]]:
+        return [(r["path"], r["field"], r["kind"], r["raw"]) for r in self.db.query(
+            "SELECT d.path, r.field, r.kind, r.raw FROM refs r JOIN urls u ON u.id = r.url_id"
+            " JOIN documents d ON d.id = r.document_id WHERE u.url = ? ORDER BY d.path, r.field",
+            [url_key])]
+
+
+def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
+          args: dict[str, str] | None = None, timeout: float = 180) -> Crawl:
+    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
+               "-s", f"LINKHEALTH_DB={db_path}"]
+    for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
+        command += ["-s", f"{name}={value}"]
+    for name, value in (args or {}).items():
+        command += ["-a", f"{name}={value}"]
+    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.returncode == 0, process.stderr[-4000:]
+    assert "Traceback" not in process.stderr, process.stderr[-4000:]
+    return Crawl(process, db_path)
+
+
+def scrapy_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
