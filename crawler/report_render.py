@@ -101,8 +101,8 @@ def nothing_to_report(report: Report) -> bool:
 def md_cell(value: Any) -> str:
     text = "" if value is None else str(value)
     text = " ".join(text.split())
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|"))
+    # '&' stays as written: URLs in the table must be copyable as they are in the file.
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def md_code(value: Any) -> str:

@@ -350,8 +350,8 @@ def test_command_fail_on(db_path: Path):
     assert passed.returncode == 0, passed.stderr
 
 
-def test_command_unknown_outcome_is_a_usage_error(db_path: Path):
+def test_command_unknown_outcome_is_an_error_not_a_match(db_path: Path):
     result = scrapy_report("--db", str(db_path), "--fail-on", "broken,borken")
-    assert result.returncode != 0
+    assert result.returncode == 1  # 2 is kept for "--fail-on matched"
     assert "unknown outcome(s) in --fail-on: borken" in result.stderr
     assert "Traceback" not in result.stderr

@@ -26,11 +26,11 @@ def parse_outcomes(value: str) -> frozenset[str]:
     """``"broken, timeout"`` → ``{"broken", "timeout"}``; unknown names are a usage error."""
     names = {name.strip() for name in value.split(",") if name.strip()}
     if not names:
-        raise UsageError("--fail-on needs at least one outcome", print_help=False)
+        raise ValueError("--fail-on needs at least one outcome")
     unknown = sorted(names - set(OUTCOMES))
     if unknown:
-        raise UsageError(f"unknown outcome(s) in --fail-on: {', '.join(unknown)}"
-                         f" (choose from: {', '.join(OUTCOMES)})", print_help=False)
+        raise ValueError(f"unknown outcome(s) in --fail-on: {', '.join(unknown)}"
+                         f" (choose from: {', '.join(OUTCOMES)})")
     return frozenset(names)
 
 
@@ -49,8 +49,8 @@ class Command(ScrapyCommand):
         return (
             "Read the database and write the report of the latest run (or --run ID): problem "
             "URLs by document and by domain, permanent redirects to update, documents that "
-            "could not be parsed. Exit status: 0 done, 1 error (no database, no run), 2 when "
-            "--fail-on matched (or a usage error). Example: scrapy report --format html "
+            "could not be parsed. Exit status: 0 done, 1 error (no database, no run, unknown "
+            "outcome name), 2 when --fail-on matched. Example: scrapy report --format html "
             "-o public/links.html --fail-on broken,dns_error"
         )
 
@@ -74,11 +74,15 @@ class Command(ScrapyCommand):
         super().process_options(args, opts)
         if args:
             raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
-        opts.fail_on = parse_outcomes(opts.fail_on) if opts.fail_on is not None else frozenset()
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        try:
+            fail_on = parse_outcomes(opts.fail_on) if opts.fail_on is not None else frozenset()
+        except ValueError as exc:
+            self._error(str(exc))
+            return
         try:
             with Store(db_path, readonly=True) as store:
                 report = build_report(store, opts.run_id, include_all=opts.include_all)
@@ -86,7 +90,7 @@ class Command(ScrapyCommand):
         except (StoreError, ReportError, OSError) as exc:
             self._error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
             return
-        self.exitcode = self._fail_on_status(report, opts.fail_on)
+        self.exitcode = self._fail_on_status(report, fail_on)
 
     @staticmethod
     def _write(text: str, output: str | None) -> None:
