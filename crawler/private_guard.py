@@ -1,10 +1,16 @@
 """Private-network guard: never request loopback, private, link-local or reserved addresses.
 
 Every request, including each hop of a redirect chain, has its host resolved
-(in a thread, cached for the run) before it is sent. If any address it
+(in a thread, cached for the run) before it is sent. The check runs in the
+download handler (``crawler/download_handler.py``), inside the per-host
+download slot, so requests waiting for a slow DNS answer hold their host's
+slots only, never the whole crawl's. If any address it
 resolves to is not a public unicast address, the request is refused with
 ``ForbiddenAddress`` (outcome ``forbidden_address``). A name that does not
 exist raises ``HostNotFound`` here, which is not retried.
+
+Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
+``TEMPORARY_FAILURE_TTL`` seconds) and shared between concurrent requests.
 
 ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
 resolved). Known gap: the download handler resolves the name again when it
@@ -21,6 +27,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.utils.asyncio import run_in_thread
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import ForbiddenAddress, HostNotFound
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
 
+TEMPORARY_FAILURE_TTL = 30.0  # seconds before a name whose lookup failed (not NXDOMAIN) is asked again
 _NOT_FOUND = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
@@ -60,18 +69,19 @@ def lookup(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-class PrivateAddressGuard:
-    def __init__(self, allow_private: bool):
+class AddressGuard:
+    def __init__(self, allow_private: bool, retry_lookup_after: float = TEMPORARY_FAILURE_TTL):
         self.allow_private = allow_private
-        self._resolved: dict[str, list[str] | HostNotFound] = {}
+        self.retry_lookup_after = retry_lookup_after
+        self._resolved: dict[str, tuple[float, list[str] | Exception]] = {}
+        self._pending: dict[str, list[Deferred]] = {}
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> PrivateAddressGuard:
+    def from_crawler(cls, crawler: Crawler) -> AddressGuard:
         return cls(crawler.settings.getbool("LINKHEALTH_ALLOW_PRIVATE"))
 
-    async def process_request(self, request: Request) -> None:
-        # The first attempt stamps the start of the check; retries and redirects keep it.
-        request.meta.setdefault("linkhealth_started", time.monotonic())
+    async def check(self, request: Request) -> None:
+        """Raise ForbiddenAddress / HostNotFound / CannotResolveHostError, or return."""
         parsed = urlparse_cached(request)
         if parsed.scheme not in ("http", "https"):
             raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
@@ -91,15 +101,35 @@ class PrivateAddressGuard:
             return [str(ipaddress.ip_address(host))]
         except ValueError:
             pass
-        cached = self._resolved.get(host)
-        if isinstance(cached, HostNotFound):
-            raise HostNotFound(str(cached))
-        if cached is not None:
-            return cached
+        result = self._cached(host)
+        if result is None:
+            result = await self._lookup_once(host, port)
+        if isinstance(result, Exception):
+            raise type(result)(str(result))
+        return result
+
+    def _cached(self, host: str) -> list[str] | Exception | None:
+        entry = self._resolved.get(host)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    async def _lookup_once(self, host: str, port: int) -> list[str] | Exception:
+        """One lookup per host at a time: concurrent requests for a host share it,
+        so a name whose DNS answers slowly occupies one worker thread, not all of them."""
+        waiters = self._pending.get(host)
+        if waiters is not None:
+            waiter: Deferred = Deferred()
+            waiters.append(waiter)
+            return await maybe_deferred_to_future(waiter)
+        self._pending[host] = []
+        result: list[str] | Exception
         try:
-            addresses = await run_in_thread(lookup, host, port)
-        except HostNotFound as exc:
-            self._resolved[host] = exc
-            raise
-        self._resolved[host] = addresses
-        return addresses
+            result = await run_in_thread(lookup, host, port)
+        except CannotResolveHostError as exc:
+            result = exc
+        ttl = self.retry_lookup_after if type(result) is CannotResolveHostError else float("inf")
+        self._resolved[host] = (time.monotonic() + ttl, result)
+        for waiter in self._pending.pop(host):
+            waiter.callback(result)
+        return result

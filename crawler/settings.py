@@ -21,7 +21,6 @@ TWISTED_REACTOR = "twisted.internet.epollreactor.EPollReactor"
 CONCURRENT_REQUESTS = 128
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_DELAY = 0
-RANDOMIZE_DOWNLOAD_DELAY = True
 ROBOTSTXT_OBEY = False  # one HEAD/GET per referenced URL, as a browser following the link would
 CONCURRENT_ITEMS = 1  # the default 100 spawns that many tasks per callback output
 SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
@@ -50,10 +49,12 @@ DEFAULT_REQUEST_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/*;q=0.8,*/*;q=0.7",
     "Accept-Language": "en",
 }
-DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.VerifyingContextFactory"
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.download_handler.GuardedHTTPDownloadHandler",
+    "https": "crawler.download_handler.GuardedHTTPDownloadHandler",
+}
 
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.private_guard.PrivateAddressGuard": 50,
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "crawler.user_agent.UserAgentMiddleware": 500,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -67,6 +68,7 @@ SPIDER_MIDDLEWARES = {
     # Long URLs are requested and judged (a server may answer 414), never dropped silently.
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
 }
+REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "crawler.body_peek.BodyPeek": 100,

@@ -43,9 +43,9 @@ class VerifyingContextFactory:
         self.insecure = insecure
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, method: Any = None, **kwargs: Any) -> VerifyingContextFactory:
+    def from_crawler(cls, crawler: Crawler) -> VerifyingContextFactory:
         settings = crawler.settings
-        insecure = _ScrapyClientContextFactory.from_crawler(crawler, method=method)
+        insecure = _ScrapyClientContextFactory.from_crawler(crawler)
         if not settings.getbool("LINKHEALTH_VERIFY_TLS"):
             return cls(None, insecure)
         bundle = settings.get("LINKHEALTH_CA_BUNDLE") or None
