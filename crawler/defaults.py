@@ -20,8 +20,9 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_DB", "state/linkhealth.db", "Path of the SQLite database (created if missing)."),
-    Setting("LINKHEALTH_CONTACT_URL", "https://github.com/linkhealth/linkhealth",
-            "Contact URL named in the User-Agent, so site owners can reach whoever runs the crawl."),
+    Setting("LINKHEALTH_CONTACT_URL", "",
+            "Contact URL put in the User-Agent so site owners can reach whoever runs the crawl "
+            "(set it; a crawl without one logs a warning)."),
     Setting("LINKHEALTH_USER_AGENT", "",
             "User-Agent header; empty builds 'linkhealth/VERSION (link checker; +CONTACT_URL)'."),
     Setting("LINKHEALTH_ALLOW_PRIVATE", False,
