@@ -40,6 +40,7 @@ _NOT_FOUND_TEXT = re.compile(
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
+_INDEX_PAGE = re.compile(r"/(?:index|default|home)\.[a-z0-9]{2,5}", re.I)
 
 
 def check_from_response(response: Response) -> CheckItem:
@@ -115,9 +116,13 @@ def looks_like_not_found_page(body: bytes) -> bool:
 def redirected_to_home(original_url: str, final_url: str) -> bool:
     """A deep link that ended on the site's home page (the page is gone)."""
     original, final = urlsplit(original_url), urlsplit(final_url)
-    if original.path in ("", "/") or final.path not in ("", "/") or final.query:
+    if _is_home(original.path) or not _is_home(final.path) or final.query:
         return False
     return registered_domain(original.hostname or "") == registered_domain(final.hostname or "")
+
+
+def _is_home(path: str) -> bool:
+    return path in ("", "/") or _INDEX_PAGE.fullmatch(path) is not None
 
 
 def _judge_success(response: Response) -> tuple[str, str | None]:

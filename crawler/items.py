@@ -34,6 +34,7 @@ class RefItem:
     url: str  # deduplication key: the url row it points at
     host: str | None = None
     domain: str | None = None
+    request_url: str | None = None  # what is requested (site-relative refs joined to the base)
 
 
 @dataclass(slots=True)

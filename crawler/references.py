@@ -40,8 +40,11 @@ class Reference:
 
 
 def front_matter_references(metadata: Mapping[str, Any]) -> Iterator[Reference]:
-    """Every URL reference in a parsed front-matter mapping, in document order."""
-    yield from _walk(metadata, "", parent_key="")
+    """Every URL reference in a parsed front-matter mapping, in document order.
+
+    A YAML alias that contains itself (``a: &x [*x]``) is walked once, not forever.
+    """
+    yield from _walk(metadata, "", parent_key="", open_containers=set())
 
 
 def body_references(body: str, first_line: int) -> Iterator[Reference]:
@@ -72,17 +75,20 @@ def kind_of(field_path: str) -> str:
     return "other"
 
 
-def _walk(node: Any, path: str, parent_key: str) -> Iterator[Reference]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            key_text = str(key)
-            if key_text.lower() in IGNORED_KEYS:
+def _walk(node: Any, path: str, parent_key: str, open_containers: set[int]) -> Iterator[Reference]:
+    if isinstance(node, Mapping | list):
+        if id(node) in open_containers:
+            return
+        open_containers.add(id(node))
+        children = (
+            ((str(k), v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
+            if isinstance(node, Mapping) else
+            ((parent_key, v, f"{path}[{i}]") for i, v in enumerate(node)))
+        for key, value, child_path in children:
+            if isinstance(node, Mapping) and key.lower() in IGNORED_KEYS:
                 continue
-            child = f"{path}.{key_text}" if path else key_text
-            yield from _walk(value, child, key_text)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, f"{path}[{index}]", parent_key)
+            yield from _walk(value, child_path, key, open_containers)
+        open_containers.discard(id(node))
     elif isinstance(node, str):
         if node.strip() and (_is_url_key(parent_key) or _has_scheme(node)):
             yield Reference(path, node, kind_of(path))
@@ -102,7 +108,9 @@ def _has_scheme(text: str) -> bool:
 
 def _looks_like_link(url: str) -> bool:
     """Body links worth checking: absolute or site-relative (not page-relative, not templates)."""
-    return _has_scheme(url) or (url.startswith("/") and "{{" not in url)
+    if "{{" in url or "{%" in url:
+        return False
+    return _has_scheme(url) or url.startswith("/")
 
 
 def _body_field(body: str, offset: int, first_line: int) -> str:

@@ -37,7 +37,7 @@ def parse_retry_after(value: bytes | str | None, now: datetime | None = None) ->
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -83,5 +83,5 @@ class BackoffRetryMiddleware(RetryMiddleware):
                     stats.inc_value("linkhealth/retry_after/capped")
                 return min(retry_after, self.retry_after_max)
         attempt = request.meta.get("retry_times", 0)
-        backoff = min(self.backoff_base * 2 ** attempt, self.backoff_max)
-        return backoff * random.uniform(1.0, 1.25)
+        backoff = self.backoff_base * 2 ** attempt * random.uniform(1.0, 1.25)
+        return min(backoff, self.backoff_max)

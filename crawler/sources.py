@@ -96,12 +96,16 @@ def read_document(path: Path, root: Path, body_links: bool = False) -> Document 
         return None
     try:
         front, body = _YAML.split(text)
+    except ValueError:  # the closing '---' is missing
+        document.error = "front matter is not closed (no second '---' line)"
+        return document
+    try:
         metadata = _YAML.load(front)
     except yaml.YAMLError as exc:
-        document.error, document.error_line = _yaml_error(exc)
+        document.error, document.error_line = _yaml_error(exc, _front_start_line(text, front))
         return document
-    except ValueError as exc:  # the closing '---' is missing
-        document.error = f"front matter is not closed: {_one_line(exc)}"
+    except ValueError as exc:  # PyYAML builds dates and numbers with Python's own checks
+        document.error = f"invalid value in YAML front matter: {_one_line(exc)}"
         return document
     if metadata is None:
         metadata = {}
@@ -134,10 +138,14 @@ def _read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _yaml_error(exc: yaml.YAMLError) -> tuple[str, int | None]:
+def _front_start_line(text: str, front: str) -> int:
+    """File line (1-based) on which the YAML text handed to the parser begins."""
+    return text.count("\n", 0, max(text.find(front), 0)) + 1
+
+
+def _yaml_error(exc: yaml.YAMLError, start_line: int) -> tuple[str, int | None]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    # The YAML text starts on the line after the opening '---'.
-    line = mark.line + 2 if mark is not None else None
+    line = start_line + mark.line if mark is not None else None
     problem = getattr(exc, "problem", None) or _one_line(exc)
     context = getattr(exc, "context", None)
     message = f"invalid YAML front matter: {context + ', ' if context else ''}{problem}"

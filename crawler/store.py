@@ -87,6 +87,7 @@ class Store:
                 if not self.path.is_file():
                     raise StoreError(f"no database at {self.path} (run a crawl first)")
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path)
@@ -159,7 +160,7 @@ class Store:
         document_id = self.db.execute(
             "SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()[0]
         for ref in doc.refs:
-            url_id = self._url_id(ref.url, ref.host, ref.domain, ref.raw)
+            url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url)
             self.db.execute(
                 "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_id, field, url_id)"
@@ -201,8 +202,9 @@ class Store:
             " last_ok_at = CASE WHEN :healthy THEN :at ELSE last_ok_at END,"
             " first_failed_at = CASE WHEN :healthy THEN NULL WHEN :failing"
             "   THEN coalesce(first_failed_at, :at) ELSE first_failed_at END,"
-            " consecutive_failures = CASE WHEN :healthy THEN 0 WHEN :failing"
-            "   THEN consecutive_failures + 1 ELSE consecutive_failures END"
+            " consecutive_failures = CASE WHEN :healthy THEN 0"
+            "   WHEN :failing AND last_run_id IS NOT :run THEN consecutive_failures + 1"
+            "   WHEN :failing THEN max(consecutive_failures, 1) ELSE consecutive_failures END"
             " WHERE id = :id",
             {"outcome": check.outcome, "status": check.status, "final_url": check.final_url,
              "permanent": int(check.permanent_redirect), "at": check.checked_at or utc_now(),

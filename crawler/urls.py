@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 SUPPORTED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 32_768
+_USERINFO_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def resolve(raw: str, base_url: str | None) -> Target | Invalid:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        return Invalid(text, f"URL does not parse: {exc}")
+        return Invalid(redact(text), f"URL does not parse: {exc}")
     scheme = parts.scheme.lower()
     if not scheme:
         return Invalid(text, "not an absolute URL (no scheme)")
@@ -85,15 +87,7 @@ def normalise(url: str) -> str:
 
 def redact(url: str) -> str:
     """Replace a password in ``user:pass@host`` with ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+    return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
 
 
 def _key(parts: SplitResult, scheme: str, host: str, port: int | None) -> str:
@@ -131,7 +125,8 @@ def is_ip(host: str) -> bool:
 def registered_domain(host: str) -> str:
     """The registrable domain of a host (``news.bbc.co.uk`` -> ``bbc.co.uk``).
 
-    IP addresses and single-label hosts are their own domain.
+    Private suffixes count (``alice.github.io`` is its own site), and IP addresses
+    and single-label hosts are their own domain.
     """
     if is_ip(host) or "." not in host:
         return host
@@ -146,4 +141,5 @@ def _extractor():
     """tldextract on its bundled public-suffix snapshot: never touches the network."""
     import tldextract
 
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                 include_psl_private_domains=True)

@@ -81,9 +81,11 @@ class LinksSpider(scrapy.Spider):
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
                       if ref.not_a_string else resolve(ref.value, self.base_url))
-            host = target.host if isinstance(target, Target) else None
-            domain = target.domain if isinstance(target, Target) else None
-            refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key, host, domain))
+            valid = isinstance(target, Target)
+            refs.append(RefItem(
+                ref.field, ref.kind, redact(ref.value), target.key,
+                host=target.host if valid else None, domain=target.domain if valid else None,
+                request_url=redact(target.request_url) if valid else None))
             if target.key not in self.seen:
                 self.seen.add(target.key)
                 checks.append(self._check(target))

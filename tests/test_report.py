@@ -23,7 +23,7 @@ from crawler.report import (
     redirect_updates,
 )
 from crawler.report_render import render_csv, render_html, render_json, render_markdown
-from crawler.store import Store
+from crawler.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 DAY1, DAY4 = "2024-03-01T10:00:00Z", "2024-03-04T10:00:00Z"
@@ -218,8 +218,8 @@ def test_no_run_and_unknown_run(tmp_path: Path, db_path: Path):
 def test_not_a_database(tmp_path: Path):
     path = tmp_path / "junk.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)
-    with Store(path, readonly=True) as store, pytest.raises(ReportError, match="cannot read"):
-        build_report(store)
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(path, readonly=True)
 
 
 def test_human_durations():

@@ -1,0 +1,292 @@
+"""crawler.store on a real SQLite file: schema, run lifecycle, batched writes, URL state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from crawler.items import CheckItem, DocumentItem, Hop, RefItem
+from crawler.store import Store, StoreError
+
+URL = "https://example.com/a"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "state" / "linkhealth.db") as opened:
+        yield opened
+
+
+def rows(store: Store, sql: str, params=()) -> list[dict]:
+    return list(store.db.query(sql, params))
+
+
+def url_row(store: Store, url: str = URL) -> dict:
+    return rows(store, "SELECT * FROM urls WHERE url = ?", [url])[0]
+
+
+def check(outcome: str, at: str, url: str = URL, **fields) -> CheckItem:
+    return CheckItem(url=url, outcome=outcome, checked_at=at, **fields)
+
+
+def document(path: str = "_news/a.md", title: str = "A", refs=None) -> DocumentItem:
+    if refs is None:
+        refs = [RefItem("originalUrl", "page", URL, URL, "example.com", "example.com")]
+    return DocumentItem(path, "news", title, "2020-01-02", None, None, refs)
+
+
+# -- opening ------------------------------------------------------------------------------
+
+def test_creates_parent_directory_and_schema(tmp_path):
+    path = tmp_path / "deep" / "dir" / "db.sqlite"
+    with Store(path) as store:
+        assert set(store.db.table_names()) >= {"runs", "documents", "urls", "refs", "checks",
+                                                "_sqlite_migrations"}
+    assert path.is_file()
+
+
+def test_wal_mode(store):
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_foreign_keys_declared(store):
+    declared = {(fk.column, fk.other_table, fk.other_column) for fk in store.db["refs"].foreign_keys}
+    assert declared == {("document_id", "documents", "id"), ("url_id", "urls", "id"),
+                        ("first_run_id", "runs", "id"), ("last_run_id", "runs", "id")}
+    checks = {(fk.column, fk.other_table) for fk in store.db["checks"].foreign_keys}
+    assert checks == {("run_id", "runs"), ("url_id", "urls")}
+    assert {(fk.column, fk.other_table) for fk in store.db["urls"].foreign_keys} == {
+        ("last_run_id", "runs")}
+
+
+def test_migrations_recorded_once(tmp_path):
+    path = tmp_path / "db.sqlite"
+    Store(path).close()
+    with Store(path) as store:  # reopening applies nothing twice
+        applied = rows(store, "SELECT migration_set, name FROM _sqlite_migrations")
+    assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"}]
+
+
+def test_garbage_file_is_not_a_database(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not sqlite\x00\xff" * 512)
+    with pytest.raises(StoreError, match="cannot open database") as info:
+        Store(path)
+    assert str(path) in str(info.value)
+
+
+def test_readonly_missing_file(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(StoreError, match="no database at") as info:
+        Store(path, readonly=True)
+    assert str(path) in str(info.value)
+    assert "run a crawl first" in str(info.value)
+    assert not path.exists()
+
+
+def test_readonly_store_reads_and_refuses_writes(tmp_path):
+    path = tmp_path / "db.sqlite"
+    with Store(path) as store:
+        run_id = store.start_run("site", None, {})
+    with Store(path, readonly=True) as reader:
+        assert reader.latest_run()["id"] == run_id
+        with pytest.raises(sqlite3.OperationalError):
+            reader.db.execute("DELETE FROM runs")
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+def test_start_run_interrupts_older_running_runs(store):
+    first = store.start_run("site", "https://example.com", {"A": 1})
+    finished = store.start_run("site", None, {})
+    store.finish_run(finished, "finished", {"documents": 3}, {"ok": 2, "broken": 1})
+    third = store.start_run("site", None, {})
+    statuses = {row["id"]: row["status"] for row in rows(store, "SELECT id, status FROM runs")}
+    assert statuses == {first: "interrupted", finished: "finished", third: "running"}
+    assert store.latest_run()["id"] == third
+
+
+def test_run_rows(store):
+    run_id = store.start_run("site-dir", "https://example.com", {"B": [1, 2], "A": "x"})
+    run = store.run(run_id)
+    assert run["status"] == "running"
+    assert run["source"] == "site-dir"
+    assert run["base_url"] == "https://example.com"
+    assert json.loads(run["settings"]) == {"A": "x", "B": [1, 2]}
+    assert run["started_at"].endswith("Z") and run["finished_at"] is None
+    store.finish_run(run_id, "finished", {"documents": 2, "refs": 5}, {"ok": 4, "broken": 1},
+                     error=None)
+    run = store.run(run_id)
+    assert run["status"] == "finished"
+    assert (run["documents"], run["refs"]) == (2, 5)
+    assert json.loads(run["summary"]) == {"broken": 1, "ok": 4}
+    assert run["finished_at"] is not None
+    assert store.run(run_id + 100) is None
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+def test_write_batch_records_whole_rows(store):
+    run_id = store.start_run("site", None, {})
+    refs = [
+        RefItem("originalUrl", "page", "HTTPS://Example.com/a", URL, "example.com", "example.com",
+                request_url="HTTPS://Example.com/a"),
+        RefItem("images[0].url", "image", "/img.png", "https://example.com/img.png",
+                "example.com", "example.com", request_url="https://example.com/img.png"),
+    ]
+    doc = DocumentItem("_news/a.md", "news", "A", "2020-01-02", None, None, refs)
+    bad = DocumentItem("_news/bad.md", "news", None, None, "invalid YAML front matter: x", 3)
+    checks = [
+        check("ok", "2025-01-01T00:00:00Z", status=200, method="HEAD", attempts=1,
+              elapsed_ms=12, content_type="text/html", content_length=10),
+        check("broken", "2025-01-01T00:00:01Z", url="https://example.com/img.png", status=404,
+              final_url="https://example.com/img2.png", error="HTTP 404",
+              redirects=[Hop("https://example.com/img.png", 301)], permanent_redirect=True,
+              method="GET", head_status=404, attempts=2),
+    ]
+    store.write_batch(run_id, [doc, bad], checks)
+
+    assert rows(store, "SELECT * FROM documents ORDER BY id") == [
+        {"id": 1, "path": "_news/a.md", "collection": "news", "title": "A",
+         "published": "2020-01-02", "parse_error": None, "error_line": None,
+         "first_run_id": run_id, "last_run_id": run_id},
+        {"id": 2, "path": "_news/bad.md", "collection": "news", "title": None,
+         "published": None, "parse_error": "invalid YAML front matter: x", "error_line": 3,
+         "first_run_id": run_id, "last_run_id": run_id},
+    ]
+    assert rows(store, "SELECT * FROM refs ORDER BY id") == [
+        {"id": 1, "document_id": 1, "url_id": 1, "field": "originalUrl", "kind": "page",
+         "raw": "HTTPS://Example.com/a", "first_run_id": run_id, "last_run_id": run_id},
+        {"id": 2, "document_id": 1, "url_id": 2, "field": "images[0].url", "kind": "image",
+         "raw": "/img.png", "first_run_id": run_id, "last_run_id": run_id},
+    ]
+    urls = rows(store, "SELECT * FROM urls ORDER BY id")
+    first_seen = [row.pop("first_seen_at") for row in urls]
+    assert all(value and value.endswith("Z") for value in first_seen)
+    assert urls == [
+        {"id": 1, "url": URL, "request_url": "HTTPS://Example.com/a", "host": "example.com",
+         "domain": "example.com", "outcome": "ok", "status": 200, "final_url": None,
+         "permanent_redirect": 0, "last_checked_at": "2025-01-01T00:00:00Z",
+         "last_ok_at": "2025-01-01T00:00:00Z", "first_failed_at": None,
+         "consecutive_failures": 0, "last_run_id": run_id},
+        {"id": 2, "url": "https://example.com/img.png", "request_url": "https://example.com/img.png",
+         "host": "example.com", "domain": "example.com", "outcome": "broken", "status": 404,
+         "final_url": "https://example.com/img2.png", "permanent_redirect": 1,
+         "last_checked_at": "2025-01-01T00:00:01Z", "last_ok_at": None,
+         "first_failed_at": "2025-01-01T00:00:01Z", "consecutive_failures": 1,
+         "last_run_id": run_id},
+    ]
+    assert rows(store, "SELECT * FROM checks ORDER BY id") == [
+        {"id": 1, "run_id": run_id, "url_id": 1, "checked_at": "2025-01-01T00:00:00Z",
+         "outcome": "ok", "status": 200, "final_url": None, "redirects": None,
+         "permanent_redirect": 0, "error": None, "elapsed_ms": 12, "content_type": "text/html",
+         "content_length": 10, "method": "HEAD", "head_status": None, "attempts": 1},
+        {"id": 2, "run_id": run_id, "url_id": 2, "checked_at": "2025-01-01T00:00:01Z",
+         "outcome": "broken", "status": 404, "final_url": "https://example.com/img2.png",
+         "redirects": json.dumps([{"url": "https://example.com/img.png", "status": 301}]),
+         "permanent_redirect": 1, "error": "HTTP 404", "elapsed_ms": None,
+         "content_type": None, "content_length": None, "method": "GET", "head_status": 404,
+         "attempts": 2},
+    ]
+
+
+def test_second_run_updates_last_run_and_keeps_first_run(tmp_path):
+    path = tmp_path / "db.sqlite"
+    with Store(path) as store:
+        run1 = store.start_run("site", None, {})
+        store.write_batch(run1, [document(title="Old")], [check("ok", "2025-01-01T00:00:00Z")])
+        store.finish_run(run1, "finished", {}, {})
+    with Store(path) as store:  # a new process: no id cache
+        run2 = store.start_run("site", None, {})
+        store.write_batch(run2, [document(title="New")], [check("ok", "2025-01-02T00:00:00Z")])
+        assert rows(store, "SELECT title, first_run_id, last_run_id FROM documents") == [
+            {"title": "New", "first_run_id": run1, "last_run_id": run2}]
+        assert rows(store, "SELECT first_run_id, last_run_id FROM refs") == [
+            {"first_run_id": run1, "last_run_id": run2}]
+        assert rows(store, "SELECT count(*) AS n FROM urls") == [{"n": 1}]
+        assert rows(store, "SELECT run_id FROM checks ORDER BY run_id") == [
+            {"run_id": run1}, {"run_id": run2}]
+        assert url_row(store)["last_run_id"] == run2
+
+
+def test_checks_unique_per_run_and_url(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [document()], [check("broken", "2025-01-01T00:00:00Z", status=500)])
+    store.write_batch(run_id, [], [check("ok", "2025-01-01T00:00:05Z", status=200)])
+    assert rows(store, "SELECT run_id, outcome, status, checked_at FROM checks") == [
+        {"run_id": run_id, "outcome": "ok", "status": 200, "checked_at": "2025-01-01T00:00:05Z"}]
+
+
+def test_check_before_document_creates_url_row(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [], [check("invalid_url", "2025-01-01T00:00:00Z", url="mailto:x@y",
+                                         error="unsupported scheme 'mailto:'")])
+    row = url_row(store, "mailto:x@y")
+    assert (row["outcome"], row["consecutive_failures"]) == ("invalid_url", 1)
+
+
+def test_failed_batch_is_rolled_back_and_store_stays_usable(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [document()], [])
+    with pytest.raises(StoreError, match="cannot write"):
+        # run 999 does not exist: the foreign key fails inside the transaction
+        store.write_batch(999, [document("b.md", refs=[
+            RefItem("url", "page", "https://new.example/", "https://new.example/")])], [])
+    assert rows(store, "SELECT path FROM documents") == [{"path": "_news/a.md"}]
+    assert rows(store, "SELECT url FROM urls") == [{"url": URL}]
+    store.write_batch(run_id, [document("c.md", refs=[
+        RefItem("url", "page", "https://new.example/", "https://new.example/")])], [])
+    assert {row["url"] for row in rows(store, "SELECT url FROM urls")} == {
+        URL, "https://new.example/"}
+
+
+# -- URL state across runs -------------------------------------------------------------------
+
+def run_checks(store: Store, *outcomes_at: tuple[str, str]) -> None:
+    for outcome, at in outcomes_at:
+        run_id = store.start_run("site", None, {})
+        store.write_batch(run_id, [], [check(outcome, at)])
+        store.finish_run(run_id, "finished", {}, {})
+
+
+def state(store: Store) -> tuple:
+    row = url_row(store)
+    return (row["outcome"], row["consecutive_failures"], row["first_failed_at"], row["last_ok_at"])
+
+
+def test_failure_streak(store):
+    run_checks(store, ("ok", "T1"))
+    assert state(store) == ("ok", 0, None, "T1")
+    run_checks(store, ("broken", "T2"))
+    assert state(store) == ("broken", 1, "T2", "T1")
+    run_checks(store, ("timeout", "T3"))
+    assert state(store) == ("timeout", 2, "T2", "T1")
+    run_checks(store, ("ok", "T4"))
+    assert state(store) == ("ok", 0, None, "T4")
+    assert url_row(store)["last_checked_at"] == "T4"
+
+
+@pytest.mark.parametrize("neutral", ["blocked", "excluded"])
+def test_blocked_and_excluded_leave_the_streak_alone(store, neutral):
+    run_checks(store, ("ok", "T1"), ("broken", "T2"), (neutral, "T3"))
+    assert state(store) == (neutral, 1, "T2", "T1")
+    run_checks(store, ("broken", "T4"))
+    assert state(store) == ("broken", 2, "T2", "T1")
+    run_checks(store, (neutral, "T5"), ("ok", "T6"))
+    assert state(store) == ("ok", 0, None, "T6")
+
+
+def test_neutral_outcome_on_a_healthy_url_keeps_it_healthy(store):
+    run_checks(store, ("ok", "T1"), ("blocked", "T2"))
+    assert state(store) == ("blocked", 0, None, "T1")
+
+
+def test_rewriting_a_check_in_the_same_run_counts_one_failure(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [], [check("broken", "T1")])
+    store.write_batch(run_id, [], [check("broken", "T1")])
+    assert rows(store, "SELECT count(*) AS n FROM checks") == [{"n": 1}]
+    assert url_row(store)["consecutive_failures"] == 1
