@@ -29,9 +29,41 @@ SETTINGS: tuple[Setting, ...] = (
             "Allow requests to loopback, private, link-local, multicast and reserved addresses "
             "(off: such URLs are recorded as forbidden_address)."),
     Setting("LINKHEALTH_EXCLUDE", [],
-            "Regular expressions; a URL matching any of them is not requested and is recorded as excluded."),
+            "Regular expressions (comma-separated on the command line); a matching URL is not "
+            "requested and is recorded as excluded."),
     Setting("LINKHEALTH_HEAD_FIRST", True,
-            "Check with HEAD first and confirm any non-2xx answer with GET (off: GET only)."),
+            "With archiving off: check with HEAD first and confirm any non-2xx answer with GET "
+            "(off: GET only)."),
+    Setting("LINKHEALTH_ARCHIVE", True,
+            "Fetch with GET and archive a snapshot of every page and image that answers 2xx "
+            "(off: checking only, HEAD first)."),
+    Setting("LINKHEALTH_ARCHIVE_TYPES", ["text/html", "application/xhtml+xml", "image/*"],
+            "Content types archived (a trailing /* matches a whole family)."),
+    Setting("LINKHEALTH_ARCHIVE_MAX_BYTES", 10 * 1024 * 1024,
+            "Largest body archived; a longer one is cut there and flagged truncated."),
+    Setting("LINKHEALTH_ARCHIVE_TRUNCATED", True,
+            "Keep truncated bodies (flagged); off: a body over the cap is not archived at all."),
+    Setting("LINKHEALTH_ARCHIVE_ZSTD_LEVEL", 3, "zstandard compression level of stored bodies."),
+    Setting("LINKHEALTH_SNAPSHOT_MIN_AGE", "7d",
+            "A changed body is stored as a new snapshot only when the previous one is older "
+            "than this (durations: 90s, 45m, 12h, 7d)."),
+    Setting("LINKHEALTH_RECHECK_AFTER", "0",
+            "Healthy URLs checked more recently than this are not requested again "
+            "(0: check everything every run); failing URLs always are."),
+    Setting("LINKHEALTH_WAYBACK", False,
+            "Look up the Wayback Machine capture closest to the referencing article's "
+            "publish date for every failing URL (CDX API)."),
+    Setting("LINKHEALTH_WAYBACK_CDX_URL", "https://web.archive.org/cdx/search/cdx",
+            "The CDX API endpoint."),
+    Setting("LINKHEALTH_WAYBACK_PLAYBACK_URL", "https://web.archive.org/web/",
+            "Prefix of capture links: PREFIX + timestamp + '/' + URL."),
+    Setting("LINKHEALTH_WAYBACK_WINDOW", "365d",
+            "Captures are searched this far before and after the publish date."),
+    Setting("LINKHEALTH_WAYBACK_RECHECK", "30d",
+            "A URL with no capture is looked up again after this long."),
+    Setting("LINKHEALTH_WAYBACK_DELAY", 1.0,
+            "Seconds between two CDX requests (one at a time; 429 honours Retry-After)."),
+
     Setting("LINKHEALTH_BODY_PEEK_BYTES", 65536,
             "Bytes of an HTML GET body kept for classification (soft-404 detection); the rest is not downloaded."),
     Setting("LINKHEALTH_RETRY_BACKOFF_BASE", 1.0,

@@ -32,6 +32,8 @@ class HeadFallbackMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HeadFallbackMiddleware:
+        if crawler.settings.getbool("LINKHEALTH_ARCHIVE"):
+            raise NotConfigured("archiving is on: every check is a GET")
         if not crawler.settings.getbool("LINKHEALTH_HEAD_FIRST"):
             raise NotConfigured("LINKHEALTH_HEAD_FIRST is off: every check is a GET")
         codes = {int(code) for code in crawler.settings.getlist("RETRY_HTTP_CODES")}

@@ -55,6 +55,42 @@ class Hop:
 
 
 @dataclass(slots=True)
+class Capture:
+    """A body fetched for the archive, and what to store about it.
+
+    The spider fills the HTTP part; the pipeline adds the digest and, when the
+    bytes are new to the database, the compressed data, then drops ``body``.
+    """
+
+    url: str
+    final_url: str
+    fetched_at: str
+    status: int
+    protocol: str | None
+    headers: list[tuple[str, str]]
+    content_type: str | None
+    content_encoding: str | None
+    body: bytes | None
+    truncated: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    size: int = 0
+    digest: str | None = None
+    compressed: bytes | None = None  # None when the blob is already stored
+
+
+@dataclass(slots=True)
+class WaybackItem:
+    url: str  # key of the url row
+    around: str  # the date the capture should be closest to (YYYY-MM-DD)
+    status: str  # found | none | error
+    timestamp: str | None = None
+    capture_url: str | None = None
+    error: str | None = None
+    looked_up_at: str | None = None
+
+
+@dataclass(slots=True)
 class CheckItem:
     url: str  # key of the url row
     outcome: str
@@ -70,3 +106,6 @@ class CheckItem:
     head_status: int | None = None
     attempts: int = 0
     checked_at: str | None = None
+    not_modified: bool = False  # a 304 answer to our conditional request
+    snapshot_id: int | None = None  # the snapshot holding this check's content
+    capture: Capture | None = None  # a new snapshot to store with this check

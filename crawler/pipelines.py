@@ -1,15 +1,18 @@
-"""The store pipeline: every document and check goes to SQLite, in batches.
+"""The store pipeline: every document, check, snapshot and Wayback lookup goes to SQLite, in batches.
 
 Items are buffered and committed ``LINKHEALTH_BATCH_SIZE`` at a time, and at
 least every ``LINKHEALTH_FLUSH_SECONDS``, so a crash loses at most that much
 and the reactor thread never waits on one commit per item. The run row is
 opened when the spider opens and closed with its summary when it closes
-(``finished``, or ``interrupted`` with the reason).
+(``finished``, or ``interrupted`` with the reason). What earlier runs left
+(``crawler.history.History``) is loaded when the pipeline opens; the archive
+policy (``crawler.archiver.Archiver``) runs on each check before it is buffered.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +20,10 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
-from crawler.items import CheckItem, DocumentItem
+from crawler.archiver import Archiver
+from crawler.durations import parse_duration
+from crawler.history import History
+from crawler.items import CheckItem, DocumentItem, WaybackItem
 from crawler.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -26,11 +32,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUN_COUNTERS = ("documents", "parse_errors", "skipped_files", "refs", "unique_urls", "requested")
+RUN_COUNTERS = ("documents", "parse_errors", "skipped_files", "refs", "unique_urls", "requested",
+                "skipped")
 RECORDED_SETTINGS = (
     "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY", "DOWNLOAD_TIMEOUT",
     "RETRY_TIMES", "REDIRECT_MAX_TIMES", "LINKHEALTH_HEAD_FIRST", "LINKHEALTH_ALLOW_PRIVATE",
-    "LINKHEALTH_VERIFY_TLS", "LINKHEALTH_EXCLUDE", "USER_AGENT",
+    "LINKHEALTH_VERIFY_TLS", "LINKHEALTH_EXCLUDE", "LINKHEALTH_ARCHIVE",
+    "LINKHEALTH_ARCHIVE_MAX_BYTES", "LINKHEALTH_SNAPSHOT_MIN_AGE", "LINKHEALTH_RECHECK_AFTER",
+    "LINKHEALTH_WAYBACK",
 )
 
 
@@ -43,10 +52,18 @@ class StorePipeline:
         self.batch_size = settings.getint("LINKHEALTH_BATCH_SIZE")
         self.flush_seconds = settings.getfloat("LINKHEALTH_FLUSH_SECONDS")
         self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
+        self.archive_options = {
+            "min_age": parse_duration(settings.get("LINKHEALTH_SNAPSHOT_MIN_AGE")),
+            "level": settings.getint("LINKHEALTH_ARCHIVE_ZSTD_LEVEL"),
+            "keep_truncated": settings.getbool("LINKHEALTH_ARCHIVE_TRUNCATED"),
+        }
         self.store: Store | None = None
+        self.history = History()
+        self.archiver: Archiver | None = None
         self.run_id: int | None = None
         self.documents: list[DocumentItem] = []
         self.checks: list[CheckItem] = []
+        self.wayback: list[WaybackItem] = []
         self.outcomes: Counter[str] = Counter()
         self.failed = False
         self.flusher = LoopingCall(self.flush)
@@ -60,6 +77,8 @@ class StorePipeline:
     def open_spider(self) -> None:
         spider = self.crawler.spider
         self.store = Store(self.db_path)
+        self.history = History.load(self.store)
+        self.archiver = Archiver(self.store, self.history, self.stats, **self.archive_options)
         self.run_id = self.store.start_run(
             source=str(getattr(spider, "source", "")),
             base_url=getattr(spider, "base_url", None),
@@ -68,30 +87,36 @@ class StorePipeline:
         logger.info("Run %s recording into %s", self.run_id, self.db_path)
         self.flusher.start(self.flush_seconds, now=False)
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         if isinstance(item, DocumentItem):
             self.documents.append(item)
         elif isinstance(item, CheckItem):
+            await self.archiver.prepare(item)
             self.checks.append(item)
             self.outcomes[item.outcome] += 1
             self.stats.inc_value(f"linkhealth/outcome/{item.outcome}")
-        if len(self.documents) + len(self.checks) >= self.batch_size:
+        elif isinstance(item, WaybackItem):
+            self.wayback.append(item)
+            self.stats.inc_value(f"linkhealth/wayback/{item.status}")
+        if len(self.documents) + len(self.checks) + len(self.wayback) >= self.batch_size:
             self.flush()
         return item
 
     def flush(self) -> None:
-        if self.store is None or self.failed or not (self.documents or self.checks):
+        if self.store is None or self.failed or not (self.documents or self.checks or self.wayback):
             return
-        documents, checks = self.documents, self.checks
+        documents, checks, wayback = self.documents, self.checks, self.wayback
         try:
-            self.store.write_batch(self.run_id, documents, checks)
+            self.store.write_batch(self.run_id, documents, checks, wayback)
         except StoreError as exc:
             self.failed = True
             logger.error("%s; stopping the crawl (what was committed before is kept)", exc)
             self.stats.inc_value("linkhealth/store/write_error")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="database_error"))
             return
-        self.documents, self.checks = [], []
+        for check in checks:
+            self.archiver.stored(check)
+        self.documents, self.checks, self.wayback = [], [], []
         self.stats.inc_value("linkhealth/store/batches")
 
     def close_spider(self) -> None:
@@ -102,7 +127,11 @@ class StorePipeline:
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.store is None:
             return
+        # True peak of this process (Scrapy's memusage samples only once a minute).
+        self.stats.set_value("linkhealth/peak_rss_bytes",
+                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         counts = {name: self.stats.get_value(f"linkhealth/{name}", 0) for name in RUN_COUNTERS}
+        counts["archived_bytes"] = self.stats.get_value("linkhealth/archive/bytes_stored", 0)
         status = "finished" if reason == "finished" and not self.failed else "interrupted"
         try:
             self.store.finish_run(self.run_id, status, counts, self.outcomes,
@@ -119,6 +148,6 @@ def run_summary(counts: dict[str, int], outcomes: Counter[str]) -> str:
     """One line, lychee-style: totals first, then each outcome seen."""
     parts = [f"{counts['documents']} documents ({counts['parse_errors']} parse errors)",
              f"{counts['refs']} references", f"{counts['unique_urls']} unique URLs",
-             f"{counts['requested']} requested"]
+             f"{counts['requested']} requested", f"{counts['skipped']} skipped (checked recently)"]
     parts += [f"{n} {outcome}" for outcome, n in sorted(outcomes.items(), key=lambda kv: -kv[1])]
     return ", ".join(parts)

@@ -32,7 +32,7 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
 DOWNLOAD_TIMEOUT = 30
 DNS_TIMEOUT = 20
-DOWNLOAD_MAXSIZE = 32 * 1024 * 1024  # backstop; bodies are cut far earlier (LINKHEALTH_BODY_PEEK_BYTES)
+DOWNLOAD_MAXSIZE = 0  # bodies are cut by crawler.body_limit at their own cap, never dropped
 DOWNLOAD_WARNSIZE = 0
 DOWNLOAD_FAIL_ON_DATALOSS = False
 
@@ -62,7 +62,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.tls_diagnosis.TlsDiagnosisMiddleware": 560,
     "crawler.head_fallback.HeadFallbackMiddleware": 540,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.decompression.DecompressionMiddleware": 590,
     "crawler.redirects.RedirectChainMiddleware": 600,
+    "crawler.conditional.ConditionalRequestMiddleware": 610,
 }
 SPIDER_MIDDLEWARES = {
     # Long URLs are requested and judged (a server may answer 414), never dropped silently.
@@ -71,7 +74,7 @@ SPIDER_MIDDLEWARES = {
 REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
-    "crawler.body_peek.BodyPeek": 100,
+    "crawler.body_limit.BodyLimit": 100,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,

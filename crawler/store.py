@@ -19,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
-from crawler.items import FAILING_OUTCOMES, CheckItem, DocumentItem
+from crawler.items import FAILING_OUTCOMES, CheckItem, DocumentItem, WaybackItem
+from crawler.schema import migrations
+from crawler.snapshots import insert_snapshot
 
-migrations = Migrations("linkhealth")
+# CheckItem fields stored in the checks table (the capture goes to snapshots).
+CHECK_COLUMNS = (
+    "outcome", "status", "final_url", "error", "elapsed_ms", "content_type", "content_length",
+    "method", "head_status", "attempts", "checked_at", "snapshot_id",
+)
 
 
 class StoreError(Exception):
@@ -32,49 +37,6 @@ class StoreError(Exception):
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@migrations()
-def m001_initial_schema(db: sqlite_utils.Database) -> None:
-    db["runs"].create({
-        "id": int, "started_at": str, "finished_at": str, "status": str,
-        "source": str, "base_url": str, "settings": str,
-        "documents": int, "parse_errors": int, "skipped_files": int,
-        "refs": int, "unique_urls": int, "requested": int, "summary": str, "error": str,
-    }, pk="id")
-    db["documents"].create({
-        "id": int, "path": str, "collection": str, "title": str, "published": str,
-        "parse_error": str, "error_line": int, "first_run_id": int, "last_run_id": int,
-    }, pk="id", foreign_keys=[("first_run_id", "runs", "id"), ("last_run_id", "runs", "id")])
-    db["documents"].create_index(["path"], unique=True)
-    db["urls"].create({
-        "id": int, "url": str, "request_url": str, "host": str, "domain": str,
-        "outcome": str, "status": int, "final_url": str, "permanent_redirect": int,
-        "first_seen_at": str, "last_checked_at": str, "last_ok_at": str,
-        "first_failed_at": str, "consecutive_failures": int, "last_run_id": int,
-    }, pk="id", foreign_keys=[("last_run_id", "runs", "id")],
-        defaults={"consecutive_failures": 0, "permanent_redirect": 0})
-    db["urls"].create_index(["url"], unique=True)
-    db["urls"].create_index(["domain"])
-    db["urls"].create_index(["outcome"])
-    db["refs"].create({
-        "id": int, "document_id": int, "url_id": int, "field": str, "kind": str, "raw": str,
-        "first_run_id": int, "last_run_id": int,
-    }, pk="id", foreign_keys=[
-        ("document_id", "documents", "id"), ("url_id", "urls", "id"),
-        ("first_run_id", "runs", "id"), ("last_run_id", "runs", "id"),
-    ])
-    db["refs"].create_index(["document_id", "field", "url_id"], unique=True)
-    db["refs"].create_index(["url_id", "last_run_id"])
-    db["checks"].create({
-        "id": int, "run_id": int, "url_id": int, "checked_at": str, "outcome": str,
-        "status": int, "final_url": str, "redirects": str, "permanent_redirect": int,
-        "error": str, "elapsed_ms": int, "content_type": str, "content_length": int,
-        "method": str, "head_status": int, "attempts": int,
-    }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("url_id", "urls", "id")])
-    db["checks"].create_index(["run_id", "url_id"], unique=True)
-    db["checks"].create_index(["url_id", "run_id"])
-    db["checks"].create_index(["run_id", "outcome"])
 
 
 class Store:
@@ -135,14 +97,17 @@ class Store:
     # -- writes -------------------------------------------------------------
 
     def write_batch(self, run_id: int, documents: Iterable[DocumentItem],
-                    checks: Iterable[CheckItem]) -> None:
-        """Record documents (with their refs) and checks in one transaction."""
+                    checks: Iterable[CheckItem], wayback: Iterable[WaybackItem] = ()) -> None:
+        """Record documents (with their refs), checks (with new snapshots) and Wayback
+        lookups in one transaction."""
         try:
             with self.db.conn:
                 for document in documents:
                     self._write_document(run_id, document)
                 for check in checks:
                     self._write_check(run_id, check)
+                for lookup in wayback:
+                    self._write_wayback(lookup)
         except sqlite3.DatabaseError as exc:
             self._url_ids.clear()  # ids inserted in the rolled-back transaction are gone
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
@@ -182,16 +147,28 @@ class Store:
 
     def _write_check(self, run_id: int, check: CheckItem) -> None:
         url_id = self._url_id(check.url)
-        row = asdict(check)
-        row["redirects"] = json.dumps(row["redirects"]) if check.redirects else None
-        row.update(run_id=run_id, url_id=url_id, permanent_redirect=int(check.permanent_redirect))
-        del row["url"]
+        if check.capture is not None:
+            check.snapshot_id = insert_snapshot(self.db.conn, run_id, url_id, check.capture)
+        row = {name: getattr(check, name) for name in CHECK_COLUMNS}
+        row["redirects"] = json.dumps([asdict(h) for h in check.redirects]) if check.redirects else None
+        row.update(run_id=run_id, url_id=url_id, permanent_redirect=int(check.permanent_redirect),
+                   not_modified=int(check.not_modified))
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("run_id", "url_id"))
         self.db.execute(
             f"INSERT INTO checks ({columns}) VALUES ({', '.join('?' * len(row))})"
             f" ON CONFLICT(run_id, url_id) DO UPDATE SET {updates}", list(row.values()))
         self._update_url_state(run_id, url_id, check)
+
+    def _write_wayback(self, lookup: WaybackItem) -> None:
+        self.db.execute(
+            "INSERT INTO wayback (url_id, around, looked_up_at, status, timestamp, capture_url,"
+            " error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url_id, around) DO UPDATE SET"
+            " looked_up_at = excluded.looked_up_at, status = excluded.status,"
+            " timestamp = excluded.timestamp, capture_url = excluded.capture_url,"
+            " error = excluded.error",
+            [self._url_id(lookup.url), lookup.around, lookup.looked_up_at or utc_now(),
+             lookup.status, lookup.timestamp, lookup.capture_url, lookup.error])
 
     def _update_url_state(self, run_id: int, url_id: int, check: CheckItem) -> None:
         failing = check.outcome in FAILING_OUTCOMES
@@ -211,6 +188,9 @@ class Store:
              "run": run_id, "healthy": healthy, "failing": failing, "id": url_id})
 
     # -- reads --------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        return self.db.execute("SELECT 1 FROM blobs WHERE digest = ?", [digest]).fetchone() is not None
 
     def latest_run(self) -> dict[str, Any] | None:
         """The most recent run (finished or not)."""

@@ -4,14 +4,18 @@
 
 The spider only reads documents (in a worker thread, a batch at a time),
 yields one ``DocumentItem`` per document and one request per unique URL, and
-turns each answer into a ``CheckItem`` with ``crawler.classify``. HTTP policy
-lives in the downloader middlewares, storage in the pipeline.
+turns each answer into a ``CheckItem`` with ``crawler.classify`` (with a
+``Capture`` of the body when archiving). URLs checked healthy recently
+(``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
+when ``LINKHEALTH_WAYBACK`` is on. HTTP policy lives in the downloader
+middlewares, storage and the snapshot policy in the pipeline.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +25,23 @@ from scrapy.http import Response
 from scrapy.utils.asyncio import run_in_thread
 from twisted.python.failure import Failure
 
-from crawler.classify import check_from_failure, check_from_response
-from crawler.items import CheckItem, DocumentItem, RefItem
+from crawler.capture import capture_from_response, is_archivable
+from crawler.classify import check_from_failure, check_from_response, describe
+from crawler.durations import parse_duration
+from crawler.history import History
+from crawler.items import CheckItem, DocumentItem, RefItem, WaybackItem
+from crawler.pipelines import StorePipeline
 from crawler.sources import Document, iter_document_paths, read_document, read_site_config
 from crawler.store import utc_now
 from crawler.urls import Invalid, Target, redact, resolve
+from crawler.wayback import (
+    WAYBACK_OUTCOMES,
+    around_date,
+    cdx_query_url,
+    closest,
+    parse_cdx,
+    playback_url,
+)
 
 
 class LinksSpider(scrapy.Spider):
@@ -44,15 +60,38 @@ class LinksSpider(scrapy.Spider):
         self.base_url = base_url or config.base_url
         self.body_links = str(body_links).lower() in ("1", "true", "yes", "on")
         self.seen: set[str] = set()
+        # URL key -> (URL as requested, publish date of the first document referencing it)
+        self.first_seen: dict[str, tuple[str, str | None]] = {}
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        slots = dict(settings.getdict("DOWNLOAD_SLOTS"))
+        slots.setdefault("wayback", {"concurrency": 1,
+                                     "delay": settings.getfloat("LINKHEALTH_WAYBACK_DELAY")})
+        settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinksSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        settings = crawler.settings
-        spider.exclude = [re.compile(p) for p in settings.getlist("LINKHEALTH_EXCLUDE")]
-        spider.read_batch = settings.getint("LINKHEALTH_READ_BATCH")
-        spider.head_first = settings.getbool("LINKHEALTH_HEAD_FIRST")
+        s = crawler.settings
+        spider.exclude = [re.compile(p) for p in s.getlist("LINKHEALTH_EXCLUDE")]
+        spider.read_batch = s.getint("LINKHEALTH_READ_BATCH")
+        spider.archive = s.getbool("LINKHEALTH_ARCHIVE")
+        spider.archive_types = s.getlist("LINKHEALTH_ARCHIVE_TYPES")
+        spider.archive_cap = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
+        spider.head_first = s.getbool("LINKHEALTH_HEAD_FIRST") and not spider.archive
+        spider.recheck_after = parse_duration(s.get("LINKHEALTH_RECHECK_AFTER"))
+        spider.wayback = s.getbool("LINKHEALTH_WAYBACK")
+        spider.cdx_url = s.get("LINKHEALTH_WAYBACK_CDX_URL")
+        spider.playback_url = s.get("LINKHEALTH_WAYBACK_PLAYBACK_URL")
+        spider.wayback_window = parse_duration(s.get("LINKHEALTH_WAYBACK_WINDOW"))
+        spider.wayback_recheck = parse_duration(s.get("LINKHEALTH_WAYBACK_RECHECK"))
         return spider
+
+    @property
+    def history(self) -> History:
+        return self.crawler.get_item_pipeline(StorePipeline).history
 
     async def start(self) -> AsyncIterator[Any]:
         if self.config_error:
@@ -88,14 +127,18 @@ class LinksSpider(scrapy.Spider):
                 request_url=redact(target.request_url) if valid else None))
             if target.key not in self.seen:
                 self.seen.add(target.key)
-                checks.append(self._check(target))
+                self.first_seen[target.key] = (
+                    target.request_url if valid else target.key, document.published)
+                check = self._check(target)
+                if check is not None:
+                    checks.append(check)
         stats.inc_value("linkhealth/refs", len(refs))
         stats.inc_value("linkhealth/unique_urls", len(checks))
         yield DocumentItem(document.path, document.collection, document.title,
                            document.published, document.error, document.error_line, refs)
         yield from checks
 
-    def _check(self, target: Target | Invalid) -> scrapy.Request | CheckItem:
+    def _check(self, target: Target | Invalid) -> scrapy.Request | CheckItem | None:
         if isinstance(target, Invalid):
             return CheckItem(url=target.key, outcome="invalid_url", error=target.reason,
                              checked_at=utc_now())
@@ -104,6 +147,9 @@ class LinksSpider(scrapy.Spider):
                 return CheckItem(url=target.key, outcome="excluded",
                                  error=f"matches LINKHEALTH_EXCLUDE pattern {pattern.pattern!r}",
                                  checked_at=utc_now())
+        if self.history.recently_healthy(target.key, self.recheck_after, time.time()):
+            self.crawler.stats.inc_value("linkhealth/skipped")
+            return None
         try:
             request = scrapy.Request(
                 target.request_url, method="HEAD" if self.head_first else "GET",
@@ -115,8 +161,53 @@ class LinksSpider(scrapy.Spider):
         self.crawler.stats.inc_value("linkhealth/requested")
         return request
 
-    def parse(self, response: Response) -> Iterator[CheckItem]:
-        yield check_from_response(response)
+    def parse(self, response: Response) -> Iterator[Any]:
+        item = check_from_response(response)
+        if response.status == 304:
+            item.not_modified = True
+        elif self.archive and item.outcome == "ok" and is_archivable(response, self.archive_types):
+            item.capture = capture_from_response(response, self.archive_cap)
+        yield item
+        yield from self._wayback_lookup(item)
 
-    def failed(self, failure: Failure) -> Iterator[CheckItem]:
-        yield check_from_failure(failure, failure.request)
+    def failed(self, failure: Failure) -> Iterator[Any]:
+        item = check_from_failure(failure, failure.request)
+        yield item
+        yield from self._wayback_lookup(item)
+
+    # -- Wayback Machine ------------------------------------------------------
+
+    def _wayback_lookup(self, item: CheckItem) -> Iterator[scrapy.Request]:
+        if not self.wayback or item.outcome not in WAYBACK_OUTCOMES:
+            return
+        url, published = self.first_seen.get(item.url, (item.url, None))
+        around = around_date(published)
+        if self.history.wayback_known(item.url, around, self.wayback_recheck, time.time()):
+            self.crawler.stats.inc_value("linkhealth/wayback/cached")
+            return
+        yield scrapy.Request(
+            cdx_query_url(self.cdx_url, url, around, self.wayback_window),
+            callback=self.wayback_answer, errback=self.wayback_failed, dont_filter=True,
+            meta={"linkhealth_service": "wayback", "download_slot": "wayback",
+                  "linkhealth_wayback": (item.url, around), "dont_redirect": True})
+
+    def wayback_answer(self, response: Response) -> Iterator[WaybackItem]:
+        key, around = response.meta["linkhealth_wayback"]
+        if response.status != 200:
+            yield WaybackItem(key, around, "error", error=f"CDX answered HTTP {response.status}")
+            return
+        try:
+            found = closest(parse_cdx(response.body), around)
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            yield WaybackItem(key, around, "error", error=f"CDX answer unreadable: {exc}")
+            return
+        if found is None:
+            yield WaybackItem(key, around, "none")
+            return
+        timestamp, original = found
+        yield WaybackItem(key, around, "found", timestamp=timestamp,
+                          capture_url=playback_url(self.playback_url, timestamp, original))
+
+    def wayback_failed(self, failure: Failure) -> Iterator[WaybackItem]:
+        key, around = failure.request.meta["linkhealth_wayback"]
+        yield WaybackItem(key, around, "error", error=describe(failure.value))

@@ -91,8 +91,13 @@ def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
     process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert process.returncode == 0, process.stderr[-4000:]
-    assert "Traceback" not in process.stderr, process.stderr[-4000:]
+    assert "Traceback" not in process.stderr, _around(process.stderr, "Traceback")
     return Crawl(process, db_path)
+
+
+def _around(text: str, marker: str, width: int = 3000) -> str:
+    at = text.index(marker)
+    return text[max(0, at - 500): at + width]
 
 
 def scrapy_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -35,7 +35,8 @@ def test_get_mode_reads_pages_and_finds_soft_404s(tmp_path):
             "originalUrl": web.url("/ok"),
             "images": [{"url": web.url("/image.png")}, {"url": web.url("/big/4096")}],
         }})
-        result = crawl(site, tmp_path / "db.sqlite", settings={"LINKHEALTH_HEAD_FIRST": "0"})
+        result = crawl(site, tmp_path / "db.sqlite",
+                       settings={"LINKHEALTH_ARCHIVE": "0", "LINKHEALTH_HEAD_FIRST": "0"})
         assert {r.method for r in web.requests} == {"GET"}
     soft = result.check(web.url("/soft404"))
     assert (soft["outcome"], soft["status"], soft["method"]) == ("soft_404", 200, "GET")

@@ -1,5 +1,7 @@
 """End to end: one real crawl of a site whose links cover every outcome a local web can produce.
 
+Checking only (``LINKHEALTH_ARCHIVE=0``), so the HEAD-first strategy is exercised.
+
 The crawl runs once for the module (a subprocess, as a user runs it); each test
 asserts the recorded outcome, status and refs of one behaviour.
 """
@@ -71,6 +73,7 @@ def world(tmp_path_factory):
             },
         })
         result = crawl(site, tmp / "db.sqlite", settings={
+            "LINKHEALTH_ARCHIVE": "0",  # checking only: HEAD first (archiving has its own tests)
             "LINKHEALTH_CA_BUNDLE": bundle,
             "LINKHEALTH_EXCLUDE": "/excluded/",
         })

@@ -12,7 +12,10 @@ of requests in flight is tracked per Host header.
 from __future__ import annotations
 
 import datetime
+import functools
 import gzip
+import hashlib
+import json
 import re
 import socket
 import socketserver
@@ -231,6 +234,84 @@ def not_found(req):
     return page("Not Found", "Nothing here", 404)
 
 
+# --- routes for the archive tests: content the test controls, validators, hostile bodies ---
+
+LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+def stored_page(req, name):
+    """`web.pages[name]` (default: a page titled name), with ETag/Last-Modified; 304 when unchanged.
+    A page set to None is gone (404)."""
+    if name in req.server.pages and req.server.pages[name] is None:
+        return not_found(req)
+    body = req.server.pages.get(name) or page(name, f"Page {name}").body
+    etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+    validators = (("ETag", etag), ("Last-Modified", LAST_MODIFIED))
+    if req.headers.get("If-None-Match") == etag:
+        return Reply(304, b"", headers=validators)
+    cookie = (("Set-Cookie", "session=secret-value; HttpOnly"),) if "cookie" in req.target else ()
+    return Reply(200, body, headers=validators + cookie)
+
+
+def stream(req, mib):
+    """A body announced (and sent, until the client gives up) as `mib` MiB."""
+    size = int(mib) * 1024 * 1024
+    req.send_response(200)
+    req.send_header("Content-Type", HTML)
+    req.send_header("Content-Length", str(size))
+    req.end_headers()
+    if req.command != "HEAD":
+        _write_until_closed(req, size)
+
+
+def endless(req):
+    """A body with no length that never ends."""
+    req.send_response(200)
+    req.send_header("Content-Type", HTML)
+    req.send_header("Connection", "close")
+    req.end_headers()
+    req.close_connection = True
+    if req.command != "HEAD":
+        _write_until_closed(req, None)
+
+
+def _write_until_closed(req, size):
+    chunk, sent = b"<p>" + b"y" * (WRITE_CHUNK - 3), 0
+    while (size is None or sent < size) and not req.server.stopping.is_set():
+        try:
+            req.wfile.write(chunk if size is None else chunk[: size - sent])
+        except OSError:
+            return
+        sent += len(chunk)
+
+
+def gzip_bomb(req, mib):
+    """A small gzip body that decodes to `mib` MiB."""
+    return Reply(body=_bomb(int(mib)), headers=(("Content-Encoding", "gzip"),))
+
+
+@functools.cache
+def _bomb(mib: int) -> bytes:
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    parts = [compressor.compress(b"<html><head><title>Bomb</title></head><body>")]
+    zeros = b"\0" * (1024 * 1024)
+    parts += [compressor.compress(zeros) for _ in range(mib)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def cdx(req):
+    """A stand-in for the Wayback Machine CDX API: `web.cdx` says how to answer."""
+    mode = req.server.cdx.get("mode", "captures")
+    if mode == "429":
+        return Reply(429, b"slow down", ctype="text/plain", headers=(("Retry-After", "0"),))
+    if mode == "500":
+        return Reply(500, b"broken", ctype="text/plain")
+    rows = [["timestamp", "original", "statuscode"]]
+    rows += [[ts, query(req.target).get("url", ""), "200"] for ts in req.server.cdx.get("timestamps", [])]
+    return Reply(200, json.dumps(rows if len(rows) > 1 else []).encode(), ctype="application/json")
+
+
 ROUTES = [
     (re.compile(pattern), route)
     for pattern, route in [
@@ -255,6 +336,11 @@ ROUTES = [
         (r"/big/(\d+)", big),
         (r"/not-http", not_http),
         (r"/gzip", gzipped),
+        (r"/page/([\w.-]+)", stored_page),
+        (r"/stream/(\d+)", stream),
+        (r"/endless", endless),
+        (r"/gzip-bomb/(\d+)", gzip_bomb),
+        (r"/cdx/search/cdx", cdx),
     ]
 ]
 
@@ -343,6 +429,8 @@ class _Server(ThreadingHTTPServer):
         self.current: Counter[str | None] = Counter()
         self.peak: Counter[str | None] = Counter()
         self.conns: set[socket.socket] = set()
+        self.pages: dict[str, bytes] = {}  # /page/<name> bodies, set by tests
+        self.cdx: dict = {}  # how /cdx/search/cdx answers: {"mode": ..., "timestamps": [...]}
         super().__init__((host, 0), _Handler)
 
     def server_bind(self):  # skip HTTPServer's reverse DNS lookup
@@ -435,6 +523,16 @@ class Web:
     def requests(self) -> list[RequestLog]:
         with self._server.lock:
             return list(self._server.log)
+
+    @property
+    def pages(self) -> dict[str, bytes]:
+        """Bodies served at /page/<name> (with ETag; 304 to a matching If-None-Match)."""
+        return self._server.pages
+
+    @property
+    def cdx(self) -> dict:
+        """How the fake CDX API answers: mode "captures" (default), "429" or "500"; "timestamps"."""
+        return self._server.cdx
 
     def hits(self, target: str) -> int:
         with self._server.lock:
