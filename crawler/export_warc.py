@@ -1,0 +1,105 @@
+"""``scrapy export-warc``: every archived snapshot as a gzipped WARC file.
+
+Scrapy names the commands of ``COMMANDS_MODULE`` after their module, and a module
+cannot be called ``export-warc``; this one is registered under that name through
+the ``scrapy.commands`` entry point in ``pyproject.toml`` instead.
+
+Example: ``scrapy export-warc -o archive/links.warc.gz --since 2026-01-01`` writes a
+WARC that replay tools (pywb, ReplayWeb.page) and ``warcio`` read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scrapy.commands import ScrapyCommand
+from scrapy.exceptions import UsageError
+
+from crawler.archive_io import ArchiveError, parse_since, write_warc
+from crawler.store import Store, StoreError
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+class Command(ScrapyCommand):
+    requires_project = True
+    requires_crawler_process = False
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    def syntax(self) -> str:
+        return "-o FILE.warc.gz [options]"
+
+    def short_desc(self) -> str:
+        return "Export the archived snapshots as a WARC file"
+
+    def long_desc(self) -> str:
+        return (
+            "Write every archived snapshot (or those fetched since --since) as a gzipped WARC: "
+            "a warcinfo record, then one response record per snapshot, in fetch order, with the "
+            "stored status, headers and body (bodies are stored decoded, so Content-Encoding "
+            "is dropped and Content-Length is the body's; the server's values are kept as "
+            "X-Linkhealth-Original-* headers). Exit status: 0 done, 1 error. Example: scrapy "
+            "export-warc -o archive/links.warc.gz --since 2026-01-01"
+        )
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("-o", "--output", metavar="FILE",
+                            help="the WARC file to write (required; parent directories are "
+                                 "created; an existing file is replaced)")
+        parser.add_argument("--since", metavar="DATE",
+                            help="only snapshots fetched at or after DATE "
+                                 "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)")
+        parser.add_argument("--db", metavar="PATH",
+                            help="database path (default: the LINKHEALTH_DB setting)")
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if args:
+            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        if not opts.output:
+            self._error("give the file to write with -o FILE.warc.gz")
+            return
+        try:
+            since = parse_since(opts.since) if opts.since is not None else None
+        except ValueError as exc:
+            self._error(f"--since: {exc}")
+            return
+        output = Path(opts.output)
+        try:
+            with Store(db_path, readonly=True) as store:
+                count = self._export(store.db.conn, output, since)
+        except (StoreError, ArchiveError, OSError) as exc:
+            self._error(str(exc))
+            return
+        except sqlite3.Error as exc:
+            self._error(f"{db_path}: {exc}")
+            return
+        print(f"wrote {count} records to {output}", file=sys.stderr)
+        self.exitcode = EXIT_OK
+
+    @staticmethod
+    def _export(db: sqlite3.Connection, output: Path, since: str | None) -> int:
+        """Write next to ``output`` and rename at the end: no half-written WARC is left."""
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(f".{output.name}.part")
+        try:
+            with open(partial, "wb") as fileobj:
+                count = write_warc(db, fileobj, since, filename=output.name)
+            os.replace(partial, output)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return count
+
+    def _error(self, message: str) -> None:
+        print(f"scrapy export-warc: error: {message}", file=sys.stderr)
+        self.exitcode = EXIT_ERROR
