@@ -164,3 +164,29 @@ def test_recheck_after_skips_recently_healthy_urls_only(web, tmp_path):
     assert targets == ["/status/404?recheck=1"]  # the failing one is always checked
     assert again.run()["skipped"] == 1
     assert "1 skipped (checked recently)" in again.log
+
+
+def test_warc_export_of_a_real_crawl_round_trips(runs, tmp_path):
+    from base64 import b32encode
+    from hashlib import sha256
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    out = tmp_path / "crawl.warc.gz"
+    process = scrapy_command("export-warc", "-o", str(out), "--db", str(runs["db"]))
+    assert process.returncode == 0, process.stderr
+    expected = {row["id"]: row for row in runs["first"].db.query("SELECT * FROM snapshots")}
+    seen = 0
+    with out.open("rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type != "response":
+                continue
+            payload = record.content_stream().read()
+            digest = sha256(payload).digest()
+            uri = record.rec_headers.get_header("WARC-Target-URI")
+            matches = [s for s in expected.values() if s["url"] == uri and s["digest"] == digest.hex()]
+            assert matches, uri
+            assert record.rec_headers.get_header("WARC-Payload-Digest") == "sha256:" + b32encode(digest).decode()
+            assert (record.rec_headers.get_header("WARC-Truncated") == "length") == bool(matches[0]["truncated"])
+            seen += 1
+    assert seen == len(expected)
