@@ -11,6 +11,11 @@ per run, ``refs`` remember the runs they were seen in. The failure streak
 (``first_failed_at``, ``consecutive_failures``) comes from ``urls`` when the
 URL was last checked in that run, and is recomputed from ``checks`` for an
 older run. Parse errors are those of documents last read in that run.
+
+Failing URLs (``ARCHIVED_COPY_OUTCOMES``) carry where a copy of them can still
+be read: our own newest snapshot taken in that run or before, and the Wayback
+capture found for them (the latest lookup wins). A database written before the
+archive tables existed (opened read-only, so not migrated) reports without them.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ import sqlite_utils
 
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.store import Store
+from crawler.wayback import WAYBACK_OUTCOMES
 
 RUN_COLUMNS = (
     "id", "started_at", "finished_at", "status", "source", "base_url", "documents",
     "parse_errors", "skipped_files", "refs", "unique_urls", "requested", "summary", "error",
+    "skipped", "archived_bytes",
 )
+
+ARCHIVED_COPY_OUTCOMES = WAYBACK_OUTCOMES
+"""Outcomes for which the report looks up an archived copy (ours and the Wayback Machine's)."""
 
 
 class ReportError(Exception):
@@ -61,6 +71,10 @@ class UrlEntry:
     refs: list[Ref] = field(default_factory=list)
     domain: str | None = None
     failing_for: str = ""  # "3 days", "first failure", or "" when not failing
+    # our newest snapshot up to this run: id, fetched_at, content_type, size, truncated
+    last_snapshot: dict[str, Any] | None = None
+    wayback: str | None = None  # capture URL of the Wayback Machine copy
+    wayback_timestamp: str | None = None  # its 14-digit capture time (YYYYMMDDhhmmss)
 
 
 @dataclass(slots=True)
@@ -140,7 +154,9 @@ def build_report(source: Store | sqlite_utils.Database, run_id: int | None = Non
 
 
 def _load_run(db: sqlite_utils.Database, run_id: int | None) -> dict[str, Any]:
-    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+    existing = set(db["runs"].columns_dict)  # an unmigrated database lacks the newer ones
+    columns = [c if c in existing else f"NULL AS {c}" for c in RUN_COLUMNS]
+    sql = f"SELECT {', '.join(columns)} FROM runs"
     rows = list(db.query(sql + " ORDER BY id DESC LIMIT 1") if run_id is None
                 else db.query(sql + " WHERE id = ?", [run_id]))
     if not rows:
@@ -194,6 +210,7 @@ def _load_urls(db: sqlite_utils.Database, run: dict[str, Any],
         _apply_history_streaks(db, run["id"], rows)
     refs = _load_refs(db, run["id"])
     entries = [_url_entry(row, refs.get(row["url_id"], []), run) for row in rows]
+    _attach_archived_copies(db, run["id"], rows, entries)
     return sorted(entries, key=lambda e: (outcome_rank(e.outcome), e.outcome, e.url))
 
 
@@ -246,6 +263,51 @@ def _json_or(value: str | None, default: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return default
+
+
+SNAPSHOTS_SQL = """
+SELECT url_id, id, fetched_at, content_type, size, truncated FROM (
+    SELECT s.*, ROW_NUMBER() OVER (
+        PARTITION BY s.url_id ORDER BY s.fetched_at DESC, s.id DESC) AS newest
+    FROM snapshots s JOIN checks c ON c.url_id = s.url_id
+    WHERE c.run_id = :run AND c.outcome IN ({outcomes}) AND s.run_id <= :run)
+WHERE newest = 1
+"""
+
+WAYBACK_SQL = """
+SELECT url_id, capture_url, timestamp FROM (
+    SELECT w.*, ROW_NUMBER() OVER (
+        PARTITION BY w.url_id ORDER BY w.looked_up_at DESC, w.around DESC) AS latest
+    FROM wayback w JOIN checks c ON c.url_id = w.url_id
+    WHERE c.run_id = :run AND c.outcome IN ({outcomes})
+      AND w.status = 'found' AND w.capture_url IS NOT NULL)
+WHERE latest = 1
+"""
+
+
+def _attach_archived_copies(db: sqlite_utils.Database, run_id: int,
+                            rows: list[dict[str, Any]], entries: list[UrlEntry]) -> None:
+    """Fill ``last_snapshot`` and ``wayback`` of the failing entries (rows and entries align)."""
+    if not any(entry.outcome in ARCHIVED_COPY_OUTCOMES for entry in entries):
+        return
+    outcomes = ", ".join(f"'{o}'" for o in sorted(ARCHIVED_COPY_OUTCOMES))
+    snapshots: dict[int, dict[str, Any]] = {}
+    if db["snapshots"].exists():
+        for s in db.query(SNAPSHOTS_SQL.format(outcomes=outcomes), {"run": run_id}):
+            snapshots[s["url_id"]] = {
+                "id": s["id"], "fetched_at": s["fetched_at"], "content_type": s["content_type"],
+                "size": s["size"], "truncated": bool(s["truncated"])}
+    captures: dict[int, dict[str, Any]] = {}
+    if db["wayback"].exists():
+        captures = {w["url_id"]: w
+                    for w in db.query(WAYBACK_SQL.format(outcomes=outcomes), {"run": run_id})}
+    for row, entry in zip(rows, entries, strict=True):
+        if entry.outcome not in ARCHIVED_COPY_OUTCOMES:
+            continue
+        entry.last_snapshot = snapshots.get(row["url_id"])
+        capture = captures.get(row["url_id"])
+        if capture is not None:
+            entry.wayback, entry.wayback_timestamp = capture["capture_url"], capture["timestamp"]
 
 
 def _load_parse_errors(db: sqlite_utils.Database, run_id: int) -> list[ParseError]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from html import escape
 from typing import Any
 
 from crawler.items import OUTCOMES
 from crawler.report import (
+    DocumentGroup,
     Report,
     UrlEntry,
     by_document,
@@ -28,7 +30,10 @@ EMOJI = {
 }
 
 CSV_COLUMNS = ("path", "field", "kind", "url", "outcome", "status", "final_url", "error",
-               "checked_at", "first_failed_at", "consecutive_failures", "permanent_redirect")
+               "checked_at", "first_failed_at", "consecutive_failures", "permanent_redirect",
+               "last_snapshot_id", "wayback")
+
+DOCUMENT_COLUMNS = ("field", "URL", "outcome", "status", "error", "failing for", "archived copy")
 
 
 # -- JSON ----------------------------------------------------------------------
@@ -52,6 +57,8 @@ def _url_dict(entry: UrlEntry) -> dict[str, Any]:
         "consecutive_failures": entry.consecutive_failures,
         "permanent_redirect": entry.permanent_redirect,
         "refs": [{"path": r.path, "field": r.field, "kind": r.kind} for r in entry.refs],
+        "last_snapshot": dict(entry.last_snapshot) if entry.last_snapshot else None,
+        "wayback": entry.wayback,
     }
 
 
@@ -80,7 +87,49 @@ def run_line(run: dict[str, Any]) -> str:
              f"status {run['status'] or '?'}", f"source {run['source'] or '?'}"]
     if run.get("base_url"):
         parts.append(f"base URL {run['base_url']}")
+    if run.get("skipped") is not None:
+        parts.append(f"{run['skipped']} skipped (checked ok recently)")
+    if run.get("archived_bytes") is not None:
+        parts.append(f"{human_bytes(run['archived_bytes'])} archived")
     return " · ".join(parts)
+
+
+def human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} byte{'s' if count != 1 else ''}"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def snapshot_text(entry: UrlEntry) -> str:
+    """``snapshot N (YYYY-MM-DD)`` for our own copy of the URL, or ""."""
+    snapshot = entry.last_snapshot
+    if not snapshot:
+        return ""
+    day = (snapshot.get("fetched_at") or "")[:10]
+    return f"snapshot {snapshot['id']}" + (f" ({day})" if day else "")
+
+
+def wayback_label(entry: UrlEntry) -> str:
+    """``Wayback (YYYY-MM-DD)`` from the 14-digit capture timestamp (``Wayback`` without one)."""
+    stamp = entry.wayback_timestamp or ""
+    if re.fullmatch(r"\d{8}\d*", stamp):
+        return f"Wayback ({stamp[:4]}-{stamp[4:6]}-{stamp[6:8]})"
+    return "Wayback"
+
+
+def snapshot_hint(code: Any) -> str:
+    """How to get a snapshot out, with ``code`` marking up commands and options."""
+    return (f"📦 {code('scrapy snapshot URL -o FILE')} writes the newest archived copy of URL"
+            f" to FILE ({code('--id N')} picks snapshot N, {code('--list')} lists them).")
+
+
+def has_snapshot_rows(groups: list[DocumentGroup]) -> bool:
+    return any(row.entry.last_snapshot for group in groups for row in group.rows)
 
 
 def outcomes_text(outcomes: dict[str, int]) -> str:
@@ -114,6 +163,23 @@ def md_code(value: Any) -> str:
         else f"{fence}{text}{fence}"
 
 
+def md_link(text: str, url: str | None) -> str:
+    """A Markdown link for http(s) URLs (characters that would end it percent-encoded);
+    anything else stays plain text."""
+    if not url:
+        return ""
+    if not url.lower().startswith(("http://", "https://")):
+        return md_cell(url)
+    target = "".join(c if c.isprintable() and c not in ' ()<>|\\[]`"' else
+                     "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in url)
+    return f"[{md_cell(text)}]({target})"
+
+
+def md_archived_copy(entry: UrlEntry) -> str:
+    parts = [md_cell(snapshot_text(entry)), md_link(wayback_label(entry), entry.wayback)]
+    return " · ".join(p for p in parts if p)
+
+
 def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -141,14 +207,17 @@ def _md_documents(report: Report) -> list[str]:
     if not groups:
         return []
     lines = ["## " + ("Links by document" if report.include_all else "Problems by document"), ""]
+    if has_snapshot_rows(groups):
+        lines += [snapshot_hint(lambda text: f"`{text}`"), ""]
     for group in groups:
         lines += [f"### {md_code(group.path)}", ""]
         if group.title:
             lines += [md_cell(group.title), ""]
         lines += md_table(
-            ("field", "URL", "outcome", "status", "error", "failing for"),
+            DOCUMENT_COLUMNS,
             [(md_code(r.field), md_cell(r.entry.url), md_cell(r.entry.outcome),
-              status_text(r.entry.status), md_cell(r.entry.error), md_cell(r.entry.failing_for))
+              status_text(r.entry.status), md_cell(r.entry.error), md_cell(r.entry.failing_for),
+              md_archived_copy(r.entry))
              for r in group.rows])
     return lines
 
@@ -209,6 +278,23 @@ def link(url: str | None) -> str:
     return f"<code>{h(url)}</code>"
 
 
+def html_archived_copy(entry: UrlEntry) -> str:
+    parts = []
+    snapshot = entry.last_snapshot
+    if snapshot:
+        details = [snapshot.get("content_type") or "unknown type",
+                   human_bytes(snapshot.get("size") or 0)]
+        if snapshot.get("truncated"):
+            details.append("truncated")
+        parts.append(f'<span title="{h(", ".join(details))}">{h(snapshot_text(entry))}</span>')
+    url = entry.wayback
+    if url and url.lower().startswith(("http://", "https://")):
+        parts.append(f'<a href="{h(url)}" rel="noopener noreferrer">{h(wayback_label(entry))}</a>')
+    elif url:
+        parts.append(f"<code>{h(url)}</code>")
+    return " · ".join(parts)
+
+
 def outcome_html(outcome: str) -> str:
     css = f"o-{outcome}" if outcome in OUTCOMES else "o-other"
     return f'<span class="outcome {css}">{h(outcome)}</span>'
@@ -248,15 +334,18 @@ def _html_documents(report: Report) -> str:
         return ""
     heading = "Links by document" if report.include_all else "Problems by document"
     parts = [f"<h2>{h(heading)}</h2>"]
+    if has_snapshot_rows(groups):
+        parts.append(f'<p class="meta">{snapshot_hint(lambda text: f"<code>{h(text)}</code>")}</p>')
     for group in groups:
         parts.append(f"<h3>{h(group.path)}</h3>")
         if group.title:
             parts.append(f'<p class="meta">{h(group.title)}</p>')
         parts.append(html_table(
-            ("field", "URL", "outcome", "status", "error", "failing for"),
+            DOCUMENT_COLUMNS,
             [(f"<code>{h(r.field)}</code>", link(r.entry.url), outcome_html(r.entry.outcome),
               h(status_text(r.entry.status)), h(r.entry.error),
-              f'<span title="{h(r.entry.first_failed_at)}">{h(r.entry.failing_for)}</span>')
+              f'<span title="{h(r.entry.first_failed_at)}">{h(r.entry.failing_for)}</span>',
+              html_archived_copy(r.entry))
              for r in group.rows]))
     return "\n".join(parts)
 
@@ -303,7 +392,8 @@ def render_csv(report: Report) -> str:
                 ref.path if ref else "", ref.field if ref else "", (ref.kind or "") if ref else "",
                 entry.url, entry.outcome, status_text(entry.status), entry.final_url or "",
                 entry.error or "", entry.checked_at or "", entry.first_failed_at or "",
-                entry.consecutive_failures, int(entry.permanent_redirect)])
+                entry.consecutive_failures, int(entry.permanent_redirect),
+                entry.last_snapshot["id"] if entry.last_snapshot else "", entry.wayback or ""])
     return out.getvalue()
 
 

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
-from crawler.items import CheckItem, DocumentItem, Hop, RefItem
+from crawler.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
 from crawler.report import (
+    ARCHIVED_COPY_OUTCOMES,
     ReportError,
     build_report,
     by_document,
@@ -22,7 +24,16 @@ from crawler.report import (
     human_duration,
     redirect_updates,
 )
-from crawler.report_render import render_csv, render_html, render_json, render_markdown
+from crawler.report_render import (
+    human_bytes,
+    md_link,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+)
+from crawler.schema import m001_initial_schema
+from crawler.snapshots import compress, sha256_hex
 from crawler.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,11 +60,11 @@ def doc(path: str, refs: list[RefItem], title: str | None = "Hello",
 
 
 def run(store: Store, documents: list[DocumentItem], checks: list[CheckItem],
-        started: str, finished: str) -> int:
+        started: str, finished: str, wayback: list[WaybackItem] = (), **counts: int) -> int:
     run_id = store.start_run("examples/site", "https://blog.example/", {})
-    store.write_batch(run_id, documents=documents, checks=checks)
-    store.finish_run(run_id, "finished", {"documents": len(documents), "parse_errors": 1},
-                     {"ok": 1})
+    store.write_batch(run_id, documents=documents, checks=checks, wayback=wayback)
+    store.finish_run(run_id, "finished",
+                     {"documents": len(documents), "parse_errors": 1, **counts}, {"ok": 1})
     store.db.execute("UPDATE runs SET started_at = ?, finished_at = ? WHERE id = ?",
                      [started, finished, run_id])
     store.db.conn.commit()
@@ -123,7 +134,7 @@ def test_exact_json_for_a_small_run(tmp_path: Path):
             "status": "finished", "source": "examples/site", "base_url": "https://blog.example/",
             "documents": 1, "parse_errors": 1, "skipped_files": None, "refs": None,
             "unique_urls": None, "requested": None, "summary": {"ok": 1}, "error": None,
-            "permanent_redirects": 0,
+            "skipped": None, "archived_bytes": None, "permanent_redirects": 0,
         },
         "summary": {"ok": 1, "broken": 1},
         "urls": [{
@@ -132,6 +143,7 @@ def test_exact_json_for_a_small_run(tmp_path: Path):
             "error": "HTTP 404", "checked_at": DAY1, "first_failed_at": DAY1,
             "consecutive_failures": 1, "permanent_redirect": False,
             "refs": [{"path": "_posts/a.md", "field": "links[0].url", "kind": "link"}],
+            "last_snapshot": None, "wayback": None,
         }],
         "parse_errors": [],
     }
@@ -258,6 +270,9 @@ def test_markdown_sections_and_rows(report):
     assert "| `_posts/bad.md` | 3 | mapping values are not allowed here |" in text
     assert "<script>" not in text
     assert "No problems found" not in text
+    assert "| field | URL | outcome | status | error | failing for | archived copy |" in text
+    assert "scrapy snapshot" not in text  # no snapshot to get out: no hint
+    assert "skipped" not in text and "archived" not in text.split("\n")[2]
 
 
 def test_markdown_escapes_pipes():
@@ -293,17 +308,237 @@ def test_csv_rows(report):
     rows = list(csv.DictReader(io.StringIO(render_csv(report))))
     assert list(rows[0]) == ["path", "field", "kind", "url", "outcome", "status", "final_url",
                              "error", "checked_at", "first_failed_at", "consecutive_failures",
-                             "permanent_redirect"]
+                             "permanent_redirect", "last_snapshot_id", "wayback"]
     gone = next(r for r in rows if r["url"] == GONE)
     assert gone == {
         "path": "_posts/2024-01-01-hello.md", "field": "links[0].url", "kind": "link",
         "url": GONE, "outcome": "broken", "status": "404", "final_url": GONE,
         "error": "HTTP 404", "checked_at": DAY4, "first_failed_at": DAY1,
-        "consecutive_failures": "2", "permanent_redirect": "0"}
+        "consecutive_failures": "2", "permanent_redirect": "0", "last_snapshot_id": "",
+        "wayback": ""}
     orphan = [r for r in rows if r["url"] == ORPHAN]
     assert len(orphan) == 1 and (orphan[0]["path"], orphan[0]["field"]) == ("", "")
     assert next(r for r in rows if r["url"] == OLD)["permanent_redirect"] == "1"
     assert len(rows) == 6
+
+
+# -- archived copies of failing URLs -------------------------------------------
+
+DAY2 = "2024-03-02T10:00:00Z"
+PAGE = b"<html><body>the article as it was</body></html>"
+BIG = b"<html>" + b"x" * 5000
+WAYBACK_OLD = "https://web.archive.org/web/20220101000000/https://example.com/gone"
+WAYBACK_NEW = "https://web.archive.org/web/20240215083000/https://example.com/gone"
+WAYBACK_ORPHAN = "https://web.archive.org/web/20231111000000/https://orphan.example.com/"
+TLS = "https://tls.example.com/"
+
+
+def capture(url: str, body: bytes, at: str, **fields) -> Capture:
+    """A capture as the archiver hands it to the store (digest and compressed bytes set)."""
+    return Capture(url=url, final_url=url, fetched_at=at, status=200, protocol="HTTP/1.1",
+                   headers=[("Content-Type", "text/html; charset=utf-8")],
+                   content_type="text/html; charset=utf-8", content_encoding=None, body=None,
+                   size=len(body), digest=sha256_hex(body), compressed=compress(body), **fields)
+
+
+def archive_docs() -> list[DocumentItem]:
+    return [doc("_posts/archived.md", [
+        ref("links[0].url", GONE, "example.com"),
+        ref("links[1].url", SLOW, "example.com"),
+        ref("links[2].url", TLS, "example.com"),
+        ref("image", PIC, "example.org", kind="image"),
+    ], title="Archived")]
+
+
+@pytest.fixture
+def archive_db(tmp_path: Path) -> Path:
+    """Run 1: GONE, SLOW and PIC ok and archived. Run 2: GONE broken, SLOW timed out, TLS
+    and ORPHAN failing; Wayback lookups for GONE (two dates), SLOW (none), TLS and ORPHAN."""
+    path = tmp_path / "archive.sqlite"
+    with Store(path) as store:
+        run(store, archive_docs(), [
+            CheckItem(GONE, "ok", status=200, checked_at=DAY1, capture=capture(GONE, PAGE, DAY1)),
+            CheckItem(SLOW, "ok", status=200, checked_at=DAY1,
+                      capture=capture(SLOW, BIG[:1024], DAY1, truncated=True)),
+            CheckItem(PIC, "ok", status=200, checked_at=DAY1, capture=capture(PIC, b"png", DAY1)),
+            CheckItem(TLS, "ok", status=200, checked_at=DAY1, capture=capture(TLS, b"tls", DAY1)),
+        ], DAY1, "2024-03-01T10:05:00Z")
+        run(store, archive_docs(), [
+            CheckItem(GONE, "broken", status=404, error="HTTP 404", checked_at=DAY4),
+            CheckItem(SLOW, "timeout", error="timed out", checked_at=DAY4),
+            CheckItem(TLS, "tls_error", error="certificate expired", checked_at=DAY4),
+            CheckItem(PIC, "ok", status=200, checked_at=DAY4,
+                      capture=capture(PIC, b"png2", DAY4)),
+            CheckItem(ORPHAN, "dns_error", error="no such host", checked_at=DAY4),
+        ], DAY4, "2024-03-04T10:05:00Z", wayback=[
+            WaybackItem(GONE, "2022-01-01", "found", timestamp="20220101000000",
+                        capture_url=WAYBACK_OLD, looked_up_at=DAY2),
+            WaybackItem(GONE, "2024-01-01", "found", timestamp="20240215083000",
+                        capture_url=WAYBACK_NEW, looked_up_at=DAY4),
+            WaybackItem(GONE, "2023-01-01", "error", error="HTTP 503",
+                        looked_up_at="2024-03-05T00:00:00Z"),
+            WaybackItem(SLOW, "2024-01-01", "none", looked_up_at=DAY4),
+            WaybackItem(TLS, "2024-01-01", "found", timestamp="20240101000000",
+                        capture_url="https://web.archive.org/web/20240101000000/" + TLS,
+                        looked_up_at=DAY4),
+            WaybackItem(ORPHAN, "2024-01-01", "found", timestamp="20231111000000",
+                        capture_url=WAYBACK_ORPHAN, looked_up_at=DAY4),
+        ], skipped=4, archived_bytes=1536)
+    return path
+
+
+@pytest.fixture
+def archive_report(archive_db: Path):
+    with Store(archive_db, readonly=True) as store:
+        return build_report(store, include_all=True)
+
+
+def test_archived_copy_outcomes():
+    assert ARCHIVED_COPY_OUTCOMES == {"broken", "dns_error", "connection_error", "timeout",
+                                      "soft_404"}
+
+
+def test_failing_urls_carry_their_last_snapshot_and_wayback_capture(archive_report):
+    entries = {u.url: u for u in archive_report.urls}
+    gone = entries[GONE]
+    assert gone.last_snapshot == {"id": 1, "fetched_at": DAY1,
+                                  "content_type": "text/html; charset=utf-8",
+                                  "size": len(PAGE), "truncated": False}
+    # the latest *found* lookup wins, whatever date it was made around
+    assert (gone.wayback, gone.wayback_timestamp) == (WAYBACK_NEW, "20240215083000")
+    slow = entries[SLOW]
+    assert slow.last_snapshot == {"id": 2, "fetched_at": DAY1,
+                                  "content_type": "text/html; charset=utf-8", "size": 1024,
+                                  "truncated": True}
+    assert slow.wayback is None  # looked up, nothing found
+    orphan = entries[ORPHAN]
+    assert (orphan.last_snapshot, orphan.wayback) == (None, WAYBACK_ORPHAN)
+    # neither an ok URL (archived in this run) nor a failure outside the list gets one
+    assert (entries[PIC].last_snapshot, entries[PIC].wayback) == (None, None)
+    assert (entries[TLS].last_snapshot, entries[TLS].wayback) == (None, None)
+
+
+def test_json_has_the_archive_keys(archive_report):
+    data = json.loads(render_json(archive_report))
+    urls = {u["url"]: u for u in data["urls"]}
+    assert urls[GONE]["last_snapshot"] == {
+        "id": 1, "fetched_at": DAY1, "content_type": "text/html; charset=utf-8",
+        "size": len(PAGE), "truncated": False}
+    assert urls[GONE]["wayback"] == WAYBACK_NEW
+    assert urls[SLOW]["last_snapshot"]["truncated"] is True
+    assert urls[SLOW]["wayback"] is None
+    assert (urls[ORPHAN]["last_snapshot"], urls[ORPHAN]["wayback"]) == (None, WAYBACK_ORPHAN)
+    assert (urls[PIC]["last_snapshot"], urls[PIC]["wayback"]) == (None, None)
+    # the existing contract is untouched: the archive keys come on top of it
+    assert list(urls[GONE]) == ["url", "outcome", "status", "final_url", "redirects", "error",
+                                "checked_at", "first_failed_at", "consecutive_failures",
+                                "permanent_redirect", "refs", "last_snapshot", "wayback"]
+    assert (data["run"]["skipped"], data["run"]["archived_bytes"]) == (4, 1536)
+
+
+def test_markdown_archived_copy_column_and_hint(archive_report):
+    text = render_markdown(archive_report)
+    assert "| field | URL | outcome | status | error | failing for | archived copy |" in text
+    assert (f"| `links[0].url` | {GONE} | broken | 404 | HTTP 404 | first failure |"
+            f" snapshot 1 (2024-03-01) · [Wayback (2024-02-15)]({WAYBACK_NEW}) |") in text
+    assert (f"| `links[1].url` | {SLOW} | timeout |  | timed out | first failure |"
+            " snapshot 2 (2024-03-01) |") in text
+    assert f"| `links[2].url` | {TLS} | tls_error |  | certificate expired | first failure |  |" \
+        in text
+    assert f"| `image` | {PIC} | ok | 200 |  |  |  |" in text
+    assert text.count("`scrapy snapshot URL -o FILE`") == 1
+    hint = text.index("`scrapy snapshot URL -o FILE`")
+    assert text.index("## Links by document") < hint < text.index("### `_posts/archived.md`")
+
+
+def test_html_archived_copy_column_and_hint(archive_report):
+    page = render_html(archive_report)
+    assert "<th>archived copy</th>" in page
+    assert (f'<span title="text/html; charset=utf-8, {len(PAGE)} bytes">snapshot 1 (2024-03-01)'
+            f'</span> · <a href="{WAYBACK_NEW}" rel="noopener noreferrer">Wayback (2024-02-15)'
+            "</a>") in page
+    assert ('<span title="text/html; charset=utf-8, 1.0 KiB, truncated">snapshot 2 (2024-03-01)'
+            "</span>") in page
+    assert page.count("<code>scrapy snapshot URL -o FILE</code>") == 1
+
+
+def test_csv_archive_columns(archive_report):
+    rows = list(csv.DictReader(io.StringIO(render_csv(archive_report))))
+    assert list(rows[0])[-2:] == ["last_snapshot_id", "wayback"]
+    by_url = {r["url"]: r for r in rows}
+    assert (by_url[GONE]["last_snapshot_id"], by_url[GONE]["wayback"]) == ("1", WAYBACK_NEW)
+    assert (by_url[SLOW]["last_snapshot_id"], by_url[SLOW]["wayback"]) == ("2", "")
+    assert (by_url[ORPHAN]["last_snapshot_id"], by_url[ORPHAN]["wayback"]) == ("", WAYBACK_ORPHAN)
+    assert (by_url[PIC]["last_snapshot_id"], by_url[PIC]["wayback"]) == ("", "")
+
+
+def test_run_header_shows_skipped_and_archived_bytes(archive_db: Path):
+    with Store(archive_db, readonly=True) as store:
+        latest, first = build_report(store), build_report(store, run_id=1)
+    text = render_markdown(latest)
+    header = text.splitlines()[2]
+    assert header.endswith("base URL https://blog.example/ · 4 skipped (checked ok recently)"
+                           " · 1.5 KiB archived")
+    assert "4 skipped (checked ok recently) · 1.5 KiB archived" in render_html(latest)
+    # run 1 did not record them: nothing shown
+    assert "skipped" not in render_markdown(first).splitlines()[2]
+    assert "archived" not in render_markdown(first).splitlines()[2]
+
+
+def test_snapshot_is_the_newest_at_or_before_the_run(archive_db: Path):
+    with Store(archive_db) as store:
+        # run 3: GONE is back (and archived again); run 4: gone again
+        run(store, archive_docs(), [
+            CheckItem(GONE, "ok", status=200, checked_at="2024-03-10T10:00:00Z",
+                      capture=capture(GONE, b"<html>v2</html>", "2024-03-10T10:00:00Z"))],
+            "2024-03-10T10:00:00Z", "2024-03-10T10:05:00Z")
+        run(store, archive_docs(), [
+            CheckItem(GONE, "soft_404", status=200, checked_at="2024-03-12T10:00:00Z")],
+            "2024-03-12T10:00:00Z", "2024-03-12T10:05:00Z")
+        second, third, fourth = (build_report(store, run_id=n) for n in (2, 3, 4))
+    snapshots = {report.run["id"]: next((u.last_snapshot for u in report.urls
+                                         if u.url == GONE), None)
+                 for report in (second, third, fourth)}
+    assert snapshots[2]["id"] == 1  # the later capture (run 3) is not shown for run 2
+    assert snapshots[3] is None  # ok in run 3: not in the report
+    # snapshots 1-4 from run 1, 5 (PIC) from run 2, 6 (GONE again) from run 3
+    assert snapshots[4] == {"id": 6, "fetched_at": "2024-03-10T10:00:00Z",
+                            "content_type": "text/html; charset=utf-8", "size": 15,
+                            "truncated": False}
+    assert next(u for u in fourth.urls if u.url == GONE).wayback == WAYBACK_NEW
+
+
+def test_database_without_the_archive_tables(tmp_path: Path):
+    """A database from before migration m002, opened read-only (so not migrated)."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite_utils.Database(path)
+    m001_initial_schema(db)
+    db["runs"].insert({"id": 1, "started_at": DAY1, "finished_at": DAY1, "status": "finished",
+                       "source": "site", "summary": "{}"})
+    db["urls"].insert({"id": 1, "url": GONE, "outcome": "broken", "last_run_id": 1,
+                       "first_failed_at": DAY1, "consecutive_failures": 1})
+    db["checks"].insert({"run_id": 1, "url_id": 1, "checked_at": DAY1, "outcome": "broken",
+                         "status": 404})
+    db.conn.close()
+    with Store(path, readonly=True) as store:
+        report = build_report(store)
+    (gone,) = report.urls
+    assert (gone.last_snapshot, gone.wayback) == (None, None)
+    assert (report.run["skipped"], report.run["archived_bytes"]) == (None, None)
+    assert json.loads(render_json(report))["urls"][0]["last_snapshot"] is None
+    assert "skipped" not in render_markdown(report)
+
+
+def test_markdown_links_and_sizes():
+    assert md_link("Wayback", "https://web.archive.org/web/2024/https://x.org/a_(b)|c d") == (
+        "[Wayback](https://web.archive.org/web/2024/https://x.org/a_%28b%29%7Cc%20d)")
+    assert md_link("Wayback", "javascript:alert(1)") == "javascript:alert(1)"
+    assert md_link("Wayback", None) == ""
+    assert human_bytes(0) == "0 bytes"
+    assert human_bytes(1) == "1 byte"
+    assert human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(5 * 1024 * 1024) == "5.0 MiB"
+    assert human_bytes(3 * 1024 ** 4) == "3072.0 GiB"
 
 
 # -- the command ---------------------------------------------------------------

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from crawler.items import CheckItem, DocumentItem, Hop, RefItem
+from crawler.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
+from crawler.snapshots import compress, read_body, sha256_hex
 from crawler.store import Store, StoreError
 
 URL = "https://example.com/a"
@@ -43,6 +44,7 @@ def test_creates_parent_directory_and_schema(tmp_path):
     path = tmp_path / "deep" / "dir" / "db.sqlite"
     with Store(path) as store:
         assert set(store.db.table_names()) >= {"runs", "documents", "urls", "refs", "checks",
+                                                "blobs", "snapshots", "wayback",
                                                 "_sqlite_migrations"}
     assert path.is_file()
 
@@ -56,10 +58,20 @@ def test_foreign_keys_declared(store):
     declared = {(fk.column, fk.other_table, fk.other_column) for fk in store.db["refs"].foreign_keys}
     assert declared == {("document_id", "documents", "id"), ("url_id", "urls", "id"),
                         ("first_run_id", "runs", "id"), ("last_run_id", "runs", "id")}
-    checks = {(fk.column, fk.other_table) for fk in store.db["checks"].foreign_keys}
-    assert checks == {("run_id", "runs"), ("url_id", "urls")}
+    checks = {(fk.column, fk.other_table, fk.other_column)
+              for fk in store.db["checks"].foreign_keys}
+    assert checks == {("run_id", "runs", "id"), ("url_id", "urls", "id"),
+                      ("snapshot_id", "snapshots", "id")}
     assert {(fk.column, fk.other_table) for fk in store.db["urls"].foreign_keys} == {
         ("last_run_id", "runs")}
+    snapshots = {(fk.column, fk.other_table, fk.other_column)
+                 for fk in store.db["snapshots"].foreign_keys}
+    assert snapshots == {("url_id", "urls", "id"), ("run_id", "runs", "id"),
+                         ("digest", "blobs", "digest")}
+    assert {(fk.column, fk.other_table) for fk in store.db["wayback"].foreign_keys} == {
+        ("url_id", "urls")}
+    assert store.db["blobs"].pks == ["digest"]
+    assert store.db["wayback"].pks == ["url_id", "around"]
 
 
 def test_migrations_recorded_once(tmp_path):
@@ -67,7 +79,8 @@ def test_migrations_recorded_once(tmp_path):
     Store(path).close()
     with Store(path) as store:  # reopening applies nothing twice
         applied = rows(store, "SELECT migration_set, name FROM _sqlite_migrations")
-    assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"}]
+    assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"},
+                       {"migration_set": "linkhealth", "name": "m002_archive"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -113,15 +126,18 @@ def test_run_rows(store):
     run_id = store.start_run("site-dir", "https://example.com", {"B": [1, 2], "A": "x"})
     run = store.run(run_id)
     assert run["status"] == "running"
+    assert (run["skipped"], run["archived_bytes"]) == (None, None)
     assert run["source"] == "site-dir"
     assert run["base_url"] == "https://example.com"
     assert json.loads(run["settings"]) == {"A": "x", "B": [1, 2]}
     assert run["started_at"].endswith("Z") and run["finished_at"] is None
-    store.finish_run(run_id, "finished", {"documents": 2, "refs": 5}, {"ok": 4, "broken": 1},
-                     error=None)
+    store.finish_run(run_id, "finished",
+                     {"documents": 2, "refs": 5, "skipped": 3, "archived_bytes": 2048},
+                     {"ok": 4, "broken": 1}, error=None)
     run = store.run(run_id)
     assert run["status"] == "finished"
     assert (run["documents"], run["refs"]) == (2, 5)
+    assert (run["skipped"], run["archived_bytes"]) == (3, 2048)
     assert json.loads(run["summary"]) == {"broken": 1, "ok": 4}
     assert run["finished_at"] is not None
     assert store.run(run_id + 100) is None
@@ -179,17 +195,20 @@ def test_write_batch_records_whole_rows(store):
          "first_failed_at": "2025-01-01T00:00:01Z", "consecutive_failures": 1,
          "last_run_id": run_id},
     ]
+    assert rows(store, "SELECT * FROM snapshots") == []
+    assert rows(store, "SELECT * FROM blobs") == []
     assert rows(store, "SELECT * FROM checks ORDER BY id") == [
         {"id": 1, "run_id": run_id, "url_id": 1, "checked_at": "2025-01-01T00:00:00Z",
          "outcome": "ok", "status": 200, "final_url": None, "redirects": None,
          "permanent_redirect": 0, "error": None, "elapsed_ms": 12, "content_type": "text/html",
-         "content_length": 10, "method": "HEAD", "head_status": None, "attempts": 1},
+         "content_length": 10, "method": "HEAD", "head_status": None, "attempts": 1,
+         "snapshot_id": None, "not_modified": 0},
         {"id": 2, "run_id": run_id, "url_id": 2, "checked_at": "2025-01-01T00:00:01Z",
          "outcome": "broken", "status": 404, "final_url": "https://example.com/img2.png",
          "redirects": json.dumps([{"url": "https://example.com/img.png", "status": 301}]),
          "permanent_redirect": 1, "error": "HTTP 404", "elapsed_ms": None,
          "content_type": None, "content_length": None, "method": "GET", "head_status": 404,
-         "attempts": 2},
+         "attempts": 2, "snapshot_id": None, "not_modified": 0},
     ]
 
 
@@ -290,3 +309,111 @@ def test_rewriting_a_check_in_the_same_run_counts_one_failure(store):
     store.write_batch(run_id, [], [check("broken", "T1")])
     assert rows(store, "SELECT count(*) AS n FROM checks") == [{"n": 1}]
     assert url_row(store)["consecutive_failures"] == 1
+
+
+# -- the archive ----------------------------------------------------------------------------
+
+BODY = b"<html><body>the same page, twice</body></html>"
+
+
+def capture(url: str, body: bytes = BODY, at: str = "2025-01-01T00:00:00Z", *,
+            compressed: bool = True, **fields) -> Capture:
+    """A capture as the archiver hands it to the store (digest set, body dropped)."""
+    return Capture(url=url, final_url=url, fetched_at=at, status=200, protocol="HTTP/1.1",
+                   headers=[("Content-Type", "text/html")], content_type="text/html",
+                   content_encoding=None, body=None, size=len(body), digest=sha256_hex(body),
+                   compressed=compress(body) if compressed else None, **fields)
+
+
+def test_identical_bodies_share_one_blob(store):
+    run_id = store.start_run("site", None, {})
+    other = "https://example.org/copy"
+    store.write_batch(run_id, [], [
+        check("ok", "2025-01-01T00:00:00Z", status=200, method="GET", capture=capture(URL)),
+        check("ok", "2025-01-01T00:00:01Z", url=other, status=200, method="GET",
+              capture=capture(other, at="2025-01-01T00:00:01Z", etag='"v1"')),
+    ])
+    blobs = rows(store, "SELECT digest, size, compressed_size, compression, created_at FROM blobs")
+    assert blobs == [{"digest": sha256_hex(BODY), "size": len(BODY),
+                      "compressed_size": len(compress(BODY)), "compression": "zstd",
+                      "created_at": "2025-01-01T00:00:00Z"}]
+    assert read_body(store.db.conn, sha256_hex(BODY)) == BODY
+    snapshots = rows(store, "SELECT id, url_id, run_id, url, fetched_at, status, digest, size,"
+                            " compressed_size, truncated, etag, headers FROM snapshots ORDER BY id")
+    assert snapshots == [
+        {"id": 1, "url_id": 1, "run_id": run_id, "url": URL, "fetched_at": "2025-01-01T00:00:00Z",
+         "status": 200, "digest": sha256_hex(BODY), "size": len(BODY),
+         "compressed_size": len(compress(BODY)), "truncated": 0, "etag": None,
+         "headers": json.dumps([["Content-Type", "text/html"]])},
+        {"id": 2, "url_id": 2, "run_id": run_id, "url": other,
+         "fetched_at": "2025-01-01T00:00:01Z", "status": 200, "digest": sha256_hex(BODY),
+         "size": len(BODY), "compressed_size": len(compress(BODY)), "truncated": 0,
+         "etag": '"v1"', "headers": json.dumps([["Content-Type", "text/html"]])},
+    ]
+    assert rows(store, "SELECT url_id, snapshot_id, not_modified FROM checks ORDER BY id") == [
+        {"url_id": 1, "snapshot_id": 1, "not_modified": 0},
+        {"url_id": 2, "snapshot_id": 2, "not_modified": 0}]
+
+
+def test_known_blob_is_not_sent_again_and_304_points_at_the_snapshot(store):
+    run1 = store.start_run("site", None, {})
+    assert not store.has_blob(sha256_hex(BODY))
+    store.write_batch(run1, [], [check("ok", "T1", status=200, capture=capture(URL))])
+    run2 = store.start_run("site", None, {})
+    other = "https://example.org/copy"
+    # the archiver leaves out the compressed bytes of a blob the database already has
+    store.write_batch(run2, [], [
+        check("ok", "T2", url=other, status=200,
+              capture=capture(other, at="T2", compressed=False, truncated=True)),
+        check("ok", "T2", status=304, not_modified=True, snapshot_id=1),
+    ])
+    assert rows(store, "SELECT count(*) AS n FROM blobs") == [{"n": 1}]
+    assert rows(store, "SELECT id, run_id, url, compressed_size, truncated FROM snapshots"
+                       " ORDER BY id") == [
+        {"id": 1, "run_id": run1, "url": URL, "compressed_size": len(compress(BODY)),
+         "truncated": 0},
+        {"id": 2, "run_id": run2, "url": other, "compressed_size": len(compress(BODY)),
+         "truncated": 1}]
+    assert rows(store, "SELECT run_id, url_id, status, snapshot_id, not_modified FROM checks"
+                       " WHERE run_id = ? ORDER BY url_id", [run2]) == [
+        {"run_id": run2, "url_id": 1, "status": 304, "snapshot_id": 1, "not_modified": 1},
+        {"run_id": run2, "url_id": 2, "status": 200, "snapshot_id": 2, "not_modified": 0}]
+
+
+def test_has_blob(store):
+    digest = sha256_hex(BODY)
+    assert store.has_blob(digest) is False
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [], [check("ok", "T1", status=200, capture=capture(URL))])
+    assert store.has_blob(digest) is True
+    assert store.has_blob(sha256_hex(b"other bytes")) is False
+    assert store.has_blob("") is False
+
+
+def test_wayback_lookup_is_upserted_per_url_and_date(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [document()], [check("broken", "T1", status=404)], wayback=[
+        WaybackItem(URL, "2020-01-02", "error", error="HTTP 503", looked_up_at="T1"),
+        WaybackItem(URL, "2019-06-01", "none", looked_up_at="T1"),
+    ])
+    capture_url = "https://web.archive.org/web/20200101120000/https://example.com/a"
+    store.write_batch(run_id, [], [], wayback=[
+        WaybackItem(URL, "2020-01-02", "found", timestamp="20200101120000",
+                    capture_url=capture_url, looked_up_at="T2")])
+    assert rows(store, "SELECT * FROM wayback ORDER BY around") == [
+        {"url_id": 1, "around": "2019-06-01", "looked_up_at": "T1", "status": "none",
+         "timestamp": None, "capture_url": None, "error": None},
+        {"url_id": 1, "around": "2020-01-02", "looked_up_at": "T2", "status": "found",
+         "timestamp": "20200101120000", "capture_url": capture_url, "error": None},
+    ]
+    assert rows(store, "SELECT count(*) AS n FROM urls") == [{"n": 1}]
+
+
+def test_wayback_lookup_of_an_unseen_url_creates_its_row_and_defaults_the_time(store):
+    run_id = store.start_run("site", None, {})
+    store.write_batch(run_id, [], [], wayback=[WaybackItem("https://new.example/", "2024-01-01",
+                                                           "none")])
+    row = rows(store, "SELECT u.url, w.status, w.looked_up_at FROM wayback w"
+                      " JOIN urls u ON u.id = w.url_id")[0]
+    assert (row["url"], row["status"]) == ("https://new.example/", "none")
+    assert row["looked_up_at"].endswith("Z")
