@@ -1,0 +1,105 @@
+"""Smoke test of the benchmark harness in bench/: a few hundred URLs, well under 30 s."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from bench.simweb import REPO, SimWeb
+from bench.synthetic_site import generate_site, host_urls
+
+RUN_KEYS = {"wall_seconds", "cpu_seconds", "peak_rss_mb", "unique_urls", "urls_per_second",
+            "requests", "bytes_fetched", "not_modified", "max_concurrent_per_host",
+            "db_bytes", "wal_bytes", "stored_bytes", "snapshots", "outcomes"}
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _urls(value) -> list[str]:
+    """Every URL string in parsed front matter, with repetitions."""
+    if isinstance(value, dict):
+        return [url for v in value.values() for url in _urls(v)]
+    if isinstance(value, list):
+        return [url for v in value for url in _urls(v)]
+    return [value] if isinstance(value, str) and value.startswith("http://") else []
+
+
+def test_synthetic_site_stats_match_the_files_and_a_seed_fixes_the_output(tmp_path):
+    hosts = host_urls(3, 8001)
+    stats = generate_site(tmp_path / "a", documents=60, hosts=hosts, seed=7, broken_files=2)
+    again = generate_site(tmp_path / "b", documents=60, hosts=hosts, seed=7, broken_files=2)
+    other = generate_site(tmp_path / "c", documents=60, hosts=hosts, seed=8, broken_files=2)
+    assert stats == again
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b") != _tree_digest(tmp_path / "c")
+    assert other.documents == 60
+
+    files = sorted((tmp_path / "a" / "_news").glob("*.md"))
+    assert len(files) == stats.files == 62
+    parsed, broken, urls = [], 0, []
+    for path in files:
+        try:
+            front = yaml.safe_load(path.read_text(encoding="utf-8").split("---\n")[1])
+        except yaml.YAMLError:
+            broken += 1
+            continue
+        parsed.append(front)
+        urls += _urls(front)
+    assert (len(parsed), broken) == (stats.documents, stats.broken_files)
+    assert len(urls) == stats.references >= stats.unique_urls == len(set(urls)) > 4 * 60
+    assert stats.hosts_used == 3 and sum(stats.behaviours.values()) == stats.unique_urls
+    article = parsed[0]
+    assert article["type"] == "article" and article["originalUrl"] == article["webUrl"]
+    for key in ("title", "excerpt", "publishedDateTime", "ampWebUrl", "cdnAmpWebUrl",
+                "provider", "topics", "images", "secured"):
+        assert key in article
+    assert set(article["images"][0]) == {"url", "width", "height", "isCached"}
+
+
+def test_simweb_serves_pages_and_answers_a_conditional_get_with_304():
+    with SimWeb(hosts=3, latency_ms=1) as web:
+        connection = http.client.HTTPConnection("127.0.0.4", web.port, timeout=10)
+        connection.request("GET", "/a/n1")
+        first = connection.getresponse()
+        body = first.read()
+        assert first.status == 200 and len(body) == 50 * 1024 and b"<title>" in body
+        etag = first.getheader("ETag")
+        connection.request("GET", "/a/n1", headers={"If-None-Match": etag})
+        second = connection.getresponse()
+        assert (second.status, second.read(), second.getheader("ETag")) == (304, b"", etag)
+        connection.request("HEAD", "/moved/n1")
+        moved = connection.getresponse()
+        moved.read()
+        assert moved.status == 301 and moved.getheader("Location").endswith(":%d/a/n1" % web.port)
+        connection.close()
+    assert web.stats["requests"] == 3 and web.stats["not_modified"] == 1
+
+
+def test_archive_bench_reports_both_runs(tmp_path):
+    out = tmp_path / "result.json"
+    process = subprocess.run(
+        [sys.executable, "-m", "bench.archive_bench", "--documents", "60", "--hosts", "3",
+         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-4000:]
+    assert "URLs / second" in process.stdout
+    result = json.loads(out.read_text())
+    assert set(result) == {"config", "site", "runs"}
+    assert [run["run"] for run in result["runs"]] == [1, 2]
+    for run in result["runs"]:
+        assert RUN_KEYS <= set(run)
+        assert run["urls_per_second"] > 0
+        assert run["unique_urls"] == result["site"]["unique_urls"]
+        assert run["requests"] >= run["unique_urls"]
+        assert 1 <= run["max_concurrent_per_host"]
+    assert result["runs"][0]["bytes_fetched"] > 0
