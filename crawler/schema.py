@@ -82,3 +82,42 @@ def m002_archive(db: sqlite_utils.Database) -> None:
         "url_id": int, "around": str, "looked_up_at": str, "status": str,
         "timestamp": str, "capture_url": str, "error": str,
     }, pk=("url_id", "around"), foreign_keys=[("url_id", "urls", "id")])
+
+
+FAILING_SQL = ("('broken', 'timeout', 'dns_error', 'connection_error', 'tls_error',"
+               " 'too_many_redirects', 'soft_404', 'invalid_url', 'forbidden_address')")
+
+
+@migrations()
+def m003_changes_and_search(db: sqlite_utils.Database) -> None:
+    """Run-to-run comparison as views (one definition for reports and Datasette), and
+    full-text search on document titles and URLs."""
+    # Each check with the same URL's previous judged check (in any earlier run, so a URL
+    # skipped as recently healthy keeps its last outcome; blocked and excluded are not
+    # judgements and are passed over) and its failing streak: failing checks since the URL
+    # was last ok. A streak of 1 is a new failure, more is a continuing one.
+    db.create_view("check_changes", f"""
+        WITH streaks AS (
+          SELECT c.*,
+            (SELECT count(*) FROM checks s
+              WHERE s.url_id = c.url_id AND s.run_id <= c.run_id AND s.outcome IN {FAILING_SQL}
+                AND s.run_id > coalesce((SELECT max(o.run_id) FROM checks o
+                  WHERE o.url_id = c.url_id AND o.run_id <= c.run_id AND o.outcome = 'ok'), 0)
+            ) AS failing_streak,
+            (SELECT p.outcome FROM checks p
+              WHERE p.url_id = c.url_id AND p.run_id < c.run_id
+                AND p.outcome NOT IN ('blocked', 'excluded')
+              ORDER BY p.run_id DESC LIMIT 1) AS previous_outcome
+          FROM checks c)
+        SELECT id AS check_id, run_id, url_id, outcome, status, checked_at, previous_outcome,
+          failing_streak,
+          CASE
+            WHEN outcome IN {FAILING_SQL} AND failing_streak = 1 THEN 'newly_failing'
+            WHEN outcome IN {FAILING_SQL} THEN 'still_failing'
+            WHEN outcome = 'ok' AND previous_outcome IN {FAILING_SQL} THEN 'fixed'
+            ELSE 'unchanged'
+          END AS change
+        FROM streaks
+    """)
+    db["documents"].enable_fts(["title", "path"], create_triggers=True)
+    db["urls"].enable_fts(["url", "final_url"], create_triggers=True)

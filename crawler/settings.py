@@ -4,9 +4,17 @@ Scrapy's defaults are made explicit wherever a link checker needs others;
 ``LINKHEALTH_*`` defaults come from ``crawler/defaults.py``.
 """
 
+import os
+
 from crawler.defaults import DEFAULTS
 
 globals().update(DEFAULTS)
+
+# tldextract downloads the public-suffix list the first time an extractor is used, and
+# Scrapy's CookiesMiddleware builds its own extractor: an empty URL list (tldextract's
+# documented environment knob) makes every extractor in this process use the bundled
+# snapshot. Our own (crawler/urls.py) is built offline explicitly.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 BOT_NAME = "linkhealth"
 SPIDER_MODULES = ["spiders"]

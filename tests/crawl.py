@@ -88,8 +88,12 @@ def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
         command += ["-s", f"{name}={value}"]
     for name, value in (args or {}).items():
         command += ["-a", f"{name}={value}"]
+    # A fresh tldextract cache makes every crawl a "first use": one that reached for the
+    # network would log a traceback (regression: Scrapy's cookie middleware did, on a
+    # response with Set-Cookie).
+    cache = db_path.parent / f"tldextract-cache-{db_path.stem}"
     process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             env={**os.environ, "PYTHONUNBUFFERED": "1", "TLDEXTRACT_CACHE": str(cache)})
     assert process.returncode == 0, process.stderr[-4000:]
     assert "Traceback" not in process.stderr, _around(process.stderr, "Traceback")
     return Crawl(process, db_path)

@@ -80,7 +80,8 @@ def test_migrations_recorded_once(tmp_path):
     with Store(path) as store:  # reopening applies nothing twice
         applied = rows(store, "SELECT migration_set, name FROM _sqlite_migrations")
     assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"},
-                       {"migration_set": "linkhealth", "name": "m002_archive"}]
+                       {"migration_set": "linkhealth", "name": "m002_archive"},
+                       {"migration_set": "linkhealth", "name": "m003_changes_and_search"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -417,3 +418,35 @@ def test_wayback_lookup_of_an_unseen_url_creates_its_row_and_defaults_the_time(s
                       " JOIN urls u ON u.id = w.url_id")[0]
     assert (row["url"], row["status"]) == ("https://new.example/", "none")
     assert row["looked_up_at"].endswith("Z")
+
+
+def test_the_failing_outcomes_of_the_views_match_the_items():
+    """Regression guard: the check_changes view spells out the failing outcomes in SQL."""
+    from crawler.items import FAILING_OUTCOMES
+    from crawler.schema import FAILING_SQL
+
+    assert set(FAILING_SQL.strip("()").replace("'", "").replace(" ", "").split(",")) == FAILING_OUTCOMES
+
+
+def test_check_changes_view_tells_new_continuing_and_fixed_failures(store):
+    """blocked neither extends nor breaks a failing streak; ok resets it."""
+    sequence = ["ok", "broken", "broken", "blocked", "broken", "ok", "timeout"]
+    for n, outcome in enumerate(sequence, start=1):
+        run_id = store.start_run("site", None, {})
+        store.write_batch(run_id, [], [check(outcome, f"2025-01-0{n}T00:00:00Z")])
+    changes = rows(store, "SELECT change, failing_streak FROM check_changes ORDER BY run_id")
+    assert changes == [
+        {"change": "unchanged", "failing_streak": 0}, {"change": "newly_failing", "failing_streak": 1},
+        {"change": "still_failing", "failing_streak": 2}, {"change": "unchanged", "failing_streak": 2},
+        {"change": "still_failing", "failing_streak": 3}, {"change": "fixed", "failing_streak": 0},
+        {"change": "newly_failing", "failing_streak": 1},
+    ]
+
+
+def test_full_text_search_on_titles_and_urls(store):
+    run_id = store.start_run("site", None, {})
+    doc = DocumentItem("_news/a.md", "news", "Deepfakes fool face recognition", None, None, None,
+                       [RefItem("webUrl", "page", URL, URL, "example.com", "example.com")])
+    store.write_batch(run_id, [doc], [])
+    assert [r["path"] for r in store.db["documents"].search("deepfakes")] == ["_news/a.md"]
+    assert [r["url"] for r in store.db["urls"].search("example")] == [URL]
