@@ -64,6 +64,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_WAYBACK_DELAY", 1.0,
             "Seconds between two CDX requests (one at a time; 429 honours Retry-After)."),
 
+    Setting("LINKHEALTH_BROKEN_AFTER", 2,
+            "Reports count a link as broken only after it failed in this many consecutive "
+            "checks; newer failures are listed as failing, not yet confirmed."),
     Setting("LINKHEALTH_BODY_PEEK_BYTES", 65536,
             "Bytes of an HTML GET body kept for classification (soft-404 detection); the rest is not downloaded."),
     Setting("LINKHEALTH_RETRY_BACKOFF_BASE", 1.0,
