@@ -7,6 +7,7 @@ that), and components read them with Scrapy's typed getters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_VERIFY_TLS", True,
             "Verify TLS certificates (off: a broken certificate is not reported as tls_error)."),
     Setting("LINKHEALTH_BATCH_SIZE", 500, "Items written to SQLite per transaction."),
+    Setting("LINKHEALTH_DB_TIMEOUT", 30.0,
+            "Seconds a write waits for another writer's lock before it counts as failed."),
+    Setting("LINKHEALTH_WRITE_ATTEMPTS", 5,
+            "Failed batch writes (database locked, disk full) are kept and tried again at "
+            "each flush; after this many failures in a row the crawl stops cleanly."),
     Setting("LINKHEALTH_FLUSH_SECONDS", 2.0,
             "Longest time an item waits in memory before its batch is committed."),
     Setting("LINKHEALTH_READ_BATCH", 100,
@@ -86,3 +92,16 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+def markdown_table() -> str:
+    """The README's settings table (``python -m crawler.defaults`` prints it)."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = s.default if isinstance(s.default, str) else json.dumps(s.default)
+        rows.append(f"| `{s.name}` | `{default or chr(34) * 2}` | {s.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

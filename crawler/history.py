@@ -45,6 +45,7 @@ class History:
         self.checks: dict[str, LastCheck] = {}
         self.snapshots: dict[str, LastSnapshot] = {}
         self.wayback: dict[tuple[str, str], tuple[str, float]] = {}
+        self.done_in_run: set[str] = set()  # URLs with a check in this (resumed) run already
 
     @classmethod
     def load(cls, store: Store) -> History:

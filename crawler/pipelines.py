@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 RUN_COUNTERS = ("documents", "parse_errors", "skipped_files", "refs", "unique_urls", "requested",
                 "skipped")
+ADDITIVE_COUNTERS = ("requested", "skipped", "archived_bytes")
 RECORDED_SETTINGS = (
     "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY", "DOWNLOAD_TIMEOUT",
     "RETRY_TIMES", "REDIRECT_MAX_TIMES", "LINKHEALTH_HEAD_FIRST", "LINKHEALTH_ALLOW_PRIVATE",
@@ -49,6 +51,7 @@ class StorePipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.db_path = settings.get("LINKHEALTH_DB")
+        self.db_timeout = settings.getfloat("LINKHEALTH_DB_TIMEOUT")
         self.batch_size = settings.getint("LINKHEALTH_BATCH_SIZE")
         self.flush_seconds = settings.getfloat("LINKHEALTH_FLUSH_SECONDS")
         self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
@@ -64,6 +67,9 @@ class StorePipeline:
         self.documents: list[DocumentItem] = []
         self.checks: list[CheckItem] = []
         self.wayback: list[WaybackItem] = []
+        self.write_attempts = settings.getint("LINKHEALTH_WRITE_ATTEMPTS")
+        self.write_failures = 0
+        self.resumed_from: dict[str, Any] | None = None
         self.outcomes: Counter[str] = Counter()
         self.failed = False
         self.flusher = LoopingCall(self.flush)
@@ -76,16 +82,35 @@ class StorePipeline:
 
     def open_spider(self) -> None:
         spider = self.crawler.spider
-        self.store = Store(self.db_path)
+        try:
+            self._open(spider)
+        except (StoreError, sqlite3.Error) as exc:
+            self.failed = True
+            self.store = None
+            logger.error("%s; stopping the crawl", exc)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="database_error"))
+            return
+        self.flusher.start(self.flush_seconds, now=False)
+
+    def _open(self, spider: Spider) -> None:
+        self.store = Store(self.db_path, timeout=self.db_timeout)
         self.history = History.load(self.store)
         self.archiver = Archiver(self.store, self.history, self.stats, **self.archive_options)
-        self.run_id = self.store.start_run(
-            source=str(getattr(spider, "source", "")),
-            base_url=getattr(spider, "base_url", None),
-            settings=self.recorded_settings)
+        resumed = self.store.resume_run() if getattr(spider, "resume", False) else None
+        if resumed is not None:
+            self.run_id = resumed
+            self.resumed_from = self.store.run(resumed)
+            self.history.done_in_run = self.store.checked_in_run(resumed)
+            logger.info("Resuming run %s: %d URLs already checked in it are not requested again",
+                        resumed, len(self.history.done_in_run))
+        else:
+            if getattr(spider, "resume", False):
+                logger.info("Nothing to resume: the latest run was not interrupted")
+            self.run_id = self.store.start_run(
+                source=str(getattr(spider, "source", "")),
+                base_url=getattr(spider, "base_url", None), settings=self.recorded_settings)
         self.stats.set_value("linkhealth/run_id", self.run_id)
         logger.info("Run %s recording into %s", self.run_id, self.db_path)
-        self.flusher.start(self.flush_seconds, now=False)
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, DocumentItem):
@@ -109,15 +134,26 @@ class StorePipeline:
         try:
             self.store.write_batch(self.run_id, documents, checks, wayback)
         except StoreError as exc:
-            self.failed = True
-            logger.error("%s; stopping the crawl (what was committed before is kept)", exc)
-            self.stats.inc_value("linkhealth/store/write_error")
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="database_error"))
+            self._write_failed(exc)
             return
+        self.write_failures = 0
         for check in checks:
             self.archiver.stored(check)
         self.documents, self.checks, self.wayback = [], [], []
         self.stats.inc_value("linkhealth/store/batches")
+
+    def _write_failed(self, exc: StoreError) -> None:
+        """Keep the batch and try again at the next flush; give up after a few tries."""
+        self.write_failures += 1
+        self.stats.inc_value("linkhealth/store/write_error")
+        if self.write_failures < self.write_attempts:
+            logger.warning("%s; keeping the batch in memory and trying again (%d/%d)",
+                           exc, self.write_failures, self.write_attempts)
+            return
+        self.failed = True
+        logger.error("%s; stopping the crawl after %d attempts (everything committed before "
+                     "is kept; run again with -a resume=1 to continue)", exc, self.write_failures)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="database_error"))
 
     def close_spider(self) -> None:
         if self.flusher.running:
@@ -125,26 +161,32 @@ class StorePipeline:
         self.flush()
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        if self.store is None:
+        if self.store is None or self.run_id is None:
+            if self.store is not None:
+                self.store.close()
             return
         # True peak of this process (Scrapy's memusage samples only once a minute).
         self.stats.set_value("linkhealth/peak_rss_bytes",
                              resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         counts = {name: self.stats.get_value(f"linkhealth/{name}", 0) for name in RUN_COUNTERS}
         counts["archived_bytes"] = self.stats.get_value("linkhealth/archive/bytes_stored", 0)
+        for name in ADDITIVE_COUNTERS:  # a resumed run adds to what it did before
+            counts[name] += (self.resumed_from or {}).get(name) or 0
         status = "finished" if reason == "finished" and not self.failed else "interrupted"
+        summary: dict[str, int] = dict(self.outcomes)
         try:
-            self.store.finish_run(self.run_id, status, counts, self.outcomes,
-                                  error=None if status == "finished" else f"stopped: {reason}")
-        except StoreError as exc:
+            summary = self.store.finish_run(
+                self.run_id, status, counts,
+                error=None if status == "finished" else f"stopped: {reason}")
+        except (StoreError, sqlite3.Error) as exc:
             logger.error("Cannot close run %s: %s", self.run_id, exc)
         finally:
             self.store.close()
             self.store = None
-        logger.info("Run %s %s: %s", self.run_id, status, run_summary(counts, self.outcomes))
+        logger.info("Run %s %s: %s", self.run_id, status, run_summary(counts, summary))
 
 
-def run_summary(counts: dict[str, int], outcomes: Counter[str]) -> str:
+def run_summary(counts: dict[str, int], outcomes: dict[str, int]) -> str:
     """One line, lychee-style: totals first, then each outcome seen."""
     parts = [f"{counts['documents']} documents ({counts['parse_errors']} parse errors)",
              f"{counts['refs']} references", f"{counts['unique_urls']} unique URLs",

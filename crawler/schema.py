@@ -121,3 +121,8 @@ def m003_changes_and_search(db: sqlite_utils.Database) -> None:
     """)
     db["documents"].enable_fts(["title", "path"], create_triggers=True)
     db["urls"].enable_fts(["url", "final_url"], create_triggers=True)
+
+
+@migrations()
+def m004_resume(db: sqlite_utils.Database) -> None:
+    db["runs"].add_column("resumed", int)  # how many times an interrupted run was continued

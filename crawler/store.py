@@ -42,7 +42,7 @@ def utc_now() -> str:
 class Store:
     """Open with ``Store(path)``; use ``with`` or call ``close()``."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False):
+    def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 30.0):
         self.path = Path(path)
         try:
             if readonly:
@@ -53,7 +53,7 @@ class Store:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path)
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.enable_wal()
@@ -75,6 +75,18 @@ class Store:
 
     # -- runs ---------------------------------------------------------------
 
+    def resume_run(self) -> int | None:
+        """Continue the latest run if it was interrupted (or left running by a dead process:
+        the caller holds the crawl lock); None when there is nothing to resume."""
+        with self.db.conn:
+            latest = self.db.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if latest is None or latest[1] not in ("interrupted", "running"):
+                return None
+            self.db.execute(
+                "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL,"
+                " resumed = coalesce(resumed, 0) + 1 WHERE id = ?", [latest[0]])
+        return latest[0]
+
     def start_run(self, source: str, base_url: str | None, settings: Mapping[str, Any]) -> int:
         """Mark runs left 'running' by a dead process as interrupted, then open a new run."""
         with self.db.conn:
@@ -87,12 +99,26 @@ class Store:
         return cursor.lastrowid
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, Any],
-                   summary: Mapping[str, int], error: str | None = None) -> None:
+                   summary: Mapping[str, int] | None = None,
+                   error: str | None = None) -> dict[str, int]:
+        """Close the run. Without ``summary`` the outcome counts come from the run's checks
+        (a resumed run's checks from before the interruption included). Returns them."""
         with self.db.conn:
+            if summary is None:
+                summary = dict(self.db.execute(
+                    "SELECT outcome, count(*) FROM checks WHERE run_id = ? GROUP BY outcome",
+                    [run_id]).fetchall())
+            summary = dict(sorted(summary.items()))
             self.db["runs"].update(run_id, {
                 **counts, "finished_at": utc_now(), "status": status, "error": error,
-                "summary": json.dumps(dict(sorted(summary.items()))),
+                "summary": json.dumps(summary),
             })
+        return summary
+
+    def checked_in_run(self, run_id: int) -> set[str]:
+        """Keys of the URLs that already have a check in this run (for a resumed run)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT u.url FROM checks c JOIN urls u ON u.id = c.url_id WHERE c.run_id = ?", [run_id])}
 
     # -- writes -------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The ``links`` spider: read a front-matter site, check every URL it references once.
 
-    scrapy crawl links -a source=DIR [-a base_url=URL] [-a body_links=1]
+    scrapy crawl links -a source=DIR [-a base_url=URL] [-a body_links=1] [-a resume=1]
 
 The spider only reads documents (in a worker thread, a batch at a time),
 yields one ``DocumentItem`` per document and one request per unique URL, and
@@ -48,7 +48,7 @@ class LinksSpider(scrapy.Spider):
     name = "links"
 
     def __init__(self, source: str | None = None, base_url: str | None = None,
-                 body_links: str = "0", *args: Any, **kwargs: Any):
+                 body_links: str = "0", resume: str = "0", *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not source:
             raise ValueError("the site directory is required: scrapy crawl links -a source=DIR")
@@ -58,7 +58,8 @@ class LinksSpider(scrapy.Spider):
         config = read_site_config(self.source)
         self.config_error = config.error
         self.base_url = base_url or config.base_url
-        self.body_links = str(body_links).lower() in ("1", "true", "yes", "on")
+        self.body_links = _flag(body_links)
+        self.resume = _flag(resume)
         self.seen: set[str] = set()
         # URL key -> (URL as requested, publish date of the first document referencing it)
         self.first_seen: dict[str, tuple[str, str | None]] = {}
@@ -147,6 +148,9 @@ class LinksSpider(scrapy.Spider):
                 return CheckItem(url=target.key, outcome="excluded",
                                  error=f"matches LINKHEALTH_EXCLUDE pattern {pattern.pattern!r}",
                                  checked_at=utc_now())
+        if target.key in self.history.done_in_run:
+            self.crawler.stats.inc_value("linkhealth/resumed_done")
+            return None
         if self.history.recently_healthy(target.key, self.recheck_after, time.time()):
             self.crawler.stats.inc_value("linkhealth/skipped")
             return None
@@ -211,3 +215,7 @@ class LinksSpider(scrapy.Spider):
     def wayback_failed(self, failure: Failure) -> Iterator[WaybackItem]:
         key, around = failure.request.meta["linkhealth_wayback"]
         yield WaybackItem(key, around, "error", error=describe(failure.value))
+
+
+def _flag(value: str | bool) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")

@@ -81,7 +81,8 @@ def test_migrations_recorded_once(tmp_path):
         applied = rows(store, "SELECT migration_set, name FROM _sqlite_migrations")
     assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"},
                        {"migration_set": "linkhealth", "name": "m002_archive"},
-                       {"migration_set": "linkhealth", "name": "m003_changes_and_search"}]
+                       {"migration_set": "linkhealth", "name": "m003_changes_and_search"},
+                       {"migration_set": "linkhealth", "name": "m004_resume"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):

@@ -424,6 +424,7 @@ class _Server(ThreadingHTTPServer):
         self.tls = tls
         self.stopping = threading.Event()
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # notified on every request
         self.log: list[RequestLog] = []
         self.counts: Counter[str] = Counter()
         self.current: Counter[str | None] = Counter()
@@ -472,6 +473,7 @@ class _Server(ThreadingHTTPServer):
         with self.lock:
             self.log.append(entry)
             self.counts[entry.target] += 1
+            self.arrived.notify_all()
             return self.counts[entry.target]
 
     @contextmanager
@@ -533,6 +535,11 @@ class Web:
     def cdx(self) -> dict:
         """How the fake CDX API answers: mode "captures" (default), "429" or "500"; "timestamps"."""
         return self._server.cdx
+
+    def wait_for_requests(self, count: int, timeout: float = 60) -> bool:
+        """Block until the server has seen `count` requests in all (an event, not a sleep)."""
+        with self._server.arrived:
+            return self._server.arrived.wait_for(lambda: len(self._server.log) >= count, timeout)
 
     def hits(self, target: str) -> int:
         with self._server.lock:

@@ -1,0 +1,139 @@
+"""Crash and resume: a real crawl killed with SIGKILL at several points, then resumed.
+
+The kill points are events, not sleeps: the test server signals each request it
+receives, and the crawl is killed once it has seen a given number of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.crawl import REPO, TEST_SETTINGS, crawl, scrapy_command, write_site
+from tests.webserver import Web
+
+URLS = 60
+# Small batches, so that a kill finds some checks committed and some not.
+SETTINGS = {"LINKHEALTH_BATCH_SIZE": "3", "LINKHEALTH_FLUSH_SECONDS": "0.2",
+            "CONCURRENT_REQUESTS_PER_DOMAIN": "4"}
+
+
+def paths() -> list[str]:
+    """A mix of outcomes, each URL slow enough that the crawl lasts a few seconds."""
+    mix = ["/slow/150?id={}", "/status/404?id={}", "/chain/1?code=301&id={}", "/page/p{}"]
+    return [mix[i % len(mix)].format(i) for i in range(URLS)]
+
+
+def make_site(tmp_path, web):
+    return write_site(tmp_path / "site", {
+        f"_news/doc-{i:02d}.md": {"title": f"Doc {i}", "webUrl": web.url(path)}
+        for i, path in enumerate(paths())})
+
+
+def start_crawl(site, db, **extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
+               "-s", f"LINKHEALTH_DB={db}"]
+    for name, value in {**TEST_SETTINGS, **SETTINGS, **extra}.items():
+        command += ["-s", f"{name}={value}"]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TLDEXTRACT_CACHE": str(db) + ".tld"})
+
+
+def comparable_report(db) -> dict:
+    process = scrapy_command("report", "--db", str(db), "--format", "json", "--all")
+    assert process.returncode == 0, process.stderr
+    report = json.loads(process.stdout)
+    volatile = {"checked_at", "first_failed_at", "last_snapshot", "elapsed_ms"}
+    urls = sorted(({k: v for k, v in u.items() if k not in volatile} for u in report["urls"]),
+                  key=lambda u: u["url"])
+    return {"summary": report["summary"], "urls": urls}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("baseline")
+    with Web() as web:
+        site = make_site(tmp, web)
+        crawl(site, tmp / "db.sqlite", settings=SETTINGS)
+        return comparable_report(tmp / "db.sqlite"), web.port
+
+
+@pytest.mark.parametrize("kill_after", [1, URLS // 2, URLS])
+def test_killed_crawl_resumes_to_the_same_result(tmp_path, baseline, kill_after):
+    expected, _ = baseline
+    with Web() as web:
+        site, db = make_site(tmp_path, web), tmp_path / "db.sqlite"
+        victim = start_crawl(site, db)
+        assert web.wait_for_requests(kill_after, timeout=120)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+
+        # The database opens cleanly and keeps what was committed before the kill.
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]
+            committed = {row[0] for row in conn.execute("SELECT url_id FROM checks")}
+
+        resumed = crawl(site, db, settings=SETTINGS, args={"resume": "1"})
+        # Reports compare URLs, so the servers must be on the same port as the baseline's.
+        report = comparable_report(db)
+
+    run = resumed.run()
+    assert (run["id"], run["status"], run["resumed"]) == (1, "finished", 1)
+    with sqlite3.connect(db) as conn:
+        checks = conn.execute("SELECT url_id, count(*) FROM checks GROUP BY url_id").fetchall()
+        assert {row[0] for row in checks} >= committed  # nothing committed was lost
+    assert len(checks) == URLS and all(n == 1 for _, n in checks)  # none lost, none twice
+    assert json.loads(run["summary"]) == expected["summary"]
+    assert [u["outcome"] for u in report["urls"]] == [u["outcome"] for u in expected["urls"]]
+    assert [(u["status"], u["redirects"] != [], len(u["refs"])) for u in report["urls"]] == \
+        [(u["status"], u["redirects"] != [], len(u["refs"])) for u in expected["urls"]]
+
+
+def test_a_second_crawl_on_the_same_database_stops_at_once(tmp_path):
+    with Web() as web:
+        site, db = make_site(tmp_path, web), tmp_path / "db.sqlite"
+        first = start_crawl(site, db)
+        assert web.wait_for_requests(1, timeout=120)
+        second = scrapy_command("crawl", "links", "-a", f"source={site}", "-s", f"LINKHEALTH_DB={db}")
+        assert second.returncode == 1
+        assert f"another crawl is running on this database: pid {first.pid}" in second.stderr
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        # The dead holder's lock is taken over: the next crawl runs (and resumes the run).
+        third = crawl(site, db, settings=SETTINGS, args={"resume": "1"})
+    assert third.run()["status"] == "finished"
+
+
+def test_a_locked_database_is_retried_then_the_crawl_stops_cleanly(tmp_path):
+    with Web() as web:
+        site, db = make_site(tmp_path, web), tmp_path / "db.sqlite"
+        crawl(site, db, settings=SETTINGS)  # a finished run, to be kept
+        before = len(web.requests)
+        stuck = start_crawl(site, db, LINKHEALTH_DB_TIMEOUT="0.2", LINKHEALTH_WRITE_ATTEMPTS="2")
+        assert web.wait_for_requests(before + 1, timeout=120)
+        blocker = sqlite3.connect(db, isolation_level=None, timeout=30)
+        blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database from now on
+        try:
+            _, log = stuck.communicate(timeout=120)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert stuck.returncode == 1  # stopped, and says so to a nightly job
+        assert "database is locked; keeping the batch in memory and trying again (1/2)" in log
+        assert "stopping the crawl after 2 attempts" in log
+        assert "Traceback" not in log
+        with sqlite3.connect(db) as conn:
+            runs = conn.execute("SELECT id, status FROM runs ORDER BY id").fetchall()
+            assert runs[0] == (1, "finished")
+            assert conn.execute("SELECT count(*) FROM checks WHERE run_id = 1").fetchone() == (URLS,)
+        finished = crawl(site, db, settings=SETTINGS, args={"resume": "1"})
+    assert finished.run()["id"] == 2 and finished.run()["status"] == "finished"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM checks WHERE run_id = 2").fetchone() == (URLS,)
