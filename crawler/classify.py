@@ -142,7 +142,7 @@ def _judge_unfollowed_redirect(response: Response) -> tuple[str, str]:
     target = urljoin(response.url, location.decode("latin-1"))
     scheme = urlsplit(target).scheme
     if scheme not in ("http", "https"):
-        return "forbidden_address", f"redirect to a {scheme or 'relative'}: URL {target[:200]}"
+        return "forbidden_address", f"redirect to a non-HTTP URL ({scheme or 'relative'}:) {target[:200]}"
     return "broken", f"HTTP {response.status} redirect to {target[:200]} not followed"
 
 

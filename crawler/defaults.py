@@ -29,6 +29,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_ALLOW_PRIVATE", False,
             "Allow requests to loopback, private, link-local, multicast and reserved addresses "
             "(off: such URLs are recorded as forbidden_address)."),
+    Setting("LINKHEALTH_ALLOW_HOSTS", [],
+            "Hosts (names or addresses, exactly as in URLs) exempt from the private-address "
+            "guard; a redirect from them to any other private address is still refused."),
     Setting("LINKHEALTH_EXCLUDE", [],
             "Regular expressions (comma-separated on the command line); a matching URL is not "
             "requested and is recorded as excluded."),

@@ -12,7 +12,9 @@ exist raises ``HostNotFound`` here, which is not retried.
 Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
 ``TEMPORARY_FAILURE_TTL`` seconds) and shared between concurrent requests.
 
-``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
+``LINKHEALTH_ALLOW_HOSTS`` exempts named hosts (an intranet server you do want
+checked); a redirect from one of them to any other private address is still
+refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
 resolved). Known gap: the download handler resolves the name again when it
 connects, so a DNS answer that changes between the two lookups (DNS
 rebinding) is not caught.
@@ -70,15 +72,19 @@ def lookup(host: str, port: int) -> list[str]:
 
 
 class AddressGuard:
-    def __init__(self, allow_private: bool, retry_lookup_after: float = TEMPORARY_FAILURE_TTL):
+    def __init__(self, allow_private: bool, allow_hosts: frozenset[str] = frozenset(),
+                 retry_lookup_after: float = TEMPORARY_FAILURE_TTL):
         self.allow_private = allow_private
+        self.allow_hosts = allow_hosts
         self.retry_lookup_after = retry_lookup_after
         self._resolved: dict[str, tuple[float, list[str] | Exception]] = {}
         self._pending: dict[str, list[Deferred]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuard:
-        return cls(crawler.settings.getbool("LINKHEALTH_ALLOW_PRIVATE"))
+        settings = crawler.settings
+        return cls(settings.getbool("LINKHEALTH_ALLOW_PRIVATE"),
+                   frozenset(h.lower() for h in settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
 
     async def check(self, request: Request) -> None:
         """Raise ForbiddenAddress / HostNotFound / CannotResolveHostError, or return."""
@@ -87,7 +93,7 @@ class AddressGuard:
             raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
         host = parsed.hostname or ""
         addresses = await self._addresses(host, parsed.port or 443)
-        if self.allow_private:
+        if self.allow_private or host in self.allow_hosts:
             return
         for address in addresses:
             problem = address_problem(address)

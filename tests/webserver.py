@@ -300,6 +300,45 @@ def _bomb(mib: int) -> bytes:
     return b"".join(parts)
 
 
+def header_flood(req, count):
+    """A 200 with thousands of headers."""
+    return page("Flood", headers=[(f"X-Flood-{i}", "v" * 20) for i in range(int(count))])
+
+
+def long_header(req, kib):
+    """A 200 with one header line of `kib` KiB."""
+    return page("Long header", headers=[("X-Long", "v" * (int(kib) * 1024))])
+
+
+def length_lie(req, kind):
+    """Content-Length shorter or longer than the body actually sent."""
+    body = b"<html><head><title>Lie</title></head><body>" + b"z" * 1000 + b"</body></html>"
+    declared = 100 if kind == "short" else 10 * len(body)
+    req.send_response(200)
+    req.send_header("Content-Type", HTML)
+    req.send_header("Content-Length", str(declared))
+    req.send_header("Connection", "close")
+    req.end_headers()
+    req.close_connection = True
+    if req.command != "HEAD":
+        req.wfile.write(body)
+
+
+def trickle(req):
+    """Headers at once, then one byte every 200 ms, for as long as the client listens."""
+    req.send_response(200)
+    req.send_header("Content-Type", HTML)
+    req.send_header("Content-Length", str(10**9))
+    req.end_headers()
+    req.close_connection = True
+    while req.command != "HEAD" and not req.server.stopping.wait(0.2):
+        try:
+            req.wfile.write(b"t")
+            req.wfile.flush()
+        except OSError:
+            return
+
+
 def cdx(req):
     """A stand-in for the Wayback Machine CDX API: `web.cdx` says how to answer."""
     mode = req.server.cdx.get("mode", "captures")
@@ -341,6 +380,10 @@ ROUTES = [
         (r"/endless", endless),
         (r"/gzip-bomb/(\d+)", gzip_bomb),
         (r"/cdx/search/cdx", cdx),
+        (r"/headers/(\d+)", header_flood),
+        (r"/long-header/(\d+)", long_header),
+        (r"/length-lie/(short|long)", length_lie),
+        (r"/trickle", trickle),
     ]
 ]
 
