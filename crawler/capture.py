@@ -8,6 +8,7 @@ from crawler.body_limit import matches_types, media_type
 from crawler.items import Capture
 from crawler.snapshots import storable_headers
 from crawler.store import utc_now
+from crawler.urls import redact
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -25,8 +26,8 @@ def capture_from_response(response: Response, cap: int) -> Capture:
     meta = response.request.meta
     truncated = bool(meta.get("linkhealth_truncated")) or "dataloss" in response.flags
     return Capture(
-        url=meta.get("linkhealth_url", response.request.url),
-        final_url=response.url,
+        url=redact(meta.get("linkhealth_url", response.request.url)),
+        final_url=redact(response.url),
         fetched_at=utc_now(),
         status=response.status,
         protocol=response.protocol or "HTTP/1.1",

@@ -23,7 +23,7 @@ from crawler.items import CheckItem, Hop
 from crawler.redirects import chain_of
 from crawler.tls import causes, is_tls_failure
 from crawler.store import utc_now
-from crawler.urls import registered_domain
+from crawler.urls import redact, redact_text, registered_domain
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -50,8 +50,8 @@ def check_from_response(response: Response) -> CheckItem:
     hops = chain_of(request)
     item = _base_item(request, outcome, error)
     item.status = response.status
-    item.final_url = response.url
-    item.redirects = [Hop(url, status) for url, status in hops]
+    item.final_url = redact(response.url)
+    item.redirects = [Hop(redact(url), status) for url, status in hops]
     item.permanent_redirect = bool(hops) and all(s in PERMANENT_REDIRECTS for _, s in hops)
     item.content_type = _header(response, b"Content-Type")
     item.content_length = _content_length(response)
@@ -65,11 +65,11 @@ def check_from_failure(failure: Failure, request: Request) -> CheckItem:
         error = f"TLS: {request.meta['linkhealth_tls_reason']}"
     item = _base_item(request, outcome, error)
     hops = exc.chain if isinstance(exc, TooManyRedirects) else chain_of(request)
-    item.redirects = [Hop(url, status) for url, status in hops]
+    item.redirects = [Hop(redact(url), status) for url, status in hops]
     if isinstance(exc, TooManyRedirects) and hops:
         item.status = hops[-1][1]
     if hops:
-        item.final_url = request.url
+        item.final_url = redact(request.url)
     return item
 
 
@@ -167,7 +167,7 @@ def _base_item(request: Request, outcome: str, error: str | None) -> CheckItem:
     return CheckItem(
         url=request.meta["linkhealth_key"],
         outcome=outcome,
-        error=error,
+        error=redact_text(error) if error else None,
         method=request.method,
         head_status=request.meta.get("linkhealth_head_status"),
         attempts=request.meta.get("retry_times", 0) + 1,

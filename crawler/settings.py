@@ -86,6 +86,7 @@ REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "crawler.body_limit.BodyLimit": 100,
+    "crawler.log_redaction.LogRedaction": 0,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,

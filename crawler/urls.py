@@ -18,12 +18,13 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 SUPPORTED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 32_768
 _USERINFO_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@")
+_PASSWORD_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*:)[^/?#@\s]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,22 @@ def normalise(url: str) -> str:
 def redact(url: str) -> str:
     """Replace a password in ``user:pass@host`` with ``***``."""
     return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pw@host/x`` -> (``http://host/x``, (user, pw)); the URL is kept as written
+    otherwise. Scrapy's HTTP client cannot send userinfo, so it goes as Basic auth."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    hostport = parts.netloc.rpartition("@")[2]
+    return (urlunsplit(parts._replace(netloc=hostport)),
+            (unquote(parts.username), unquote(parts.password or "")))
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in free text (log lines, errors) with ``***``."""
+    return _PASSWORD_IN_TEXT.sub(r"\1***@", text)
 
 
 def _key(parts: SplitResult, scheme: str, host: str, port: int | None) -> str:

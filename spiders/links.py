@@ -24,6 +24,7 @@ import scrapy
 from scrapy.http import Response
 from scrapy.utils.asyncio import run_in_thread
 from twisted.python.failure import Failure
+from w3lib.http import basic_auth_header
 
 from crawler.capture import capture_from_response, is_archivable
 from crawler.classify import check_from_failure, check_from_response, describe
@@ -33,7 +34,7 @@ from crawler.items import CheckItem, DocumentItem, RefItem, WaybackItem
 from crawler.pipelines import StorePipeline
 from crawler.sources import Document, iter_document_paths, read_document, read_site_config
 from crawler.store import utc_now
-from crawler.urls import Invalid, Target, redact, resolve
+from crawler.urls import Invalid, Target, redact, resolve, split_credentials
 from crawler.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
@@ -154,11 +155,13 @@ class LinksSpider(scrapy.Spider):
         if self.history.recently_healthy(target.key, self.recheck_after, time.time()):
             self.crawler.stats.inc_value("linkhealth/skipped")
             return None
+        url, credentials = split_credentials(target.request_url)
+        headers = {"Authorization": basic_auth_header(*credentials)} if credentials else None
         try:
             request = scrapy.Request(
-                target.request_url, method="HEAD" if self.head_first else "GET",
+                url, method="HEAD" if self.head_first else "GET", headers=headers,
                 callback=self.parse, errback=self.failed, dont_filter=True,
-                meta={"linkhealth_key": target.key, "linkhealth_url": target.request_url})
+                meta={"linkhealth_key": target.key, "linkhealth_url": url})
         except ValueError as exc:
             return CheckItem(url=target.key, outcome="invalid_url", error=f"URL not requestable: {exc}",
                              checked_at=utc_now())
