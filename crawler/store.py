@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,15 +55,28 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path)
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self.conn = conn
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.enable_wal()
-                self.db.execute("PRAGMA synchronous = NORMAL")
-                self.db.execute("PRAGMA foreign_keys = ON")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.conn.execute("PRAGMA foreign_keys = ON")
                 migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         self._url_ids: dict[str, int] = {}
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One explicit transaction. (sqlite-utils commits each statement that opens an
+        implicit one, so ``with conn:`` alone would commit every statement of a batch.)"""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def __enter__(self) -> Store:
         return self
@@ -78,21 +92,21 @@ class Store:
     def resume_run(self) -> int | None:
         """Continue the latest run if it was interrupted (or left running by a dead process:
         the caller holds the crawl lock); None when there is nothing to resume."""
-        with self.db.conn:
-            latest = self.db.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        with self._transaction():
+            latest = self.conn.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
             if latest is None or latest[1] not in ("interrupted", "running"):
                 return None
-            self.db.execute(
+            self.conn.execute(
                 "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL,"
                 " resumed = coalesce(resumed, 0) + 1 WHERE id = ?", [latest[0]])
         return latest[0]
 
     def start_run(self, source: str, base_url: str | None, settings: Mapping[str, Any]) -> int:
         """Mark runs left 'running' by a dead process as interrupted, then open a new run."""
-        with self.db.conn:
-            self.db.execute(
+        with self._transaction():
+            self.conn.execute(
                 "UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
-            cursor = self.db.execute(
+            cursor = self.conn.execute(
                 "INSERT INTO runs (started_at, status, source, base_url, settings) "
                 "VALUES (?, 'running', ?, ?, ?)",
                 [utc_now(), source, base_url, json.dumps(settings, sort_keys=True, default=str)])
@@ -103,21 +117,22 @@ class Store:
                    error: str | None = None) -> dict[str, int]:
         """Close the run. Without ``summary`` the outcome counts come from the run's checks
         (a resumed run's checks from before the interruption included). Returns them."""
-        with self.db.conn:
+        with self._transaction():
             if summary is None:
-                summary = dict(self.db.execute(
+                summary = dict(self.conn.execute(
                     "SELECT outcome, count(*) FROM checks WHERE run_id = ? GROUP BY outcome",
                     [run_id]).fetchall())
             summary = dict(sorted(summary.items()))
-            self.db["runs"].update(run_id, {
-                **counts, "finished_at": utc_now(), "status": status, "error": error,
-                "summary": json.dumps(summary),
-            })
+            row = {**counts, "finished_at": utc_now(), "status": status, "error": error,
+                   "summary": json.dumps(summary)}
+            self.conn.execute(
+                f"UPDATE runs SET {', '.join(f'{name} = :{name}' for name in row)} WHERE id = :id",
+                {**row, "id": run_id})
         return summary
 
     def checked_in_run(self, run_id: int) -> set[str]:
         """Keys of the URLs that already have a check in this run (for a resumed run)."""
-        return {row[0] for row in self.db.execute(
+        return {row[0] for row in self.conn.execute(
             "SELECT u.url FROM checks c JOIN urls u ON u.id = c.url_id WHERE c.run_id = ?", [run_id])}
 
     # -- writes -------------------------------------------------------------
@@ -127,7 +142,7 @@ class Store:
         """Record documents (with their refs), checks (with new snapshots) and Wayback
         lookups in one transaction."""
         try:
-            with self.db.conn:
+            with self._transaction():
                 for document in documents:
                     self._write_document(run_id, document)
                 for check in checks:
@@ -139,7 +154,7 @@ class Store:
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
 
     def _write_document(self, run_id: int, doc: DocumentItem) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO documents (path, collection, title, published, parse_error, error_line,"
             " first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(path) DO UPDATE SET collection = excluded.collection,"
@@ -148,11 +163,11 @@ class Store:
             " last_run_id = excluded.last_run_id",
             [doc.path, doc.collection, doc.title, doc.published, doc.error, doc.error_line,
              run_id, run_id])
-        document_id = self.db.execute(
+        document_id = self.conn.execute(
             "SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()[0]
         for ref in doc.refs:
             url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url)
-            self.db.execute(
+            self.conn.execute(
                 "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_id, field, url_id)"
                 " DO UPDATE SET kind = excluded.kind, raw = excluded.raw,"
@@ -164,10 +179,10 @@ class Store:
         cached = self._url_ids.get(url)
         if cached is not None:
             return cached
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO urls (url, request_url, host, domain, first_seen_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(url) DO NOTHING", [url, request_url, host, domain, utc_now()])
-        url_id = self.db.execute("SELECT id FROM urls WHERE url = ?", [url]).fetchone()[0]
+        url_id = self.conn.execute("SELECT id FROM urls WHERE url = ?", [url]).fetchone()[0]
         self._url_ids[url] = url_id
         return url_id
 
@@ -181,13 +196,13 @@ class Store:
                    not_modified=int(check.not_modified))
         columns = ", ".join(row)
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("run_id", "url_id"))
-        self.db.execute(
+        self.conn.execute(
             f"INSERT INTO checks ({columns}) VALUES ({', '.join('?' * len(row))})"
             f" ON CONFLICT(run_id, url_id) DO UPDATE SET {updates}", list(row.values()))
         self._update_url_state(run_id, url_id, check)
 
     def _write_wayback(self, lookup: WaybackItem) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO wayback (url_id, around, looked_up_at, status, timestamp, capture_url,"
             " error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url_id, around) DO UPDATE SET"
             " looked_up_at = excluded.looked_up_at, status = excluded.status,"
@@ -199,7 +214,7 @@ class Store:
     def _update_url_state(self, run_id: int, url_id: int, check: CheckItem) -> None:
         failing = check.outcome in FAILING_OUTCOMES
         healthy = check.outcome == "ok"
-        self.db.execute(
+        self.conn.execute(
             "UPDATE urls SET outcome = :outcome, status = :status, final_url = :final_url,"
             " permanent_redirect = :permanent, last_checked_at = :at, last_run_id = :run,"
             " last_ok_at = CASE WHEN :healthy THEN :at ELSE last_ok_at END,"
@@ -216,7 +231,7 @@ class Store:
     # -- reads --------------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:
-        return self.db.execute("SELECT 1 FROM blobs WHERE digest = ?", [digest]).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM blobs WHERE digest = ?", [digest]).fetchone() is not None
 
     def latest_run(self) -> dict[str, Any] | None:
         """The most recent run (finished or not)."""
