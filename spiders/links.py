@@ -13,6 +13,7 @@ middlewares, storage and the snapshot policy in the pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 from scrapy.utils.asyncio import run_in_thread
+from twisted.internet import defer
 from twisted.python.failure import Failure
 from w3lib.http import basic_auth_header
 
@@ -99,10 +101,18 @@ class LinksSpider(scrapy.Spider):
         if self.config_error:
             self.logger.warning("Ignoring the site configuration: %s", self.config_error)
         paths = iter_document_paths(self.source)
-        while batch := await run_in_thread(self._read_batch, paths):
+        while batch := await self._next_batch(paths):
             for document in batch:
                 for output in self._outputs(document):
                     yield output
+
+    async def _next_batch(self, paths: Iterator[Path]) -> list[Document | None]:
+        try:
+            return await run_in_thread(self._read_batch, paths)
+        except (defer.CancelledError, asyncio.CancelledError):
+            # The crawl is closing while a batch is read (e.g. after a database error):
+            # stop reading quietly instead of ending in Scrapy's "Error while reading start".
+            return []
 
     def _read_batch(self, paths: Iterator[Path]) -> list[Document | None]:
         """Runs in a worker thread: file reads and YAML parsing stay off the reactor."""

@@ -99,13 +99,15 @@ def test_killed_crawl_resumes_to_the_same_result(tmp_path, baseline, kill_after)
 def test_a_second_crawl_on_the_same_database_stops_at_once(tmp_path):
     with Web() as web:
         site, db = make_site(tmp_path, web), tmp_path / "db.sqlite"
-        first = start_crawl(site, db)
+        write_site(site, {"_news/gated.md": {"webUrl": web.url("/gate/hold")}})
+        first = start_crawl(site, db)  # cannot finish: its gated page is never answered
         assert web.wait_for_requests(1, timeout=120)
         second = scrapy_command("crawl", "links", "-a", f"source={site}", "-s", f"LINKHEALTH_DB={db}")
         assert second.returncode == 1
         assert f"another crawl is running on this database: pid {first.pid}" in second.stderr
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
+        web.open_gate("hold")
         # The dead holder's lock is taken over: the next crawl runs (and resumes the run).
         third = crawl(site, db, settings=SETTINGS, args={"resume": "1"})
     assert third.run()["status"] == "finished"
@@ -115,11 +117,16 @@ def test_a_locked_database_is_retried_then_the_crawl_stops_cleanly(tmp_path):
     with Web() as web:
         site, db = make_site(tmp_path, web), tmp_path / "db.sqlite"
         crawl(site, db, settings=SETTINGS)  # a finished run, to be kept
+        # The second run also has gated pages: they are answered only once the database is
+        # locked, so their checks certainly have to be written while it is.
+        site = write_site(tmp_path / "site", {f"_news/gated-{i}.md": {"webUrl": web.url(f"/gate/g?{i}")}
+                                              for i in range(3)})
         before = len(web.requests)
         stuck = start_crawl(site, db, LINKHEALTH_DB_TIMEOUT="0.2", LINKHEALTH_WRITE_ATTEMPTS="2")
-        assert web.wait_for_requests(before + 1, timeout=120)
+        assert web.wait_for_requests(before + 3, timeout=120)  # every gated page was asked for
         blocker = sqlite3.connect(db, isolation_level=None, timeout=30)
         blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database from now on
+        web.open_gate("g")
         try:
             _, log = stuck.communicate(timeout=120)
         finally:
@@ -136,4 +143,4 @@ def test_a_locked_database_is_retried_then_the_crawl_stops_cleanly(tmp_path):
         finished = crawl(site, db, settings=SETTINGS, args={"resume": "1"})
     assert finished.run()["id"] == 2 and finished.run()["status"] == "finished"
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM checks WHERE run_id = 2").fetchone() == (URLS,)
+        assert conn.execute("SELECT count(*) FROM checks WHERE run_id = 2").fetchone() == (URLS + 3,)

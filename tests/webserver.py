@@ -339,6 +339,14 @@ def trickle(req):
             return
 
 
+def gate(req, name):
+    """Answers only once the test opens the gate (`web.open_gate(name)`), or the server stops."""
+    event = req.server.gate(name)
+    while not event.wait(0.05) and not req.server.stopping.is_set():
+        pass
+    return page(f"Gate {name}", "Opened")
+
+
 def cdx(req):
     """A stand-in for the Wayback Machine CDX API: `web.cdx` says how to answer."""
     mode = req.server.cdx.get("mode", "captures")
@@ -384,6 +392,7 @@ ROUTES = [
         (r"/long-header/(\d+)", long_header),
         (r"/length-lie/(short|long)", length_lie),
         (r"/trickle", trickle),
+        (r"/gate/([\w-]+)", gate),
     ]
 ]
 
@@ -475,7 +484,12 @@ class _Server(ThreadingHTTPServer):
         self.conns: set[socket.socket] = set()
         self.pages: dict[str, bytes] = {}  # /page/<name> bodies, set by tests
         self.cdx: dict = {}  # how /cdx/search/cdx answers: {"mode": ..., "timestamps": [...]}
+        self.gates: dict[str, threading.Event] = {}
         super().__init__((host, 0), _Handler)
+
+    def gate(self, name: str) -> threading.Event:
+        with self.lock:
+            return self.gates.setdefault(name, threading.Event())
 
     def server_bind(self):  # skip HTTPServer's reverse DNS lookup
         socketserver.TCPServer.server_bind(self)
@@ -578,6 +592,10 @@ class Web:
     def cdx(self) -> dict:
         """How the fake CDX API answers: mode "captures" (default), "429" or "500"; "timestamps"."""
         return self._server.cdx
+
+    def open_gate(self, name: str) -> None:
+        """Let the requests waiting at /gate/<name> (and later ones) be answered."""
+        self._server.gate(name).set()
 
     def wait_for_requests(self, count: int, timeout: float = 60) -> bool:
         """Block until the server has seen `count` requests in all (an event, not a sleep)."""
