@@ -16,6 +16,23 @@ Failing URLs (``ARCHIVED_COPY_OUTCOMES``) carry where a copy of them can still
 be read: our own newest snapshot taken in that run or before, and the Wayback
 capture found for them (the latest lookup wins). A database written before the
 archive tables existed (opened read-only, so not migrated) reports without them.
+
+Run-to-run change comes from the ``check_changes`` view (``crawler.schema``,
+migration m003), the single definition: per check, its ``failing_streak``
+(failing checks since the URL was last ok; blocked and excluded are neutral) and
+its ``change`` (newly_failing, still_failing, fixed, unchanged). On a database
+too old to have the view, the same definition is installed as a TEMP view.
+
+The confirmation rule: a failing URL counts as *broken* (``confirmed``) once its
+streak reaches ``broken_after`` (the ``LINKHEALTH_BROKEN_AFTER`` setting); newer
+failures are "failing, not yet confirmed". The people-facing sections partition
+the failing URLs by it: newly broken (streak == broken_after, confirmed in this
+run), still broken (streak > broken_after), failing but not yet confirmed
+(streak < broken_after); plus fixed (ok now, failing in its previous judged
+check). The JSON ``comparison`` lists are the view's own changes.
+
+``export_report_snapshots`` writes the bodies of the snapshots a report links to
+(``snapshot_filename``) into a directory, for the HTML report's relative links.
 """
 
 from __future__ import annotations
@@ -25,11 +42,15 @@ import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from crawler.defaults import DEFAULTS
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
+from crawler.snapshots import read_body
 from crawler.store import Store
 from crawler.wayback import WAYBACK_OUTCOMES
 
@@ -41,6 +62,12 @@ RUN_COLUMNS = (
 
 ARCHIVED_COPY_OUTCOMES = WAYBACK_OUTCOMES
 """Outcomes for which the report looks up an archived copy (ours and the Wayback Machine's)."""
+
+DEFAULT_BROKEN_AFTER: int = DEFAULTS["LINKHEALTH_BROKEN_AFTER"]
+HISTORY_RUNS = 30
+"""How many runs (the reported one and those before it) the outcome history covers."""
+
+CHANGES = ("newly_failing", "still_failing", "fixed", "unchanged")
 
 
 class ReportError(Exception):
@@ -75,6 +102,16 @@ class UrlEntry:
     last_snapshot: dict[str, Any] | None = None
     wayback: str | None = None  # capture URL of the Wayback Machine copy
     wayback_timestamp: str | None = None  # its 14-digit capture time (YYYYMMDDhhmmss)
+    # run-to-run change, from the check_changes view
+    failing_streak: int = 0  # failing checks since the URL was last ok (this one included)
+    change: str = "unchanged"  # newly_failing, still_failing, fixed or unchanged
+    previous_outcome: str | None = None  # of its previous judged check (not blocked/excluded)
+    previous_streak: int = 0  # for a fixed URL: how many checks in a row it had failed
+    confirmed: bool = False  # failing, in at least broken_after consecutive checks
+
+    @property
+    def failing(self) -> bool:
+        return self.outcome in FAILING_OUTCOMES
 
 
 @dataclass(slots=True)
@@ -85,12 +122,30 @@ class ParseError:
 
 
 @dataclass(slots=True)
+class RunOutcomes:
+    """One run of the outcome history: counts per outcome, URLs skipped as recently ok."""
+    run_id: int
+    started_at: str | None
+    status: str | None
+    outcomes: dict[str, int]
+    skipped: int | None = None
+
+    @property
+    def checked(self) -> int:
+        return sum(self.outcomes.values())
+
+
+@dataclass(slots=True)
 class Report:
     run: dict[str, Any]
     summary: dict[str, int]
     urls: list[UrlEntry]
     parse_errors: list[ParseError]
     include_all: bool = False
+    broken_after: int = DEFAULT_BROKEN_AFTER
+    previous_run: dict[str, Any] | None = None  # id and started_at of the run before this one
+    history: list[RunOutcomes] = field(default_factory=list)  # oldest first, this run last
+    snapshots_taken: int | None = None  # snapshots stored in this run (None: no archive)
 
     @property
     def checked(self) -> int:
@@ -99,6 +154,55 @@ class Report:
     @property
     def problems(self) -> list[UrlEntry]:
         return [u for u in self.urls if is_problem(u)]
+
+    # -- the comparison: the view's changes, and the confirmation rule on top of them --
+
+    def changed(self, change: str) -> list[UrlEntry]:
+        """URLs whose check in this run has ``change`` (as the check_changes view says)."""
+        return [u for u in self.urls if u.change == change]
+
+    @property
+    def confirmed_broken(self) -> list[UrlEntry]:
+        """Failing in at least ``broken_after`` consecutive checks: what the headline counts."""
+        return [u for u in self.urls if u.confirmed]
+
+    @property
+    def newly_broken(self) -> list[UrlEntry]:
+        """Confirmed in this run: the streak reached ``broken_after`` just now."""
+        return [u for u in self.urls if u.confirmed and u.failing_streak == self.broken_after]
+
+    @property
+    def still_broken(self) -> list[UrlEntry]:
+        """Confirmed before this run and failing again."""
+        return [u for u in self.urls if u.confirmed and u.failing_streak > self.broken_after]
+
+    @property
+    def unconfirmed(self) -> list[UrlEntry]:
+        """Failing, not yet confirmed: fewer than ``broken_after`` failures in a row."""
+        return [u for u in self.urls if u.failing and not u.confirmed]
+
+    @property
+    def fixed(self) -> list[UrlEntry]:
+        return self.changed("fixed")
+
+    def headline(self) -> dict[str, int]:
+        return {
+            "broken_after": self.broken_after,
+            "broken_confirmed": len(self.confirmed_broken),
+            "newly_broken": len(self.newly_broken),
+            "still_broken": len(self.still_broken),
+            "failing_unconfirmed": len(self.unconfirmed),
+            "newly_failing": len(self.changed("newly_failing")),
+            "still_failing": len(self.changed("still_failing")),
+            "fixed": len(self.fixed),
+        }
+
+    def comparison(self) -> dict[str, Any]:
+        return {
+            "previous_run": self.previous_run["id"] if self.previous_run else None,
+            **{change: sorted(u.url for u in self.changed(change))
+               for change in ("newly_failing", "fixed", "still_failing")},
+        }
 
 
 @dataclass(slots=True)
@@ -141,14 +245,24 @@ def outcome_rank(outcome: str) -> int:
 
 
 def build_report(source: Store | sqlite_utils.Database, run_id: int | None = None,
-                 include_all: bool = False) -> Report:
-    """The report of ``run_id`` (default: the latest run); raises ``ReportError``."""
+                 include_all: bool = False, broken_after: int = DEFAULT_BROKEN_AFTER) -> Report:
+    """The report of ``run_id`` (default: the latest run); raises ``ReportError``.
+
+    A failing URL is ``confirmed`` broken once it has failed in ``broken_after``
+    consecutive checks (at least 1).
+    """
+    if broken_after < 1:
+        raise ValueError(f"broken_after must be at least 1, not {broken_after}")
     db = source.db if isinstance(source, Store) else source
     try:
         run = _load_run(db, run_id)
-        urls = _load_urls(db, run, include_all)
+        _ensure_changes_view(db)
+        urls = _load_urls(db, run, include_all, broken_after)
         return Report(run=run, summary=_load_summary(db, run["id"]), urls=urls,
-                      parse_errors=_load_parse_errors(db, run["id"]), include_all=include_all)
+                      parse_errors=_load_parse_errors(db, run["id"]), include_all=include_all,
+                      broken_after=broken_after, previous_run=_previous_run(db, run["id"]),
+                      history=_load_history(db, run["id"]),
+                      snapshots_taken=_snapshots_taken(db, run["id"]))
     except sqlite3.Error as exc:
         raise ReportError(f"cannot read the database: {exc}") from exc
 
@@ -171,17 +285,24 @@ def _load_run(db: sqlite_utils.Database, run_id: int | None) -> dict[str, Any]:
 
 
 def _load_summary(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:
-    counts = dict(db.execute(
-        "SELECT outcome, COUNT(*) FROM checks WHERE run_id = ? GROUP BY outcome", [run_id]))
-    return {o: counts[o] for o in sorted(counts, key=lambda o: (outcome_rank(o), o))}
+    return _sorted_counts(dict(db.execute(
+        "SELECT outcome, COUNT(*) FROM checks WHERE run_id = ? GROUP BY outcome", [run_id])))
 
 
 URLS_SQL = """
 SELECT c.url_id, coalesce(u.request_url, u.url) AS url, u.domain, u.last_run_id,
        u.first_failed_at, u.consecutive_failures, c.outcome, c.status, c.final_url,
-       c.redirects, c.error, c.checked_at, c.permanent_redirect
-FROM checks c JOIN urls u ON u.id = c.url_id
-WHERE c.run_id = :run {where}
+       c.redirects, c.error, c.checked_at, c.permanent_redirect,
+       cc.failing_streak, cc.change, cc.previous_outcome
+FROM check_changes cc JOIN checks c ON c.id = cc.check_id JOIN urls u ON u.id = c.url_id
+WHERE cc.run_id = :run {where}
+"""
+
+PREVIOUS_STREAK_SQL = """
+SELECT cc.url_id, cc.failing_streak FROM check_changes cc
+WHERE cc.url_id IN ({ids}) AND cc.run_id = (
+    SELECT max(p.run_id) FROM checks p
+    WHERE p.url_id = cc.url_id AND p.run_id < :run AND p.outcome NOT IN ('blocked', 'excluded'))
 """
 
 STREAK_SQL = """
@@ -202,16 +323,91 @@ ORDER BY d.path, r.field, r.id
 """
 
 
-def _load_urls(db: sqlite_utils.Database, run: dict[str, Any],
-               include_all: bool) -> list[UrlEntry]:
-    where = "" if include_all else "AND (c.outcome != 'ok' OR c.permanent_redirect = 1)"
+def _load_urls(db: sqlite_utils.Database, run: dict[str, Any], include_all: bool,
+               broken_after: int) -> list[UrlEntry]:
+    """Problems, permanent redirects and fixed URLs (every URL with ``include_all``)."""
+    where = "" if include_all else (
+        "AND (c.outcome != 'ok' OR c.permanent_redirect = 1 OR cc.change = 'fixed')")
     rows = list(db.query(URLS_SQL.format(where=where), {"run": run["id"]}))
     if any(row["last_run_id"] != run["id"] for row in rows):
         _apply_history_streaks(db, run["id"], rows)
     refs = _load_refs(db, run["id"])
-    entries = [_url_entry(row, refs.get(row["url_id"], []), run) for row in rows]
+    entries = [_url_entry(row, refs.get(row["url_id"], []), run, broken_after) for row in rows]
+    _attach_previous_streaks(db, run["id"], rows, entries)
     _attach_archived_copies(db, run["id"], rows, entries)
     return sorted(entries, key=lambda e: (outcome_rank(e.outcome), e.outcome, e.url))
+
+
+def _attach_previous_streaks(db: sqlite_utils.Database, run_id: int,
+                             rows: list[dict[str, Any]], entries: list[UrlEntry]) -> None:
+    """For fixed URLs: the streak of the failure they recovered from (rows and entries align)."""
+    fixed = {row["url_id"]: entry for row, entry in zip(rows, entries, strict=True)
+             if entry.change == "fixed"}
+    if not fixed:
+        return
+    ids = ", ".join(str(int(url_id)) for url_id in fixed)
+    for row in db.query(PREVIOUS_STREAK_SQL.format(ids=ids), {"run": run_id}):
+        fixed[row["url_id"]].previous_streak = row["failing_streak"] or 0
+
+
+@cache
+def _changes_view_body() -> str:
+    """The ``check_changes`` view's SELECT, as the migrations define it."""
+    from crawler.schema import migrations
+
+    scratch = sqlite_utils.Database(memory=True)
+    migrations.apply(scratch)
+    (sql,) = scratch.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'check_changes'").fetchone()
+    scratch.conn.close()
+    return sql.split(" AS ", 1)[1]
+
+
+def _ensure_changes_view(db: sqlite_utils.Database) -> None:
+    """A database from before migration m003 (opened read-only, so not migrated) lacks the
+    view: install the same definition as a TEMP view, which a read-only connection allows."""
+    present = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name = 'check_changes'"
+        " UNION ALL SELECT count(*) FROM sqlite_temp_master"
+        " WHERE type = 'view' AND name = 'check_changes'").fetchall()
+    if not any(count for (count,) in present):
+        db.execute(f"CREATE TEMP VIEW check_changes AS {_changes_view_body()}")
+
+
+def _previous_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT id, started_at FROM runs WHERE id < ? ORDER BY id DESC LIMIT 1",
+                         [run_id]))
+    return rows[0] if rows else None
+
+
+HISTORY_SQL = """
+SELECT r.id, r.started_at, r.status, {skipped} AS skipped, c.outcome, count(c.id) AS n
+FROM (SELECT * FROM runs WHERE id <= :run ORDER BY id DESC LIMIT :limit) r
+LEFT JOIN checks c ON c.run_id = r.id
+GROUP BY r.id, c.outcome
+ORDER BY r.id
+"""
+
+
+def _load_history(db: sqlite_utils.Database, run_id: int,
+                  limit: int = HISTORY_RUNS) -> list[RunOutcomes]:
+    """Outcome counts of the last ``limit`` runs up to ``run_id``, oldest first."""
+    skipped = "r.skipped" if "skipped" in db["runs"].columns_dict else "NULL"
+    runs: dict[int, RunOutcomes] = {}
+    for row in db.query(HISTORY_SQL.format(skipped=skipped), {"run": run_id, "limit": limit}):
+        entry = runs.setdefault(row["id"], RunOutcomes(
+            row["id"], row["started_at"], row["status"], {}, row["skipped"]))
+        if row["outcome"] is not None:
+            entry.outcomes[row["outcome"]] = row["n"]
+    for entry in runs.values():
+        entry.outcomes = _sorted_counts(entry.outcomes)
+    return list(runs.values())
+
+
+def _snapshots_taken(db: sqlite_utils.Database, run_id: int) -> int | None:
+    if not db["snapshots"].exists():
+        return None
+    return db.execute("SELECT count(*) FROM snapshots WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
 def _apply_history_streaks(db: sqlite_utils.Database, run_id: int,
@@ -235,13 +431,17 @@ def _load_refs(db: sqlite_utils.Database, run_id: int) -> dict[int, list[Ref]]:
     return refs
 
 
-def _url_entry(row: dict[str, Any], refs: list[Ref], run: dict[str, Any]) -> UrlEntry:
+def _url_entry(row: dict[str, Any], refs: list[Ref], run: dict[str, Any],
+               broken_after: int) -> UrlEntry:
     entry = UrlEntry(
         url=row["url"], outcome=row["outcome"], status=row["status"],
         final_url=row["final_url"], redirects=_hops(row["redirects"]), error=row["error"],
         checked_at=row["checked_at"], first_failed_at=row["first_failed_at"],
         consecutive_failures=row["consecutive_failures"] or 0,
-        permanent_redirect=bool(row["permanent_redirect"]), refs=refs, domain=row["domain"])
+        permanent_redirect=bool(row["permanent_redirect"]), refs=refs, domain=row["domain"],
+        failing_streak=row["failing_streak"] or 0, change=row["change"] or "unchanged",
+        previous_outcome=row["previous_outcome"])
+    entry.confirmed = entry.failing and entry.failing_streak >= broken_after
     if entry.outcome != "ok" and entry.first_failed_at:
         entry.failing_for = failing_for(entry.first_failed_at,
                                         entry.checked_at or run["started_at"],
@@ -380,7 +580,11 @@ def by_domain(report: Report) -> list[DomainGroup]:
 
 
 def _ordered_counts(outcomes: Any) -> dict[str, int]:
-    counts = Counter(outcomes)
+    return _sorted_counts(Counter(outcomes))
+
+
+def _sorted_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Counts per outcome in the order of ``OUTCOMES`` (unknown outcomes last, by name)."""
     return {o: counts[o] for o in sorted(counts, key=lambda o: (outcome_rank(o), o))}
 
 
@@ -393,5 +597,85 @@ def redirect_updates(report: Report) -> list[RedirectUpdate]:
 
 
 def failing_urls(report: Report, outcomes: set[str] | frozenset[str]) -> list[UrlEntry]:
-    """The report's URLs whose outcome is one of ``outcomes`` (for ``--fail-on``)."""
+    """The report's URLs whose outcome is one of ``outcomes``."""
     return [entry for entry in report.urls if entry.outcome in outcomes]
+
+
+def fail_on_counts(report: Report, outcomes: set[str] | frozenset[str],
+                   confirmed: bool = True) -> dict[str, int]:
+    """What ``--fail-on outcomes`` matches, per outcome: for the failing outcomes only the
+    confirmed URLs count (``confirmed=False``: only the not yet confirmed ones); blocked,
+    excluded and ok have no confirmation and count as they are (not at all when
+    ``confirmed=False``)."""
+    counts: dict[str, int] = {}
+    for outcome, total in report.summary.items():
+        if outcome not in outcomes:
+            continue
+        if outcome in FAILING_OUTCOMES:
+            n = sum(1 for e in report.urls if e.outcome == outcome and e.confirmed == confirmed)
+        else:
+            n = total if confirmed else 0
+        if n:
+            counts[outcome] = n
+    return counts
+
+
+def fail_on_urls(report: Report, outcomes: set[str] | frozenset[str]) -> list[UrlEntry]:
+    """The URLs ``--fail-on outcomes`` matches (confirmed ones, for the failing outcomes)."""
+    return [e for e in failing_urls(report, outcomes) if e.confirmed or not e.failing]
+
+
+# -- archived copies next to the report ------------------------------------------
+
+SNAPSHOT_EXTENSIONS = {
+    # Images a browser shows and never runs: their own extension.
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+    "image/avif": ".avif", "image/bmp": ".bmp", "image/x-icon": ".ico",
+    "image/vnd.microsoft.icon": ".ico",
+    # Anything a browser would render as a live document (scripts included) is saved as
+    # text: opened from the report it shows its source and runs nothing.
+    "text/html": ".html.txt", "application/xhtml+xml": ".xhtml.txt",
+    "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
+    "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
+    "text/javascript": ".js.txt", "application/javascript": ".js.txt",
+}
+"""File extension of an exported snapshot, by content type; any other type is ``.bin``."""
+
+SNAPSHOT_DIRECTORY = "snapshots"
+"""Where, relative to the report, the HTML report links archived copies."""
+
+
+def snapshot_filename(snapshot: dict[str, Any]) -> str:
+    """``<id><ext>``: the file name of an exported snapshot (``last_snapshot`` of an entry)."""
+    content_type = (snapshot.get("content_type") or "").split(";")[0].strip().lower()
+    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(content_type, '.bin')}"
+
+
+def snapshot_href(snapshot: dict[str, Any]) -> str:
+    """The relative link from the report to an exported snapshot."""
+    return f"{SNAPSHOT_DIRECTORY}/{snapshot_filename(snapshot)}"
+
+
+def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connection,
+                            report: Report, directory: str | Path) -> list[Path]:
+    """Write the body of every snapshot ``report`` links to into ``directory`` (created),
+    named by ``snapshot_filename``; return the files written. A snapshot whose blob is
+    gone is skipped."""
+    conn = db.db.conn if isinstance(db, Store) else (
+        db.conn if isinstance(db, sqlite_utils.Database) else db)
+    target = Path(directory)
+    snapshots = {e.last_snapshot["id"]: e.last_snapshot for e in report.urls if e.last_snapshot}
+    written: list[Path] = []
+    for snapshot_id in sorted(snapshots):
+        row = conn.execute("SELECT digest FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
+        if row is None or row[0] is None:
+            continue
+        try:
+            body = read_body(conn, row[0])
+        except KeyError:
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / snapshot_filename(snapshots[snapshot_id])
+        path.write_bytes(body)
+        written.append(path)
+    return written

@@ -1,4 +1,5 @@
-"""Renderers of a ``crawler.report.Report``: JSON, Markdown, HTML and CSV.
+"""Renderers of a ``crawler.report.Report``: JSON, Markdown and CSV here, HTML in
+``crawler.report_html`` (which shares the text helpers below).
 
 JSON is a contract other tools rely on (see ``report_dict``); the others are
 for people. Every renderer is deterministic for a given report.
@@ -10,10 +11,8 @@ import csv
 import io
 import json
 import re
-from html import escape
 from typing import Any
 
-from crawler.items import OUTCOMES
 from crawler.report import (
     DocumentGroup,
     Report,
@@ -31,7 +30,7 @@ EMOJI = {
 
 CSV_COLUMNS = ("path", "field", "kind", "url", "outcome", "status", "final_url", "error",
                "checked_at", "first_failed_at", "consecutive_failures", "permanent_redirect",
-               "last_snapshot_id", "wayback")
+               "last_snapshot_id", "wayback", "failing_streak", "confirmed", "change")
 
 DOCUMENT_COLUMNS = ("field", "URL", "outcome", "status", "error", "failing for", "archived copy")
 
@@ -43,6 +42,8 @@ def report_dict(report: Report) -> dict[str, Any]:
     return {
         "run": report.run,
         "summary": report.summary,
+        "headline": report.headline(),
+        "comparison": report.comparison(),
         "urls": [_url_dict(entry) for entry in report.urls],
         "parse_errors": [{"path": p.path, "error": p.error, "line": p.line}
                          for p in report.parse_errors],
@@ -59,6 +60,9 @@ def _url_dict(entry: UrlEntry) -> dict[str, Any]:
         "refs": [{"path": r.path, "field": r.field, "kind": r.kind} for r in entry.refs],
         "last_snapshot": dict(entry.last_snapshot) if entry.last_snapshot else None,
         "wayback": entry.wayback,
+        "confirmed": entry.confirmed,
+        "failing_streak": entry.failing_streak,
+        "change": entry.change,
     }
 
 
@@ -144,6 +148,77 @@ def nothing_to_report(report: Report) -> bool:
     return not (report.problems or redirect_updates(report) or report.parse_errors)
 
 
+def runs_text(count: int) -> str:
+    return f"{count} run{'s' if count != 1 else ''}"
+
+
+def failing_text(entry: UrlEntry) -> str:
+    """How long a URL has been failing: ``3 days · 2 runs``, ``first failure · not yet
+    confirmed``; for a fixed URL what it recovered from; "" otherwise."""
+    if entry.change == "fixed":
+        return f"fixed (was {fixed_text(entry)})"
+    if not entry.failing:
+        return entry.failing_for
+    parts = [entry.failing_for]
+    if entry.failing_streak > 1:
+        parts.append(runs_text(entry.failing_streak))
+    if not entry.confirmed:
+        parts.append("not yet confirmed")
+    return " · ".join(p for p in parts if p)
+
+
+def fixed_text(entry: UrlEntry) -> str:
+    """``broken in 2 runs``: what a fixed URL recovered from."""
+    was = entry.previous_outcome or "failing"
+    return f"{was} in {runs_text(entry.previous_streak)}" if entry.previous_streak else was
+
+
+def confirmation_rule(report: Report) -> str:
+    n = report.broken_after
+    return ("A link counts as broken as soon as it fails." if n == 1 else
+            f"A link counts as broken once it has failed in {n} consecutive runs.")
+
+
+def since_text(report: Report) -> str:
+    previous = report.previous_run
+    if previous is None:
+        return "first run: nothing to compare with"
+    day = (previous.get("started_at") or "")[:10]
+    return f"since run {previous['id']}" + (f" ({day})" if day else "")
+
+
+def headline_line(report: Report, emoji: bool = True) -> str:
+    """``🚨 2 broken · 🆕 1 newly broken · ⏳ 2 failing, not yet confirmed · ✅ 1 fixed``."""
+    def mark(symbol: str) -> str:
+        return f"{symbol} " if emoji else ""
+
+    head = report.headline()
+    parts = [f"{mark('🚨')}{head['broken_confirmed']} broken",
+             f"{mark('🆕')}{head['newly_broken']} newly broken",
+             f"{mark('🔁')}{head['still_broken']} still broken",
+             f"{mark('⏳')}{head['failing_unconfirmed']} failing, not yet confirmed",
+             f"{mark('✅')}{head['fixed']} fixed"]
+    return " · ".join(parts) + f" — {since_text(report)}"
+
+
+def referenced_in(entry: UrlEntry, limit: int = 3) -> tuple[list[tuple[str, str]], int]:
+    """(path, field) of the first ``limit`` references, and how many more there are."""
+    return ([(ref.path, ref.field) for ref in entry.refs[:limit]],
+            max(0, len(entry.refs) - limit))
+
+
+COMPARISON_SECTIONS = (
+    ("Newly broken", "newly_broken",
+     lambda r: f"Failing in {r.broken_after} consecutive runs: counted as broken from this run."),
+    ("Still broken", "still_broken", lambda r: "Counted as broken before this run, failing again."),
+    ("Failing, not yet confirmed", "unconfirmed",
+     lambda r: (f"Failed in fewer than {r.broken_after} consecutive runs: not counted as broken"
+                " yet, in case the site was only down for a while.")),
+)
+"""The failing URLs of a report, partitioned by the confirmation rule: heading, the
+``Report`` property listing them, and a sentence saying what they are."""
+
+
 # -- Markdown ------------------------------------------------------------------
 
 
@@ -193,13 +268,47 @@ def render_markdown(report: Report) -> str:
         lines += [f"> ⚠️ This run is **{md_cell(run['status'])}**: the results may be "
                   "incomplete." + (f" Error: {md_cell(run['error'])}" if run.get("error") else ""),
                   ""]
+    lines += [f"**{md_cell(headline_line(report))}**", "", md_cell(confirmation_rule(report)), ""]
     lines += [md_cell(summary_line(report)), ""]
     lines += md_table(("outcome", "URLs"), [(md_cell(o), str(n)) for o, n in report.summary.items()])
     if nothing_to_report(report):
         lines += ["✅ No problems found: every checked URL is ok.", ""]
-    for section in (_md_documents, _md_domains, _md_redirects, _md_parse_errors):
+    for section in (_md_comparison, _md_fixed, _md_documents, _md_domains, _md_redirects,
+                    _md_parse_errors):
         lines += section(report)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _md_refs(entry: UrlEntry) -> str:
+    refs, more = referenced_in(entry)
+    text = ", ".join(f"{md_code(path)} ({md_code(field)})" for path, field in refs)
+    return text + (f" and {more} more" if more else "")
+
+
+COMPARISON_COLUMNS = ("URL", "outcome", "status", "error", "failing for", "referenced in",
+                      "archived copy")
+
+
+def _md_comparison(report: Report) -> list[str]:
+    lines: list[str] = []
+    for heading, attribute, explain in COMPARISON_SECTIONS:
+        entries = getattr(report, attribute)
+        if not entries:
+            continue
+        lines += [f"## {heading}", "", md_cell(explain(report)), ""]
+        lines += md_table(COMPARISON_COLUMNS, [
+            (md_cell(e.url), md_cell(e.outcome), status_text(e.status), md_cell(e.error),
+             md_cell(failing_text(e)), _md_refs(e), md_archived_copy(e)) for e in entries])
+    return lines
+
+
+def _md_fixed(report: Report) -> list[str]:
+    if not report.fixed:
+        return []
+    return ["## Fixed", "", "Failing in the previous check, ok now.", ""] + md_table(
+        ("URL", "was", "status", "referenced in"),
+        [(md_cell(e.url), md_cell(fixed_text(e)), status_text(e.status), _md_refs(e))
+         for e in report.fixed])
 
 
 def _md_documents(report: Report) -> list[str]:
@@ -216,7 +325,7 @@ def _md_documents(report: Report) -> list[str]:
         lines += md_table(
             DOCUMENT_COLUMNS,
             [(md_code(r.field), md_cell(r.entry.url), md_cell(r.entry.outcome),
-              status_text(r.entry.status), md_cell(r.entry.error), md_cell(r.entry.failing_for),
+              status_text(r.entry.status), md_cell(r.entry.error), md_cell(failing_text(r.entry)),
               md_archived_copy(r.entry))
              for r in group.rows])
     return lines
@@ -250,134 +359,6 @@ def _md_parse_errors(report: Report) -> list[str]:
         [(md_code(p.path), status_text(p.line), md_cell(p.error)) for p in report.parse_errors])
 
 
-# -- HTML ----------------------------------------------------------------------
-
-CSS = """
-body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#222}
-h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{font-family:monospace}
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
-th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:anywhere}
-th{background:#f4f4f4}code{font-size:.9em}.meta{color:#555}
-.warn{background:#fff4e0;border-left:4px solid #e59400;padding:.5rem 1rem}
-.outcome{font-weight:600}.o-ok{color:#17803d}.o-broken,.o-soft_404{color:#c0262d}
-.o-timeout,.o-blocked{color:#b26a00}.o-excluded{color:#666}
-""".strip()
-
-
-def h(value: Any) -> str:
-    return escape("" if value is None else str(value))
-
-
-def link(url: str | None) -> str:
-    """A link for http(s) URLs; anything else (``javascript:``...) stays inert text."""
-    if not url:
-        return ""
-    if url.lower().startswith(("http://", "https://")):
-        return f'<a href="{h(url)}" rel="noopener noreferrer">{h(url)}</a>'
-    return f"<code>{h(url)}</code>"
-
-
-def html_archived_copy(entry: UrlEntry) -> str:
-    parts = []
-    snapshot = entry.last_snapshot
-    if snapshot:
-        details = [snapshot.get("content_type") or "unknown type",
-                   human_bytes(snapshot.get("size") or 0)]
-        if snapshot.get("truncated"):
-            details.append("truncated")
-        parts.append(f'<span title="{h(", ".join(details))}">{h(snapshot_text(entry))}</span>')
-    url = entry.wayback
-    if url and url.lower().startswith(("http://", "https://")):
-        parts.append(f'<a href="{h(url)}" rel="noopener noreferrer">{h(wayback_label(entry))}</a>')
-    elif url:
-        parts.append(f"<code>{h(url)}</code>")
-    return " · ".join(parts)
-
-
-def outcome_html(outcome: str) -> str:
-    css = f"o-{outcome}" if outcome in OUTCOMES else "o-other"
-    return f'<span class="outcome {css}">{h(outcome)}</span>'
-
-
-def html_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    head = "".join(f"<th>{h(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
-
-
-def render_html(report: Report) -> str:
-    run = report.run
-    title = f"Link health report — run {run['id']}"
-    parts = [f"<h1>{h(title)}</h1>", f'<p class="meta">{h(run_line(run))}</p>']
-    if run["status"] != "finished":
-        error = f" Error: {h(run['error'])}" if run.get("error") else ""
-        parts.append(f'<p class="warn">This run is <strong>{h(run["status"])}</strong>:'
-                     f" the results may be incomplete.{error}</p>")
-    parts.append(f"<p>{h(summary_line(report))}</p>")
-    parts.append(html_table(("outcome", "URLs"),
-                            [(outcome_html(o), str(n)) for o, n in report.summary.items()]))
-    if nothing_to_report(report):
-        parts.append("<p>✅ No problems found: every checked URL is ok.</p>")
-    for section in (_html_documents, _html_domains, _html_redirects, _html_parse_errors):
-        parts.append(section(report))
-    body = "\n".join(p for p in parts if p)
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{h(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n"
-            f"<body>\n{body}\n</body>\n</html>\n")
-
-
-def _html_documents(report: Report) -> str:
-    groups = by_document(report)
-    if not groups:
-        return ""
-    heading = "Links by document" if report.include_all else "Problems by document"
-    parts = [f"<h2>{h(heading)}</h2>"]
-    if has_snapshot_rows(groups):
-        parts.append(f'<p class="meta">{snapshot_hint(lambda text: f"<code>{h(text)}</code>")}</p>')
-    for group in groups:
-        parts.append(f"<h3>{h(group.path)}</h3>")
-        if group.title:
-            parts.append(f'<p class="meta">{h(group.title)}</p>')
-        parts.append(html_table(
-            DOCUMENT_COLUMNS,
-            [(f"<code>{h(r.field)}</code>", link(r.entry.url), outcome_html(r.entry.outcome),
-              h(status_text(r.entry.status)), h(r.entry.error),
-              f'<span title="{h(r.entry.first_failed_at)}">{h(r.entry.failing_for)}</span>',
-              html_archived_copy(r.entry))
-             for r in group.rows]))
-    return "\n".join(parts)
-
-
-def _html_domains(report: Report) -> str:
-    groups = by_domain(report)
-    if not groups:
-        return ""
-    return "<h2>Problems by domain</h2>\n" + html_table(
-        ("domain", "problem URLs", "outcomes"),
-        [(h(g.domain), str(len(g.urls)), h(outcomes_text(g.outcomes))) for g in groups])
-
-
-def _html_redirects(report: Report) -> str:
-    updates = redirect_updates(report)
-    if not updates:
-        return ""
-    return "<h2>Permanent redirects to update</h2>\n" + html_table(
-        ("document", "field", "old URL", "new URL"),
-        [(f"<code>{h(u.path)}</code>", f"<code>{h(u.field)}</code>", link(u.old_url),
-          link(u.new_url)) for u in updates])
-
-
-def _html_parse_errors(report: Report) -> str:
-    if not report.parse_errors:
-        return ""
-    return "<h2>Documents that could not be parsed</h2>\n" + html_table(
-        ("path", "line", "error"),
-        [(f"<code>{h(p.path)}</code>", h(status_text(p.line)), h(p.error))
-         for p in report.parse_errors])
-
-
 # -- CSV -----------------------------------------------------------------------
 
 
@@ -393,8 +374,16 @@ def render_csv(report: Report) -> str:
                 entry.url, entry.outcome, status_text(entry.status), entry.final_url or "",
                 entry.error or "", entry.checked_at or "", entry.first_failed_at or "",
                 entry.consecutive_failures, int(entry.permanent_redirect),
-                entry.last_snapshot["id"] if entry.last_snapshot else "", entry.wayback or ""])
+                entry.last_snapshot["id"] if entry.last_snapshot else "", entry.wayback or "",
+                entry.failing_streak, int(entry.confirmed), entry.change])
     return out.getvalue()
+
+
+def render_html(report: Report) -> str:
+    """The self-contained HTML page (``crawler.report_html``, which imports this module)."""
+    from crawler.report_html import render_html as render
+
+    return render(report)
 
 
 RENDERERS = {"md": render_markdown, "html": render_html, "json": render_json, "csv": render_csv}

@@ -144,8 +144,14 @@ def test_exact_json_for_a_small_run(tmp_path: Path):
             "consecutive_failures": 1, "permanent_redirect": False,
             "refs": [{"path": "_posts/a.md", "field": "links[0].url", "kind": "link"}],
             "last_snapshot": None, "wayback": None,
+            "confirmed": False, "failing_streak": 1, "change": "newly_failing",
         }],
         "parse_errors": [],
+        "headline": {"broken_after": 2, "broken_confirmed": 0, "newly_broken": 0,
+                     "still_broken": 0, "failing_unconfirmed": 1, "newly_failing": 1,
+                     "still_failing": 0, "fixed": 0},
+        "comparison": {"previous_run": None, "newly_failing": [GONE], "fixed": [],
+                       "still_failing": []},
     }
 
 
@@ -258,10 +264,10 @@ def test_markdown_sections_and_rows(report):
     assert "| broken | 2 |" in text
     assert "## Problems by document" in text
     assert "### `_posts/2024-01-01-hello.md`" in text
-    assert ("| `links[0].url` | https://example.com/gone | broken | 404 | HTTP 404 | 3 days |"
-            in text)
+    assert ("| `links[0].url` | https://example.com/gone | broken | 404 | HTTP 404"
+            " | 3 days · 2 runs |" in text)
     assert ("| `links[2].url` | https://slow.example.com/ | timeout |  | timed out after 30s"
-            " | first failure |") in text
+            " | first failure · not yet confirmed |") in text
     assert "## Problems by domain" in text
     assert "| example.com | 3 | broken ×2, timeout ×1 |" in text
     assert "## Permanent redirects to update" in text
@@ -293,7 +299,7 @@ def test_markdown_says_when_there_are_no_problems(tmp_path: Path):
 def test_html_is_escaped_and_self_contained(report):
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
-    assert "<script>" not in page
+    assert "<script>alert" not in page and page.count("<script>") == 1  # ours only
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;not found&lt;/b&gt;" in page
     assert f'<a href="{GONE}" rel="noopener noreferrer">{GONE}</a>' in page
@@ -308,14 +314,15 @@ def test_csv_rows(report):
     rows = list(csv.DictReader(io.StringIO(render_csv(report))))
     assert list(rows[0]) == ["path", "field", "kind", "url", "outcome", "status", "final_url",
                              "error", "checked_at", "first_failed_at", "consecutive_failures",
-                             "permanent_redirect", "last_snapshot_id", "wayback"]
+                             "permanent_redirect", "last_snapshot_id", "wayback",
+                             "failing_streak", "confirmed", "change"]
     gone = next(r for r in rows if r["url"] == GONE)
     assert gone == {
         "path": "_posts/2024-01-01-hello.md", "field": "links[0].url", "kind": "link",
         "url": GONE, "outcome": "broken", "status": "404", "final_url": GONE,
         "error": "HTTP 404", "checked_at": DAY4, "first_failed_at": DAY1,
         "consecutive_failures": "2", "permanent_redirect": "0", "last_snapshot_id": "",
-        "wayback": ""}
+        "wayback": "", "failing_streak": "2", "confirmed": "1", "change": "still_failing"}
     orphan = [r for r in rows if r["url"] == ORPHAN]
     assert len(orphan) == 1 and (orphan[0]["path"], orphan[0]["field"]) == ("", "")
     assert next(r for r in rows if r["url"] == OLD)["permanent_redirect"] == "1"
@@ -432,39 +439,45 @@ def test_json_has_the_archive_keys(archive_report):
     # the existing contract is untouched: the archive keys come on top of it
     assert list(urls[GONE]) == ["url", "outcome", "status", "final_url", "redirects", "error",
                                 "checked_at", "first_failed_at", "consecutive_failures",
-                                "permanent_redirect", "refs", "last_snapshot", "wayback"]
+                                "permanent_redirect", "refs", "last_snapshot", "wayback",
+                                "confirmed", "failing_streak", "change"]
     assert (data["run"]["skipped"], data["run"]["archived_bytes"]) == (4, 1536)
 
 
 def test_markdown_archived_copy_column_and_hint(archive_report):
     text = render_markdown(archive_report)
     assert "| field | URL | outcome | status | error | failing for | archived copy |" in text
-    assert (f"| `links[0].url` | {GONE} | broken | 404 | HTTP 404 | first failure |"
+    pending = "first failure · not yet confirmed"
+    assert (f"| `links[0].url` | {GONE} | broken | 404 | HTTP 404 | {pending} |"
             f" snapshot 1 (2024-03-01) · [Wayback (2024-02-15)]({WAYBACK_NEW}) |") in text
-    assert (f"| `links[1].url` | {SLOW} | timeout |  | timed out | first failure |"
+    assert (f"| `links[1].url` | {SLOW} | timeout |  | timed out | {pending} |"
             " snapshot 2 (2024-03-01) |") in text
-    assert f"| `links[2].url` | {TLS} | tls_error |  | certificate expired | first failure |  |" \
+    assert f"| `links[2].url` | {TLS} | tls_error |  | certificate expired | {pending} |  |" \
         in text
     assert f"| `image` | {PIC} | ok | 200 |  |  |  |" in text
     assert text.count("`scrapy snapshot URL -o FILE`") == 1
     hint = text.index("`scrapy snapshot URL -o FILE`")
     assert text.index("## Links by document") < hint < text.index("### `_posts/archived.md`")
+    # the comparison lists them too, with where they are referenced
+    assert (f"| {GONE} | broken | 404 | HTTP 404 | {pending} |"
+            " `_posts/archived.md` (`links[0].url`) |") in text
 
 
 def test_html_archived_copy_column_and_hint(archive_report):
     page = render_html(archive_report)
     assert "<th>archived copy</th>" in page
-    assert (f'<span title="text/html; charset=utf-8, {len(PAGE)} bytes">snapshot 1 (2024-03-01)'
-            f'</span> · <a href="{WAYBACK_NEW}" rel="noopener noreferrer">Wayback (2024-02-15)'
-            "</a>") in page
-    assert ('<span title="text/html; charset=utf-8, 1.0 KiB, truncated">snapshot 2 (2024-03-01)'
-            "</span>") in page
+    # our snapshot: a relative link to the file export_report_snapshots writes (as text)
+    assert (f'<a href="snapshots/1.html.txt" title="text/html; charset=utf-8, {len(PAGE)} bytes">'
+            f'snapshot 1 (2024-03-01)</a> · <a href="{WAYBACK_NEW}" rel="noopener noreferrer">'
+            "Wayback (2024-02-15)</a>") in page
+    assert ('<a href="snapshots/2.html.txt" title="text/html; charset=utf-8, 1.0 KiB, truncated">'
+            "snapshot 2 (2024-03-01)</a>") in page
     assert page.count("<code>scrapy snapshot URL -o FILE</code>") == 1
 
 
 def test_csv_archive_columns(archive_report):
     rows = list(csv.DictReader(io.StringIO(render_csv(archive_report))))
-    assert list(rows[0])[-2:] == ["last_snapshot_id", "wayback"]
+    assert list(rows[0])[-5:-3] == ["last_snapshot_id", "wayback"]
     by_url = {r["url"]: r for r in rows}
     assert (by_url[GONE]["last_snapshot_id"], by_url[GONE]["wayback"]) == ("1", WAYBACK_NEW)
     assert (by_url[SLOW]["last_snapshot_id"], by_url[SLOW]["wayback"]) == ("2", "")
@@ -500,7 +513,7 @@ def test_snapshot_is_the_newest_at_or_before_the_run(archive_db: Path):
                                          if u.url == GONE), None)
                  for report in (second, third, fourth)}
     assert snapshots[2]["id"] == 1  # the later capture (run 3) is not shown for run 2
-    assert snapshots[3] is None  # ok in run 3: not in the report
+    assert snapshots[3] is None  # ok in run 3 (listed as fixed): no archived copy shown
     # snapshots 1-4 from run 1, 5 (PIC) from run 2, 6 (GONE again) from run 3
     assert snapshots[4] == {"id": 6, "fetched_at": "2024-03-10T10:00:00Z",
                             "content_type": "text/html; charset=utf-8", "size": 15,
@@ -580,7 +593,15 @@ def test_command_fail_on(db_path: Path):
     failed = scrapy_report("--db", str(db_path), "--fail-on", "broken,timeout")
     assert failed.returncode == 2
     assert "## Problems by document" in failed.stdout
-    assert "2 broken, 1 timeout" in failed.stderr
+    # only GONE (failing in both runs) is confirmed; EVIL and SLOW failed once
+    assert "matched in run 2: 1 broken (confirmed: failing in at least 2 consecutive runs)" \
+        in failed.stderr
+    assert f"broken: {GONE}" in failed.stderr and f"broken: {EVIL}" not in failed.stderr
+    assert "not yet confirmed): 1 broken, 1 timeout" in failed.stderr
+    pending = scrapy_report("--db", str(db_path), "--fail-on", "timeout")
+    assert pending.returncode == 0, pending.stderr
+    assert scrapy_report("--db", str(db_path), "--fail-on", "timeout",
+                         "--broken-after", "1").returncode == 2
     passed = scrapy_report("--db", str(db_path), "--fail-on", "tls_error")
     assert passed.returncode == 0, passed.stderr
 
@@ -590,3 +611,134 @@ def test_command_unknown_outcome_is_an_error_not_a_match(db_path: Path):
     assert result.returncode == 1  # 2 is kept for "--fail-on matched"
     assert "unknown outcome(s) in --fail-on: borken" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- run-to-run comparison and the confirmation rule (unit; real crawls: test_report_comparison)
+
+
+def flip_db(path: Path, outcomes: list[str]) -> Path:
+    """One run per outcome of GONE (ok or broken), a day apart."""
+    with Store(path) as store:
+        for day, outcome in enumerate(outcomes, start=1):
+            at = f"2024-03-{day:02d}T10:00:00Z"
+            run(store, [doc("a.md", [ref("links[0].url", GONE, "example.com")])],
+                [CheckItem(GONE, outcome, status=200 if outcome == "ok" else 404,
+                           checked_at=at)], at, at)
+    return path
+
+
+def test_broken_after_sets_the_threshold(tmp_path: Path):
+    with Store(flip_db(tmp_path / "db.sqlite", ["broken", "broken", "broken"]),
+               readonly=True) as store:
+        reports = {n: build_report(store, broken_after=n) for n in (1, 2, 3, 4)}
+        with pytest.raises(ValueError, match="at least 1"):
+            build_report(store, broken_after=0)
+    assert {n: (r.urls[0].failing_streak, r.urls[0].confirmed) for n, r in reports.items()} == {
+        1: (3, True), 2: (3, True), 3: (3, True), 4: (3, False)}
+    assert [len(r.newly_broken) for r in reports.values()] == [0, 0, 1, 0]
+    assert [len(r.still_broken) for r in reports.values()] == [1, 1, 0, 0]
+    assert "A link counts as broken as soon as it fails." in render_markdown(reports[1])
+    assert "## Failing, not yet confirmed" in render_markdown(reports[4])
+
+
+def test_a_fixed_url_is_listed_with_what_it_recovered_from(tmp_path: Path):
+    with Store(flip_db(tmp_path / "db.sqlite", ["broken", "broken", "blocked", "ok"]),
+               readonly=True) as store:
+        report = build_report(store)
+    (gone,) = report.urls  # ok, but listed: it is fixed
+    assert (gone.outcome, gone.change, gone.previous_outcome, gone.previous_streak) == (
+        "ok", "fixed", "broken", 2)
+    assert report.comparison() == {"previous_run": 3, "newly_failing": [], "fixed": [GONE],
+                                   "still_failing": []}
+    assert report.problems == [] and by_document(report) == []
+    text = render_markdown(report)
+    assert f"| {GONE} | broken in 2 runs | 200 | `a.md` (`links[0].url`) |" in text
+    assert "No problems found" in text
+    assert next(csv.DictReader(io.StringIO(render_csv(report))))["change"] == "fixed"
+
+
+def test_comparison_on_a_database_without_the_changes_view(tmp_path: Path):
+    """Before migration m003, opened read-only: the view's definition is used as a TEMP view."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite_utils.Database(path)
+    m001_initial_schema(db)
+    for run_id in (1, 2):
+        db["runs"].insert({"id": run_id, "started_at": DAY1, "finished_at": DAY1,
+                           "status": "finished", "source": "site", "summary": "{}"})
+    db["urls"].insert({"id": 1, "url": GONE, "outcome": "broken", "last_run_id": 2,
+                       "first_failed_at": DAY1, "consecutive_failures": 2})
+    db["checks"].insert_all([{"run_id": r, "url_id": 1, "checked_at": DAY1, "outcome": "broken",
+                              "status": 404} for r in (1, 2)])
+    db.conn.close()
+    with Store(path, readonly=True) as store:
+        report = build_report(store)
+    (gone,) = report.urls
+    assert (gone.failing_streak, gone.change, gone.confirmed) == (2, "still_failing", True)
+    assert report.snapshots_taken is None
+    assert [(r.run_id, r.outcomes) for r in report.history] == [(1, {"broken": 1}),
+                                                                (2, {"broken": 1})]
+
+
+def test_snapshot_files_are_named_so_that_pages_cannot_run():
+    from crawler.report import snapshot_filename, snapshot_href
+    names = {t: snapshot_filename({"id": 7, "content_type": t}) for t in (
+        "text/html; charset=utf-8", "application/xhtml+xml", "image/svg+xml", "image/png",
+        "IMAGE/JPEG", "application/pdf", None)}
+    assert names == {"text/html; charset=utf-8": "7.html.txt", "application/xhtml+xml":
+                     "7.xhtml.txt", "image/svg+xml": "7.svg.txt", "image/png": "7.png",
+                     "IMAGE/JPEG": "7.jpg", "application/pdf": "7.bin", None: "7.bin"}
+    assert snapshot_href({"id": 7, "content_type": "text/html"}) == "snapshots/7.html.txt"
+
+
+def test_export_report_snapshots(archive_db: Path, tmp_path: Path):
+    from crawler.report import export_report_snapshots
+    with Store(archive_db, readonly=True) as store:
+        report = build_report(store)
+        written = export_report_snapshots(store, report, tmp_path / "snapshots")
+    assert [p.name for p in written] == ["1.html.txt", "2.html.txt"]
+    assert written[0].read_bytes() == PAGE and written[1].read_bytes() == BIG[:1024]
+    page = render_html(report)
+    assert all(f'href="snapshots/{p.name}"' in page for p in written)
+
+
+def test_command_with_snapshots(archive_db: Path, tmp_path: Path):
+    out = tmp_path / "public" / "links.html"
+    result = scrapy_report("--db", str(archive_db), "--format", "html", "-o", str(out),
+                           "--with-snapshots")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out.parent / "snapshots").iterdir()) == [
+        "1.html.txt", "2.html.txt"]
+    alone = scrapy_report("--db", str(archive_db), "--with-snapshots")
+    assert alone.returncode == 1 and "needs -o FILE" in alone.stderr
+
+
+def test_html_page_allows_only_its_own_style_and_script(report):
+    import base64
+    import hashlib
+    import re
+
+    page = render_html(report)
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)[1]
+    for tag, directive in (("style", "style-src"), ("script", "script-src")):
+        text = re.search(rf"<{tag}>(.*?)</{tag}>", page, re.S)[1]
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+    assert ' style="' not in page  # a style attribute would be blocked
+
+
+def test_charts():
+    from crawler.report import RunOutcomes
+    from crawler.report_html import domains_chart, nice_ticks, outcomes_chart
+    assert nice_ticks(0) == [0, 1] and nice_ticks(3) == [0, 1, 2, 3]
+    assert nice_ticks(13) == [0, 5, 10, 15] and nice_ticks(1234) == [0, 500, 1000, 1500]
+    history = [RunOutcomes(1, DAY1, "finished", {"ok": 900, "broken": 2}, skipped=5),
+               RunOutcomes(2, DAY4, "interrupted", {"ok": 899, "timeout": 1, "<x>": 1})]
+    svg = outcomes_chart(history, current=2)
+    assert svg.count('<g class="bar">') == 2
+    assert "<title>Run 1 (2024-03-01) · broken: 2 · 900 ok of 902 URLs · 5 skipped as" in svg
+    assert '<rect class="k-other"' in svg and "&lt;x&gt;" in svg and "<x>" not in svg
+    assert 'class="current"' in svg and "interrupted" in svg
+    assert "No problems in these runs" in outcomes_chart(
+        [RunOutcomes(1, DAY1, "finished", {"ok": 3})], current=1)
+    assert "No problem URLs" in domains_chart([])

@@ -1,7 +1,10 @@
 """``scrapy report``: write the report of the latest (or a given) run.
 
 Example, in CI: ``scrapy report --format html -o public/links.html --fail-on broken,dns_error``
-writes the page and exits with status 2 when the run found a broken link or a dead domain.
+writes the page and exits with status 2 when the run found a confirmed broken link or dead
+domain: one that failed in ``LINKHEALTH_BROKEN_AFTER`` consecutive runs (``--broken-after``).
+``--with-snapshots`` also writes the archived copies the page links to, in
+``public/snapshots/``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,16 @@ from typing import Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.items import OUTCOMES
-from crawler.report import Report, ReportError, build_report, failing_urls
+from crawler.items import FAILING_OUTCOMES, OUTCOMES
+from crawler.report import (
+    SNAPSHOT_DIRECTORY,
+    Report,
+    ReportError,
+    build_report,
+    export_report_snapshots,
+    fail_on_counts,
+    fail_on_urls,
+)
 from crawler.report_render import RENDERERS
 from crawler.store import Store, StoreError
 
@@ -47,11 +58,15 @@ class Command(ScrapyCommand):
 
     def long_desc(self) -> str:
         return (
-            "Read the database and write the report of the latest run (or --run ID): problem "
-            "URLs by document and by domain, permanent redirects to update, documents that "
-            "could not be parsed. Exit status: 0 done, 1 error (no database, no run, unknown "
-            "outcome name), 2 when --fail-on matched. Example: scrapy report --format html "
-            "-o public/links.html --fail-on broken,dns_error"
+            "Read the database and write the report of the latest run (or --run ID): what is "
+            "newly broken, still broken, failing but not yet confirmed, and fixed since the "
+            "previous run; problem URLs by document and by domain, permanent redirects to "
+            "update, documents that could not be parsed. A failing link counts as broken once "
+            "it has failed in LINKHEALTH_BROKEN_AFTER consecutive runs (default 2; "
+            "--broken-after N). Exit status: 0 done, 1 error (no database, no run, unknown "
+            "outcome name), 2 when --fail-on matched; for the failing outcomes --fail-on counts "
+            "confirmed broken links only. Example: scrapy report --format html "
+            "-o public/links.html --with-snapshots --fail-on broken,dns_error"
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -66,7 +81,18 @@ class Command(ScrapyCommand):
                             help="report this run (default: the latest)")
         parser.add_argument("--fail-on", metavar="OUTCOMES",
                             help="comma-separated outcomes; exit with status 2 when the run "
-                                 f"has a URL with one of them ({', '.join(OUTCOMES)})")
+                                 f"has a URL with one of them ({', '.join(OUTCOMES)}). For "
+                                 "the failing outcomes only confirmed links count: failing in "
+                                 "--broken-after consecutive runs; a newer failure does not "
+                                 "fail the job")
+        parser.add_argument("--broken-after", type=int, metavar="N",
+                            help="a failing link counts as broken (in the headline and for "
+                                 "--fail-on) once it has failed in N consecutive runs "
+                                 "(default: the LINKHEALTH_BROKEN_AFTER setting, 2)")
+        parser.add_argument("--with-snapshots", action="store_true",
+                            help=f"also write the archived copies the report links to into "
+                                 f"{SNAPSHOT_DIRECTORY}/ next to FILE (needs -o); pages are "
+                                 "saved as .html.txt so they open as text and run nothing")
         parser.add_argument("--db", metavar="PATH",
                             help="database path (default: the LINKHEALTH_DB setting)")
 
@@ -78,6 +104,15 @@ class Command(ScrapyCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        broken_after = (opts.broken_after if opts.broken_after is not None
+                        else self.settings.getint("LINKHEALTH_BROKEN_AFTER"))
+        if broken_after < 1:
+            self._error(f"--broken-after (LINKHEALTH_BROKEN_AFTER) must be at least 1, "
+                        f"not {broken_after}")
+            return
+        if opts.with_snapshots and not opts.output:
+            self._error("--with-snapshots needs -o FILE (the snapshots go next to it)")
+            return
         try:
             fail_on = parse_outcomes(opts.fail_on) if opts.fail_on is not None else frozenset()
         except ValueError as exc:
@@ -85,7 +120,11 @@ class Command(ScrapyCommand):
             return
         try:
             with Store(db_path, readonly=True) as store:
-                report = build_report(store, opts.run_id, include_all=opts.include_all)
+                report = build_report(store, opts.run_id, include_all=opts.include_all,
+                                      broken_after=broken_after)
+                if opts.with_snapshots:
+                    export_report_snapshots(store, report,
+                                            Path(opts.output).parent / SNAPSHOT_DIRECTORY)
             self._write(RENDERERS[opts.format](report), opts.output)
         except (StoreError, ReportError, OSError) as exc:
             self._error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
@@ -108,12 +147,21 @@ class Command(ScrapyCommand):
 
     @staticmethod
     def _fail_on_status(report: Report, outcomes: frozenset[str]) -> int:
-        matched = {o: n for o, n in report.summary.items() if o in outcomes and n}
+        """2 when a URL matches ``--fail-on``: for the failing outcomes, a confirmed one."""
+        matched = fail_on_counts(report, outcomes)
+        pending = fail_on_counts(report, outcomes, confirmed=False)
+        rule = (f"failing in at least {report.broken_after} consecutive runs"
+                if report.broken_after > 1 else "failing")
+        if pending:
+            print(f"scrapy report: --fail-on: not counted, failing in fewer than "
+                  f"{report.broken_after} consecutive runs (not yet confirmed): "
+                  f"{', '.join(f'{n} {o}' for o, n in pending.items())}", file=sys.stderr)
         if not matched:
             return EXIT_OK
         counts = ", ".join(f"{n} {o}" for o, n in matched.items())
-        listed = failing_urls(report, outcomes)[:5]
+        confirmed = " (confirmed: " + rule + ")" if set(matched) & FAILING_OUTCOMES else ""
+        listed = fail_on_urls(report, outcomes)[:5]
         examples = "".join(f"\n  {e.outcome}: {e.url}" for e in listed)
-        print(f"scrapy report: --fail-on matched in run {report.run['id']}: {counts}{examples}",
-              file=sys.stderr)
+        print(f"scrapy report: --fail-on matched in run {report.run['id']}: {counts}{confirmed}"
+              f"{examples}", file=sys.stderr)
         return EXIT_FAIL_ON
