@@ -119,6 +119,7 @@ def m003_changes_and_search(db: sqlite_utils.Database) -> None:
           END AS change
         FROM streaks
     """)
+    db["urls"].create_index(["request_url"])  # URLs as the user types them (url_history, snapshot)
     _searchable(db, "documents", ["title", "path"])
     _searchable(db, "urls", ["url"])
 
