@@ -5,8 +5,15 @@ BIN     = $(VENV)/bin
 SOURCE ?= examples/site
 DB     ?= state/linkhealth.db
 REPORT ?= state/report.md
+# make nightly: reports go into $(REPORTS)/YYYY-MM-DD/; FAIL_ON=broken,dns_error sets the exit
+# status; ARGS passes more options to crawler.nightly, e.g. ARGS="-s LINKHEALTH_RECHECK_AFTER=3d".
+REPORTS ?= state/reports
+FAIL_ON ?=
+ARGS    ?=
+# make report-screenshot: the HTML report to capture (by default the demo's).
+REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test install clean
+.PHONY: crawl report test install clean nightly demo browse report-screenshot bench
 
 $(BIN)/scrapy: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +36,29 @@ report: install
 test: install
 	$(BIN)/pytest -q
 
+## Crawl SOURCE into DB, then write report.{md,html,json,csv} into REPORTS/YYYY-MM-DD/.
+## The module exits 2 when FAIL_ON matched, 1 when the crawl failed; make then says
+## "Error 2" or "Error 1" (make's own exit status is 2 for both).
+nightly: install
+	$(BIN)/python -m crawler.nightly --source '$(SOURCE)' --db '$(DB)' --out '$(REPORTS)' \
+		$(if $(FAIL_ON),--fail-on '$(FAIL_ON)') $(ARGS)
+
+## The whole pipeline offline: local servers, a synthetic site, two crawls, the reports
+## (in state/demo/).
+demo: install
+	$(BIN)/python -m crawler.demo
+
+## Browse DB with Datasette (it opens the database read-only).
+browse: install
+	$(BIN)/datasette $(DB) --metadata crawler/datasette.yml --plugins-dir crawler/datasette_plugins
+
+## A PNG of REPORT_HTML (by default the demo's report: run `make demo` first).
+report-screenshot: install
+	$(BIN)/python scripts/report_screenshot.py $(REPORT_HTML) state/report.png
+
+## The archive benchmark (bench/README.md): about 1.5 minutes.
+bench: install
+	$(BIN)/python -m bench.archive_bench
+
 clean:
-	rm -rf $(VENV) state/*.db state/*.db-* state/report.*
+	rm -rf $(VENV) state/*.db state/*.db-* state/*.db.lock state/report.* state/demo

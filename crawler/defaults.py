@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest time an item waits in memory before its batch is committed."),
     Setting("LINKHEALTH_READ_BATCH", 100,
             "Documents read and parsed per step in a worker thread while the crawl runs."),
+    Setting("LINKHEALTH_PROGRESS_INTERVAL", 30.0,
+            "Seconds between two progress lines (URLs done/known, rate, ETA) in the log when "
+            "stderr is not a terminal; on a terminal a live line is redrawn instead. 0: no progress."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

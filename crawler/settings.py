@@ -87,6 +87,7 @@ EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "crawler.body_limit.BodyLimit": 100,
     "crawler.log_redaction.LogRedaction": 0,
+    "crawler.progress.Progress": 500,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,
