@@ -42,7 +42,7 @@ def start_crawl(site, db, **extra: str) -> subprocess.Popen:
     for name, value in {**TEST_SETTINGS, **SETTINGS, **extra}.items():
         command += ["-s", f"{name}={value}"]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "TLDEXTRACT_CACHE": str(db) + ".tld"})
+                            text=True, env={**os.environ, "TLDEXTRACT_CACHE": f"{db.parent.parent}/tld"})
 
 
 def comparable_report(db) -> dict:
@@ -144,3 +144,37 @@ def test_a_locked_database_is_retried_then_the_crawl_stops_cleanly(tmp_path):
     assert finished.run()["id"] == 2 and finished.run()["status"] == "finished"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM checks WHERE run_id = 2").fetchone() == (URLS + 3,)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 3 MiB tmpfs: a database on it fills up during the crawl."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_stops_the_crawl_cleanly_and_keeps_what_was_committed(tmp_path, tiny_disk):
+    with Web() as web:
+        # 40 distinct, incompressible 200 KiB pages to archive: far more than 3 MiB.
+        for i in range(40):
+            web.pages[f"big{i}"] = b"<html><title>big</title>" + os.urandom(200 * 1024).hex().encode()[:200 * 1024]
+        site = write_site(tmp_path / "site", {
+            f"_news/big-{i:02d}.md": {"webUrl": web.url(f"/page/big{i}")} for i in range(40)})
+        db = tiny_disk / "db.sqlite"
+        full = start_crawl(site, db, LINKHEALTH_WRITE_ATTEMPTS="2", LINKHEALTH_BATCH_SIZE="2",
+                           LINKHEALTH_ARCHIVE_ZSTD_LEVEL="1")
+        _, log = full.communicate(timeout=120)
+    assert full.returncode == 1
+    assert "database or disk is full" in log
+    assert "stopping the crawl after 2 attempts" in log
+    assert "Traceback" not in log
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = conn.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+    assert 0 < stored < 40  # what was committed before the disk filled is there
