@@ -15,20 +15,15 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
-from scrapy.exceptions import UsageError
 
+from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.archive_io import ArchiveError, parse_since, write_warc
 from crawler.store import Store, StoreError
 
-EXIT_OK, EXIT_ERROR = 0, 1
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+class Command(DatabaseCommand):
+    name = "export-warc"
 
     def syntax(self) -> str:
         return "-o FILE.warc.gz [options]"
@@ -54,34 +49,27 @@ class Command(ScrapyCommand):
         parser.add_argument("--since", metavar="DATE",
                             help="only snapshots fetched at or after DATE "
                                  "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)")
-        parser.add_argument("--db", metavar="PATH",
-                            help="database path (default: the LINKHEALTH_DB setting)")
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        if args:
-            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        db_path = self.db_path(opts)
         if not opts.output:
-            self._error("give the file to write with -o FILE.warc.gz")
+            self.error("give the file to write with -o FILE.warc.gz")
             return
         try:
             since = parse_since(opts.since) if opts.since is not None else None
         except ValueError as exc:
-            self._error(f"--since: {exc}")
+            self.error(f"--since: {exc}")
             return
         output = Path(opts.output)
         try:
             with Store(db_path, readonly=True) as store:
                 count = self._export(store.db.conn, output, since)
         except (StoreError, ArchiveError, OSError) as exc:
-            self._error(str(exc))
+            self.error(str(exc))
             return
         except sqlite3.Error as exc:
-            self._error(f"{db_path}: {exc}")
+            self.error(f"{db_path}: {exc}")
             return
         print(f"wrote {count} records to {output}", file=sys.stderr)
         self.exitcode = EXIT_OK
@@ -100,6 +88,3 @@ class Command(ScrapyCommand):
             raise
         return count
 
-    def _error(self, message: str) -> None:
-        print(f"scrapy export-warc: error: {message}", file=sys.stderr)
-        self.exitcode = EXIT_ERROR

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
-from scrapy.exceptions import UsageError
 
+from crawler.command_base import DatabaseCommand
 from crawler.archive_io import PrunePlan, apply_prune, parse_duration, prune_plan
 from crawler.store import Store, StoreError
 
-EXIT_OK, EXIT_ERROR = 0, 1
 
 
 def human_bytes(n: int) -> str:
@@ -39,10 +35,8 @@ def describe(plan: PrunePlan) -> str:
             f"({human_bytes(plan.blob_bytes)} stored, {human_bytes(plan.blob_size)} uncompressed)")
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+class Command(DatabaseCommand):
+    name = "prune"
 
     def syntax(self) -> str:
         return "[options]"
@@ -76,27 +70,20 @@ class Command(ScrapyCommand):
         parser.add_argument("--force", action="store_true",
                             help="with --apply: prune even though a run is marked running "
                                  "(only after checking that no crawl is alive)")
-        parser.add_argument("--db", metavar="PATH",
-                            help="database path (default: the LINKHEALTH_DB setting)")
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        if args:
-            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        db_path = self.db_path(opts)
         try:
             older_than = parse_duration(opts.older_than)
         except ValueError as exc:
-            self._error(f"--older-than: {exc}")
+            self.error(f"--older-than: {exc}")
             return
         if opts.keep < 1:
-            self._error("--keep must be at least 1 (the newest snapshot of a URL always stays)")
+            self.error("--keep must be at least 1 (the newest snapshot of a URL always stays)")
             return
         if not Path(db_path).is_file():  # a writable Store would create an empty one
-            self._error(f"no database at {db_path} (run a crawl first)")
+            self.error(f"no database at {db_path} (run a crawl first)")
             return
         try:
             with Store(db_path, readonly=not opts.apply) as store:
@@ -110,17 +97,14 @@ class Command(ScrapyCommand):
                 running = store.db.execute(
                     "SELECT id, started_at FROM runs WHERE status = 'running'").fetchone()
                 if running and not opts.force:
-                    self._error(f"run {running[0]} (started {running[1]}) is marked running: a "
+                    self.error(f"run {running[0]} (started {running[1]}) is marked running: a "
                                 "crawl may be writing snapshots whose blobs this would delete. "
                                 "Wait for it, or pass --force if that crawl is dead")
                     return
                 apply_prune(store.db.conn, plan, vacuum=opts.vacuum)
                 print(f"deleted {describe(plan)}" + ("; vacuumed" if opts.vacuum else ""))
         except (StoreError, ValueError) as exc:
-            self._error(str(exc))
+            self.error(str(exc))
         except sqlite3.Error as exc:
-            self._error(f"{db_path}: {exc}")
+            self.error(f"{db_path}: {exc}")
 
-    def _error(self, message: str) -> None:
-        print(f"scrapy prune: error: {message}", file=sys.stderr)
-        self.exitcode = EXIT_ERROR

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
-from scrapy.exceptions import UsageError
 
+from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.report import (
     SNAPSHOT_DIRECTORY,
@@ -30,7 +28,7 @@ from crawler.report import (
 from crawler.report_render import RENDERERS
 from crawler.store import Store, StoreError
 
-EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2
+EXIT_FAIL_ON = 2
 
 
 def parse_outcomes(value: str) -> frozenset[str]:
@@ -45,10 +43,8 @@ def parse_outcomes(value: str) -> frozenset[str]:
     return frozenset(names)
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+class Command(DatabaseCommand):
+    name = "report"
 
     def syntax(self) -> str:
         return "[options]"
@@ -93,30 +89,23 @@ class Command(ScrapyCommand):
                             help=f"also write the archived copies the report links to into "
                                  f"{SNAPSHOT_DIRECTORY}/ next to FILE (needs -o); pages are "
                                  "saved as .html.txt so they open as text and run nothing")
-        parser.add_argument("--db", metavar="PATH",
-                            help="database path (default: the LINKHEALTH_DB setting)")
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        if args:
-            raise UsageError(f"unexpected arguments: {' '.join(args)}", print_help=False)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        db_path = self.db_path(opts)
         broken_after = (opts.broken_after if opts.broken_after is not None
                         else self.settings.getint("LINKHEALTH_BROKEN_AFTER"))
         if broken_after < 1:
-            self._error(f"--broken-after (LINKHEALTH_BROKEN_AFTER) must be at least 1, "
+            self.error(f"--broken-after (LINKHEALTH_BROKEN_AFTER) must be at least 1, "
                         f"not {broken_after}")
             return
         if opts.with_snapshots and not opts.output:
-            self._error("--with-snapshots needs -o FILE (the snapshots go next to it)")
+            self.error("--with-snapshots needs -o FILE (the snapshots go next to it)")
             return
         try:
             fail_on = parse_outcomes(opts.fail_on) if opts.fail_on is not None else frozenset()
         except ValueError as exc:
-            self._error(str(exc))
+            self.error(str(exc))
             return
         try:
             with Store(db_path, readonly=True) as store:
@@ -127,7 +116,7 @@ class Command(ScrapyCommand):
                                             Path(opts.output).parent / SNAPSHOT_DIRECTORY)
             self._write(RENDERERS[opts.format](report), opts.output)
         except (StoreError, ReportError, OSError) as exc:
-            self._error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
+            self.error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
             return
         self.exitcode = self._fail_on_status(report, fail_on)
 
@@ -141,9 +130,6 @@ class Command(ScrapyCommand):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
 
-    def _error(self, message: str) -> None:
-        print(f"scrapy report: error: {message}", file=sys.stderr)
-        self.exitcode = EXIT_ERROR
 
     @staticmethod
     def _fail_on_status(report: Report, outcomes: frozenset[str]) -> int:

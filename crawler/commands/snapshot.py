@@ -11,11 +11,10 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from scrapy.commands import ScrapyCommand
-from scrapy.exceptions import UsageError
 
+from crawler.command_base import EXIT_ERROR, DatabaseCommand
 from crawler.archive_io import (
     ArchiveError,
     find_url_key,
@@ -26,7 +25,6 @@ from crawler.archive_io import (
 )
 from crawler.store import Store, StoreError
 
-EXIT_OK, EXIT_ERROR = 0, 1
 LIST_COLUMNS = ("id", "fetched_at", "status", "content type", "size", "compressed", "truncated",
                 "digest")
 
@@ -50,10 +48,9 @@ def snapshot_table(rows: list[dict[str, Any]]) -> str:
         for line in lines)
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+class Command(DatabaseCommand):
+    name = "snapshot"
+    max_arguments = 1
 
     def syntax(self) -> str:
         return "URL [options]"
@@ -80,17 +77,10 @@ class Command(ScrapyCommand):
                                  "truncated, digest) instead of writing a body")
         parser.add_argument("--id", type=int, metavar="N", dest="snapshot_id",
                             help="write snapshot N instead of the newest (see --list)")
-        parser.add_argument("--db", metavar="PATH",
-                            help="database path (default: the LINKHEALTH_DB setting)")
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        if len(args) > 1:
-            raise UsageError(f"unexpected arguments: {' '.join(args[1:])}", print_help=False)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
-        db_path = opts.db or self.settings.get("LINKHEALTH_DB")
+        db_path = self.db_path(opts)
         url = args[0] if args else None
         try:
             if url is None and (opts.list_snapshots or opts.snapshot_id is None):
@@ -103,11 +93,11 @@ class Command(ScrapyCommand):
         except BrokenPipeError:
             self._stdout_gone()
         except (CommandError, ArchiveError) as exc:
-            self._error(str(exc))
+            self.error(str(exc))
         except (StoreError, OSError) as exc:
-            self._error(str(exc))
+            self.error(str(exc))
         except sqlite3.Error as exc:
-            self._error(f"{db_path}: {exc}")
+            self.error(f"{db_path}: {exc}")
 
     @staticmethod
     def _produce(db: sqlite3.Connection, url: str | None, opts: argparse.Namespace) -> bytes:
@@ -155,6 +145,3 @@ class Command(ScrapyCommand):
         os.dup2(devnull, sys.stdout.fileno())
         self.exitcode = EXIT_ERROR
 
-    def _error(self, message: str) -> None:
-        print(f"scrapy snapshot: error: {message}", file=sys.stderr)
-        self.exitcode = EXIT_ERROR
