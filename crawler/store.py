@@ -25,6 +25,8 @@ from crawler.items import FAILING_OUTCOMES, CheckItem, DocumentItem, WaybackItem
 from crawler.schema import migrations
 from crawler.snapshots import insert_snapshot
 
+URL_ID_CACHE = 100_000  # url key -> id entries kept between batches
+
 # CheckItem fields stored in the checks table (the capture goes to snapshots).
 CHECK_COLUMNS = (
     "outcome", "status", "final_url", "error", "elapsed_ms", "content_type", "content_length",
@@ -179,6 +181,8 @@ class Store:
         cached = self._url_ids.get(url)
         if cached is not None:
             return cached
+        if len(self._url_ids) >= URL_ID_CACHE:
+            self._url_ids.clear()  # bounded memory on huge sites; a miss costs one SELECT
         self.conn.execute(
             "INSERT INTO urls (url, request_url, host, domain, first_seen_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(url) DO NOTHING", [url, request_url, host, domain, utc_now()])

@@ -139,8 +139,9 @@ class LinksSpider(scrapy.Spider):
                 request_url=redact(target.request_url) if valid else None))
             if target.key not in self.seen:
                 self.seen.add(target.key)
-                self.first_seen[target.key] = (
-                    target.request_url if valid else target.key, document.published)
+                if self.wayback:  # only Wayback lookups need it: memory per unique URL
+                    self.first_seen[target.key] = (
+                        target.request_url if valid else target.key, document.published)
                 check = self._check(target)
                 if check is not None:
                     checks.append(check)
