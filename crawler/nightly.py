@@ -9,8 +9,7 @@
    date): ``report.md``, ``report.html``, ``report.json`` and ``report.csv``. The ``-s``
    settings are passed to the report too (``LINKHEALTH_BROKEN_AFTER``, for instance).
 3. The archived snapshots the report links to, into ``OUT/YYYY-MM-DD/snapshots/`` where the
-   HTML report's links point, with ``crawler.report.export_report_snapshots`` (skipped,
-   with a message, on a linkhealth that does not have it).
+   HTML report's links point (``crawler.report_snapshots``).
 
 Exit status: 0 done; 2 when ``--fail-on`` matched (the status of ``scrapy report
 --fail-on``); 1 when the crawl failed (its exit status, or a run that did not finish), or
@@ -30,11 +29,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.report import build_report
+from crawler.report_snapshots import SNAPSHOT_DIRECTORY, export_report_snapshots
+from crawler.store import Store
+
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("md", "html", "json", "csv")
 EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
 REPORT_TIMEOUT = 15 * 60
-SNAPSHOT_EXPORT = "export_report_snapshots"  # crawler.report.<this>(db, report, directory)
 
 
 class NightlyError(Exception):
@@ -126,21 +128,13 @@ def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str
     return statuses[0]
 
 
-def export_snapshots(db: Path, directory: Path, run_id: int) -> list[Path] | None:
+def export_snapshots(db: Path, directory: Path, run_id: int) -> list[Path]:
     """Write the archived snapshots the report of ``run_id`` links to into
-    ``directory/snapshots/`` (where the HTML report's relative links point), with
-    ``crawler.report.export_report_snapshots``. Returns the files written, or None when
-    this linkhealth does not have that function. Its errors propagate."""
-    from crawler import report as report_module
-    from crawler.store import Store
-
-    export = getattr(report_module, SNAPSHOT_EXPORT, None)
-    if export is None:
-        return None
-    target = directory / getattr(report_module, "SNAPSHOT_DIRECTORY", "snapshots")
+    ``directory/snapshots/`` (where the HTML report's relative links point).
+    Returns the files written; errors propagate."""
     with Store(db, readonly=True) as store:
-        report = report_module.build_report(store, run_id)
-        return list(export(store.db, report, target) or [])
+        report = build_report(store, run_id)
+        return export_report_snapshots(store.db, report, directory / SNAPSHOT_DIRECTORY)
 
 
 # -- the whole run ----------------------------------------------------------------------
@@ -174,9 +168,7 @@ def nightly(source: Path, db: Path, out: Path, fail_on: str | None = None,
     except Exception as exc:  # noqa: BLE001 - whatever it raises, the night must say so
         say(f"error: exporting the archived snapshots failed: {type(exc).__name__}: {exc}")
         return EXIT_ERROR
-    if exported is None:
-        say(f"archived snapshots not exported (crawler.report has no {SNAPSHOT_EXPORT})")
-    elif exported:
+    if exported:
         say(f"{len(exported)} archived snapshots the report links to written in "
             f"{exported[0].parent}/")
     if status != EXIT_ERROR:

@@ -31,8 +31,7 @@ run), still broken (streak > broken_after), failing but not yet confirmed
 (streak < broken_after); plus fixed (ok now, failing in its previous judged
 check). The JSON ``comparison`` lists are the view's own changes.
 
-``export_report_snapshots`` writes the bodies of the snapshots a report links to
-(``snapshot_filename``) into a directory, for the HTML report's relative links.
+The files an HTML report links to are written by ``crawler.report_snapshots``.
 """
 
 from __future__ import annotations
@@ -43,14 +42,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from crawler.defaults import DEFAULTS
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
-from crawler.snapshots import read_body
 from crawler.store import Store
 from crawler.wayback import WAYBACK_OUTCOMES
 
@@ -623,59 +620,3 @@ def fail_on_counts(report: Report, outcomes: set[str] | frozenset[str],
 def fail_on_urls(report: Report, outcomes: set[str] | frozenset[str]) -> list[UrlEntry]:
     """The URLs ``--fail-on outcomes`` matches (confirmed ones, for the failing outcomes)."""
     return [e for e in failing_urls(report, outcomes) if e.confirmed or not e.failing]
-
-
-# -- archived copies next to the report ------------------------------------------
-
-SNAPSHOT_EXTENSIONS = {
-    # Images a browser shows and never runs: their own extension.
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-    "image/avif": ".avif", "image/bmp": ".bmp", "image/x-icon": ".ico",
-    "image/vnd.microsoft.icon": ".ico",
-    # Anything a browser would render as a live document (scripts included) is saved as
-    # text: opened from the report it shows its source and runs nothing.
-    "text/html": ".html.txt", "application/xhtml+xml": ".xhtml.txt",
-    "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
-    "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
-    "text/javascript": ".js.txt", "application/javascript": ".js.txt",
-}
-"""File extension of an exported snapshot, by content type; any other type is ``.bin``."""
-
-SNAPSHOT_DIRECTORY = "snapshots"
-"""Where, relative to the report, the HTML report links archived copies."""
-
-
-def snapshot_filename(snapshot: dict[str, Any]) -> str:
-    """``<id><ext>``: the file name of an exported snapshot (``last_snapshot`` of an entry)."""
-    content_type = (snapshot.get("content_type") or "").split(";")[0].strip().lower()
-    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(content_type, '.bin')}"
-
-
-def snapshot_href(snapshot: dict[str, Any]) -> str:
-    """The relative link from the report to an exported snapshot."""
-    return f"{SNAPSHOT_DIRECTORY}/{snapshot_filename(snapshot)}"
-
-
-def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connection,
-                            report: Report, directory: str | Path) -> list[Path]:
-    """Write the body of every snapshot ``report`` links to into ``directory`` (created),
-    named by ``snapshot_filename``; return the files written. A snapshot whose blob is
-    gone is skipped."""
-    conn = db.db.conn if isinstance(db, Store) else (
-        db.conn if isinstance(db, sqlite_utils.Database) else db)
-    target = Path(directory)
-    snapshots = {e.last_snapshot["id"]: e.last_snapshot for e in report.urls if e.last_snapshot}
-    written: list[Path] = []
-    for snapshot_id in sorted(snapshots):
-        row = conn.execute("SELECT digest FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
-        if row is None or row[0] is None:
-            continue
-        try:
-            body = read_body(conn, row[0])
-        except KeyError:
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / snapshot_filename(snapshots[snapshot_id])
-        path.write_bytes(body)
-        written.append(path)
-    return written

@@ -680,7 +680,7 @@ def test_comparison_on_a_database_without_the_changes_view(tmp_path: Path):
 
 
 def test_snapshot_files_are_named_so_that_pages_cannot_run():
-    from crawler.report import snapshot_filename, snapshot_href
+    from crawler.report_snapshots import snapshot_filename, snapshot_href
     names = {t: snapshot_filename({"id": 7, "content_type": t}) for t in (
         "text/html; charset=utf-8", "application/xhtml+xml", "image/svg+xml", "image/png",
         "IMAGE/JPEG", "application/pdf", None)}
@@ -691,7 +691,7 @@ def test_snapshot_files_are_named_so_that_pages_cannot_run():
 
 
 def test_export_report_snapshots(archive_db: Path, tmp_path: Path):
-    from crawler.report import export_report_snapshots
+    from crawler.report_snapshots import export_report_snapshots
     with Store(archive_db, readonly=True) as store:
         report = build_report(store)
         written = export_report_snapshots(store, report, tmp_path / "snapshots")
@@ -729,7 +729,7 @@ def test_html_page_allows_only_its_own_style_and_script(report):
 
 def test_charts():
     from crawler.report import RunOutcomes
-    from crawler.report_html import domains_chart, nice_ticks, outcomes_chart
+    from crawler.report_charts import domains_chart, nice_ticks, outcomes_chart
     assert nice_ticks(0) == [0, 1] and nice_ticks(3) == [0, 1, 2, 3]
     assert nice_ticks(13) == [0, 5, 10, 15] and nice_ticks(1234) == [0, 500, 1000, 1500]
     history = [RunOutcomes(1, DAY1, "finished", {"ok": 900, "broken": 2}, skipped=5),

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from crawler.report import build_report, export_report_snapshots, snapshot_filename
+from crawler.report import build_report
+from crawler.report_snapshots import export_report_snapshots, snapshot_filename
 from crawler.store import Store
 from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web

@@ -16,16 +16,9 @@ from pathlib import Path
 
 from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
-from crawler.report import (
-    SNAPSHOT_DIRECTORY,
-    Report,
-    ReportError,
-    build_report,
-    export_report_snapshots,
-    fail_on_counts,
-    fail_on_urls,
-)
+from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
 from crawler.report_render import RENDERERS
+from crawler.report_snapshots import SNAPSHOT_DIRECTORY, export_report_snapshots
 from crawler.store import Store, StoreError
 
 EXIT_FAIL_ON = 2
