@@ -17,7 +17,8 @@ Anywhere else (a cron log, CI, a pipe) it logs ``Progress: ...`` every
 *Done* is the URLs checked (each ``CheckItem`` recorded, counted from the
 ``item_scraped`` signal) plus the URLs not requested because they were found
 healthy recently (``linkhealth/skipped``) or already checked in a resumed run
-(``linkhealth/resumed_done``). *Known* is ``linkhealth/unique_urls`` plus those.
+(``linkhealth/resumed_done``). *Known* is ``linkhealth/unique_urls``; the spider sets
+``linkhealth/reading_done`` when the last document is read.
 The rate counts checks only, over the last ``RATE_WINDOW`` seconds.
 
 The formatting is pure functions (``format_count``, ``format_rate``,
@@ -154,7 +155,6 @@ class Progress:
         self.samples: deque[Sample] = deque()
         self.started = 0.0
         self.last_log = 0.0
-        self.reading_done = False
         self.width = 0  # length of the live line on screen (0: none drawn)
         self.lock = threading.Lock()
         self.task: Any = None
@@ -207,16 +207,13 @@ class Progress:
         """(done, known) so far."""
         get = self.stats.get_value
         earlier = int(get("linkhealth/skipped", 0) or 0) + int(get("linkhealth/resumed_done", 0) or 0)
-        known = int(get("linkhealth/unique_urls", 0) or 0) + earlier
+        known = int(get("linkhealth/unique_urls", 0) or 0)
         done = self.checked + earlier
         return done, max(known, done)
 
     def reading(self) -> bool:
         """Whether the spider is still reading the site (its start() not yet exhausted)."""
-        if not self.reading_done:
-            engine = getattr(self.crawler, "engine", None)
-            self.reading_done = engine is not None and getattr(engine, "_start", None) is None
-        return not self.reading_done
+        return not self.stats.get_value("linkhealth/reading_done", False)
 
     def line(self) -> str:
         now = self.clock()

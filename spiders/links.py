@@ -105,6 +105,7 @@ class LinksSpider(scrapy.Spider):
             for document in batch:
                 for output in self._outputs(document):
                     yield output
+        self.crawler.stats.set_value("linkhealth/reading_done", True)
 
     async def _next_batch(self, paths: Iterator[Path]) -> list[Document | None]:
         try:
@@ -139,6 +140,7 @@ class LinksSpider(scrapy.Spider):
                 request_url=redact(target.request_url) if valid else None))
             if target.key not in self.seen:
                 self.seen.add(target.key)
+                stats.inc_value("linkhealth/unique_urls")
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
                     self.first_seen[target.key] = (
                         target.request_url if valid else target.key, document.published)
@@ -146,7 +148,6 @@ class LinksSpider(scrapy.Spider):
                 if check is not None:
                     checks.append(check)
         stats.inc_value("linkhealth/refs", len(refs))
-        stats.inc_value("linkhealth/unique_urls", len(checks))
         yield DocumentItem(document.path, document.collection, document.title,
                            document.published, document.error, document.error_line, refs)
         yield from checks

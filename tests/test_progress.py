@@ -110,8 +110,8 @@ def check(n: int) -> CheckItem:
 def test_live_line_is_redrawn_in_place_and_finished_with_a_newline(monkeypatch):
     monkeypatch.setattr("crawler.progress.create_looping_call",
                         lambda func: SimpleNamespace(start=lambda *a, **k: None, running=False))
-    stats = Stats({"linkhealth/unique_urls": 40, "linkhealth/skipped": 10})
-    crawler = SimpleNamespace(stats=stats, engine=SimpleNamespace(_start=object()))
+    stats = Stats({"linkhealth/unique_urls": 50, "linkhealth/skipped": 10})  # 10 of the 50 skipped
+    crawler = SimpleNamespace(stats=stats)
     terminal, clock = Terminal(), Clock()
     progress = Progress(crawler, interval=30, stream=terminal, clock=clock)
     assert progress.live
@@ -123,8 +123,8 @@ def test_live_line_is_redrawn_in_place_and_finished_with_a_newline(monkeypatch):
     progress.tick()
     assert terminal.getvalue() == "\r30/50+ URLs · 10.0 URLs/s · ETA ≥2s"
 
-    crawler.engine._start = None  # the site is read: the total is known
-    stats["linkhealth/unique_urls"] = 50
+    stats["linkhealth/reading_done"] = True  # the spider read the last document: total known
+    stats["linkhealth/unique_urls"] = 60
     for n in range(20, 40):
         progress.item_scraped(check(n))
     clock.now += 2
