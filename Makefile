@@ -5,6 +5,8 @@ BIN     = $(VENV)/bin
 SOURCE ?= examples/site
 DB     ?= state/linkhealth.db
 REPORT ?= state/report.md
+# make crawl WORKERS=N: the crawl on a local redis-server and N worker processes (docs/scale-out.md).
+WORKERS ?= 0
 # make nightly: reports go into $(REPORTS)/YYYY-MM-DD/; FAIL_ON=broken,dns_error sets the exit
 # status; ARGS passes more options to crawler.nightly, e.g. ARGS="-s LINKHEALTH_RECHECK_AFTER=3d".
 REPORTS ?= state/reports
@@ -25,7 +27,11 @@ install: $(BIN)/scrapy
 
 ## Crawl SOURCE (default: the bundled sample site) into DB, then write the Markdown report.
 crawl: install
+ifeq ($(WORKERS),0)
 	$(BIN)/scrapy crawl links -a source=$(SOURCE) -s LINKHEALTH_DB=$(DB)
+else
+	$(BIN)/python -m crawler.distributed.local --workers $(WORKERS) --source $(SOURCE) --db $(DB)
+endif
 	$(BIN)/scrapy report --db $(DB) -o $(REPORT)
 	@echo "Report written to $(REPORT)"
 

@@ -95,6 +95,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_PROGRESS_INTERVAL", 30.0,
             "Seconds between two progress lines (URLs done/known, rate, ETA) in the log when "
             "stderr is not a terminal; on a terminal a live line is redrawn instead. 0: no progress."),
+    Setting("LINKHEALTH_REDIS_URL", "",
+            "Redis holding the shared frontier of a distributed run (redis://HOST:PORT/DB); "
+            "empty: the crawl runs in one process (docs/scale-out.md)."),
+    Setting("LINKHEALTH_REDIS_PREFIX", "linkhealth", "Prefix of every Redis key linkhealth uses."),
+    Setting("LINKHEALTH_REDIS_LEASE", 30.0,
+            "Seconds a worker's hold on a host lasts without renewal; a killed worker's "
+            "requests go back to the frontier after this."),
+    Setting("LINKHEALTH_REDIS_WAIT", 60.0,
+            "Seconds an unreachable Redis is retried before a worker or the coordinator stops."),
+    Setting("LINKHEALTH_REDIS_POLL", 0.2,
+            "Seconds between two polls of the frontier (workers) and of the results (coordinator)."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

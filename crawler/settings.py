@@ -40,6 +40,9 @@ REACTOR_THREADPOOL_MAXSIZE = 20
 # Each unique URL is requested once per run: the spider deduplicates on our own key.
 # Scrapy's fingerprint canonicalises URLs (sorts the query...), which would merge distinct URLs.
 DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+# Scrapy's scheduler, unchanged unless LINKHEALTH_REDIS_URL is set: then each URL goes to
+# a shared Redis frontier for `scrapy crawl links-worker` processes (docs/scale-out.md).
+SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
 
 DOWNLOAD_TIMEOUT = 30
 DNS_TIMEOUT = 20

@@ -29,7 +29,10 @@ class Command(ScrapyCrawlCommand):
         return "Run a spider (one crawl at a time per database)"
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
-        assert self.settings is not None
+        assert self.settings is not None and self.crawler_process is not None
+        if args and not getattr(self.crawler_process.spider_loader.load(args[0]), "uses_database", True):
+            self._crawl(args, opts)  # a worker of a distributed run: it never opens the database
+            return
         lock = CrawlLock(self.settings.get("LINKHEALTH_DB"))
         try:
             lock.acquire()

@@ -1,0 +1,322 @@
+"""The coordinator: ``scrapy crawl links -a source=DIR -s LINKHEALTH_REDIS_URL=redis://...``.
+
+``CoordinatorScheduler`` is Scrapy's scheduler (unchanged when ``LINKHEALTH_REDIS_URL``
+is empty). With a Redis URL, the spider still reads the site and the store pipeline
+still records documents and refs; each URL request is pushed to the run's frontier
+instead of being downloaded here (with the conditional headers of its last snapshot,
+which only this process knows). Wayback lookups stay local. While it waits, a loop
+reads the workers' results from Redis and feeds them to the store pipeline (the single
+SQLite writer); a result leaves Redis only once its batch is committed. The spider
+closes when the site is read, every seeded URL has a result and every result is
+ingested.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.core.scheduler import Scheduler
+from scrapy.exceptions import DontCloseSpider
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.task import LoopingCall
+
+from crawler.distributed.frontier import (
+    REDIS_ERRORS,
+    Frontier,
+    HostQueue,
+    KeyDupeFilter,
+    connect,
+    describe_url,
+    host_of,
+    load_result,
+    namespace,
+    setting,
+)
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+SEED_BATCH = 200
+INGEST_BATCH = 500
+# Coordinator counters kept in Redis, so `scrapy ingest` can close the run with them.
+SAVED_STATS = ("documents", "parse_errors", "skipped_files", "refs", "unique_urls", "requested",
+               "skipped", "resumed_done")
+
+
+class CoordinatorScheduler(Scheduler):
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CoordinatorScheduler:
+        scheduler = super().from_crawler(crawler)
+        scheduler.setup(crawler)
+        return scheduler
+
+    def setup(self, crawler: Crawler) -> None:
+        s = crawler.settings
+        self.crawler = crawler
+        self.redis_url = setting(s, "LINKHEALTH_REDIS_URL")
+        self.distributed = bool(self.redis_url)
+        if not self.distributed:
+            return
+        self.prefix = setting(s, "LINKHEALTH_REDIS_PREFIX")
+        self.wait = setting(s, "LINKHEALTH_REDIS_WAIT", "float")
+        self.poll = max(0.05, setting(s, "LINKHEALTH_REDIS_POLL", "float"))
+        self.db_path = s.get("LINKHEALTH_DB")
+        self.ingest_only = False
+        self.saved = False
+        self.seeding_complete = True
+        self.server = connect(self.redis_url)
+        self.frontier: Frontier | None = None
+        self.redis_queue: HostQueue | None = None
+        self.redis_df: KeyDupeFilter | None = None
+        self.pending: list[tuple[str, str, bytes]] = []
+        self.seeding_done = False
+        self.ingested: set[str] = set()
+        self.ingested_now = 0
+        self.failing_since: float | None = None
+        self.stopping = False
+        self.conditional = None
+        if s.getbool("LINKHEALTH_ARCHIVE"):
+            from crawler.conditional import ConditionalRequestMiddleware
+            self.conditional = ConditionalRequestMiddleware(crawler)
+        self.loop = LoopingCall(lambda: deferred_from_coro(self._tick()))
+        crawler.signals.connect(self._idle, signal=signals.spider_idle)
+        crawler.signals.connect(self._opened, signal=signals.spider_opened)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def _opened(self, spider: Any) -> None:
+        self.spider_ = spider
+        self.loop.start(self.poll, now=False)
+
+    @property
+    def pipeline(self) -> Any:
+        from crawler.pipelines import StorePipeline
+        return self.crawler.get_item_pipeline(StorePipeline)
+
+    def _frontier(self) -> Frontier | None:
+        """The run's namespace, once the store pipeline has opened the run."""
+        if self.frontier is None:
+            run_id = self.pipeline.run_id
+            if run_id is None:
+                return None
+            ns = namespace(self.prefix, self.db_path, run_id)
+            self.frontier = Frontier(self.server, self.prefix, ns)
+            self.redis_queue = HostQueue(self.server, self.spider_, ns)
+            self.redis_df = KeyDupeFilter(self.server, f"{ns}:df")
+            self.ingested = set(self.pipeline.history.done_in_run)
+            if getattr(self.spider_, "ingest_only", False):
+                self._restore_stats()
+            logger.info("Distributed run %s: frontier %s at %s", run_id, ns,
+                        describe_url(self.redis_url))
+        return self.frontier
+
+    def _register(self) -> None:
+        f = self.frontier
+        assert f is not None
+        if not f.exists():
+            # A new run, or Redis lost this one (restarted without persistence): keys left
+            # under the namespace (a late worker result) would mislead; start clean.
+            f.drop()
+        pipe = self.server.pipeline(transaction=False)
+        pipe.hsetnx(f.k["meta"], "run_id", self.pipeline.run_id)
+        pipe.hsetnx(f.k["meta"], "db", str(self.db_path))
+        pipe.sadd(f.active, f.ns)
+        pipe.execute()
+        self.registered = True
+
+    def close(self, reason: str) -> Any:
+        if self.distributed:
+            if self.loop.running:
+                self.loop.stop()
+            self._report(reason)
+        return super().close(reason)
+
+    def _report(self, reason: str) -> None:
+        f = self.frontier
+        try:
+            seeded, done, waiting = f.progress() if f else (0, 0, 0)
+        except REDIS_ERRORS:
+            seeded = done = waiting = None
+        if reason == "finished" and f is not None:
+            try:
+                f.drop()
+            except REDIS_ERRORS as exc:
+                logger.warning("Could not delete the run's Redis keys: %s", exc)
+            logger.info("Distributed run done: %d results ingested here, %d in the run",
+                        self.ingested_now, len(self.ingested))
+            return
+        if seeded is None:
+            logger.error("Distributed run stopped (%s) with Redis unreachable: %d results "
+                         "ingested into the database (%d by this process); the frontier state "
+                         "is unknown. When Redis is back: `scrapy ingest` (results kept in "
+                         "Redis), or `scrapy crawl links -a resume=1` to re-seed what is missing",
+                         reason, len(self.ingested), self.ingested_now)
+        else:
+            advice = ("`scrapy crawl links -a source=DIR -a resume=1` seeds again what has no check"
+                      if reason == "redis_lost_frontier" else
+                      "continue with `scrapy ingest` (workers keep working on the frontier)")
+            logger.error("Distributed run stopped (%s): %d URLs seeded, %d done by workers, "
+                         "%d results waiting in Redis, %d ingested into the database; %s",
+                         reason, seeded, done, waiting, len(self.ingested), advice)
+
+    # -- the scheduler interface ---------------------------------------------------
+
+    def enqueue_request(self, request: Request) -> bool:
+        if (not self.distributed or request.meta.get("linkhealth_service")
+                or "linkhealth_key" not in request.meta):
+            return super().enqueue_request(request)
+        if self._frontier() is None:
+            return super().enqueue_request(request)
+        if self.conditional is not None:
+            self.conditional.process_request(request)
+        fingerprint = self.redis_df.request_fingerprint(request)
+        self.pending.append((fingerprint, host_of(request.url), self.redis_queue.encode(request)))
+        if len(self.pending) >= SEED_BATCH:
+            self._flush_seeds()
+        self.crawler.stats.inc_value("linkhealth/distributed/seeded")
+        return True
+
+    def _flush_seeds(self) -> bool:
+        if not self.pending or self.frontier is None:
+            return True
+        try:
+            if not getattr(self, "registered", False):
+                self._register()
+            self.frontier.seed(self.pending)
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            return False
+        self.pending = []
+        self._redis_ok()
+        return True
+
+    # -- waiting: ingest results -------------------------------------------------------
+
+    def _idle(self, spider: Any) -> None:
+        if self.distributed and not self.stopping:
+            self.seeding_done = True
+            raise DontCloseSpider
+
+    async def _tick(self) -> None:
+        if self.stopping or self._frontier() is None:
+            return
+        if not self._flush_seeds():
+            return
+        try:
+            if not getattr(self, "registered", False):
+                self._register()
+            if self.seeding_done and not self.pending and not self.ingest_only and not self.saved:
+                # "seeding_done" in Redis promises `scrapy ingest` that the documents, refs
+                # and local checks are committed: flush first.
+                pipeline = self.pipeline
+                pipeline.flush()
+                if not (pipeline.documents or pipeline.checks or pipeline.wayback):
+                    self._save_stats()
+                    self.saved = True
+            batch = self.frontier.read_results(INGEST_BATCH)
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            return
+        self._redis_ok()
+        pipeline = self.pipeline
+        for key, data in batch:
+            if data is None or key in self.ingested:
+                continue
+            item = load_result(data)
+            await pipeline.process_item(item)
+            self._wayback(item)
+            self.ingested.add(key)
+            self.ingested_now += 1
+        if batch:
+            pipeline.flush()
+            if pipeline.checks or pipeline.failed:  # not committed: keep them in Redis
+                return
+            try:
+                self.frontier.forget_results([key for key, _ in batch])
+            except REDIS_ERRORS as exc:
+                self._redis_failed(exc)
+                return
+        if self.seeding_done and self.crawler.engine.spider_is_idle():
+            try:
+                if not self.frontier.exists():
+                    self._stop("redis_lost_frontier",
+                               "Redis lost this run's frontier (restarted without persistence?)")
+                    return
+                seeded, done, waiting = self.frontier.progress()
+            except REDIS_ERRORS as exc:
+                self._redis_failed(exc)
+                return
+            no_wait = self.ingest_only and not getattr(self.spider_, "wait_for_workers", True)
+            if waiting == 0 and (done >= seeded or no_wait):
+                if self.ingest_only and not (self.seeding_complete and done >= seeded):
+                    self._stop("ingested", f"Ingested what was waiting: {seeded} URLs seeded, "
+                               f"{done} done")
+                    return
+                self.stopping = True
+                logger.info("Frontier drained: %d URLs seeded, %d done", seeded, done)
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="finished"))
+
+    def _wayback(self, item: Any) -> None:
+        lookup = getattr(self.spider_, "_wayback_lookup", None)
+        if lookup is None:
+            return
+        for request in lookup(item):
+            self.crawler.engine.crawl(request)
+
+    def _restore_stats(self) -> None:
+        """``scrapy ingest``: the run closes with the dead coordinator's counters."""
+        self.ingest_only = True
+        self.seeding_done = True
+        meta = {k.decode(): v.decode() for k, v in self.server.hgetall(self.frontier.k["meta"]).items()}
+        self.seeding_complete = meta.get("seeding_done") == "1"
+        if not self.seeding_complete:
+            logger.warning("The coordinator died before it had seeded the whole site: the run "
+                           "stays interrupted after this ingest; `scrapy crawl links -a resume=1` "
+                           "seeds the rest")
+        resumed = self.pipeline.resumed_from or {}
+        for name in SAVED_STATS:
+            value = int(meta.get(name) or 0)
+            if name in ("requested", "skipped"):  # the pipeline adds the run's stored counts
+                value -= resumed.get(name) or 0
+            self.crawler.stats.set_value(f"linkhealth/{name}", max(0, value))
+
+    def _save_stats(self) -> None:
+        stats = self.crawler.stats
+        values = {name: stats.get_value(f"linkhealth/{name}", 0) for name in SAVED_STATS}
+        self.server.hset(self.frontier.k["meta"], mapping={"seeding_done": 1, **values})
+
+    # -- Redis failures ---------------------------------------------------------------
+
+    def _redis_ok(self) -> None:
+        if self.failing_since is not None:
+            logger.info("Redis at %s answers again", describe_url(self.redis_url))
+            self.failing_since = None
+            self.last_warned = -1e9
+
+    def _redis_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        waited = now - self.failing_since
+        if waited >= self.wait:
+            self._stop("redis_unavailable", f"Redis at {describe_url(self.redis_url)} unreachable "
+                       f"for {waited:.0f}s ({exc})")
+            return
+        if now - getattr(self, "last_warned", -1e9) < 5:  # one line every 5 s, not every poll
+            return
+        self.last_warned = now
+        logger.warning("Redis at %s unreachable (%s); retrying for %.0fs more",
+                       describe_url(self.redis_url), exc, self.wait - waited)
+
+    def _stop(self, reason: str, message: str) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        logger.error("%s; stopping the coordinator", message)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))

@@ -1,0 +1,336 @@
+"""The shared frontier of a distributed run, in Redis.
+
+Keys of one run live under one namespace, ``NS = PREFIX:DBID:run:RUN_ID`` (DBID: a hash
+of the database path and machine), so a nightly run never meets yesterday's keys:
+
+    PREFIX:active     set   namespaces with work (workers look here)
+    NS:meta           hash  run id, database, seeding_done, counters of the coordinator
+    NS:df             set   fingerprints seen (scrapy-redis RFPDupeFilter, our key)
+    NS:hosts          set   hosts with queued or taken requests
+    NS:q:HOST         list  queued requests of HOST (scrapy-redis FifoQueue encoding)
+    NS:p:HOST         list  requests of HOST taken by its owner, not done yet
+    NS:owner          hash  HOST -> worker id
+    NS:lease          zset  HOST -> lease expiry (Redis server time, ms)
+    NS:done           hash  URL key -> worker id (first result wins: HSETNX)
+    NS:results        hash  URL key -> zstd(pickle(CheckItem))
+    NS:rkeys          list  URL keys of results, in arrival order (the ingest queue)
+
+Politeness: a host belongs to one worker at a time (its lease), and that worker keeps at
+most CONCURRENT_REQUESTS_PER_DOMAIN of the host's requests in flight. A worker that
+dies stops renewing; once the lease expires any worker claims the host, and the taken
+requests of the dead owner go back to the queue first (the reaper is the claim).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import zstandard
+from scrapy_redis.dupefilter import RFPDupeFilter
+from scrapy_redis.queue import FifoQueue
+
+logger = logging.getLogger(__name__)
+
+# Defaults for the settings (also declared in crawler/defaults.py once applied).
+DEFAULTS = {
+    "LINKHEALTH_REDIS_URL": "",
+    "LINKHEALTH_REDIS_PREFIX": "linkhealth",
+    "LINKHEALTH_REDIS_LEASE": 30.0,
+    "LINKHEALTH_REDIS_WAIT": 60.0,
+    "LINKHEALTH_REDIS_POLL": 0.2,
+}
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def setting(settings: Any, name: str, kind: str = "get") -> Any:
+    value = settings.get(name)
+    if value is None:
+        value = DEFAULTS[name]
+    if kind == "float":
+        return float(value)
+    return value
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
+                                health_check_interval=30)
+
+
+def describe_url(url: str) -> str:
+    """The Redis URL without its password, for logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def db_id(db_path: str) -> str:
+    ident = f"{socket.gethostname()}:{os.path.realpath(db_path)}"
+    return hashlib.sha1(ident.encode()).hexdigest()[:10]
+
+
+def namespace(prefix: str, db_path: str, run_id: int) -> str:
+    return f"{prefix}:{db_id(db_path)}:run:{run_id}"
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+# -- results -------------------------------------------------------------------
+
+_compressor = zstandard.ZstdCompressor(level=3)
+_decompressor = zstandard.ZstdDecompressor()
+
+
+def dump_result(item: Any) -> bytes:
+    """A CheckItem (with its Capture body) as zstd-compressed pickle."""
+    return _compressor.compress(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_result(data: bytes) -> Any:
+    return pickle.loads(_decompressor.decompress(data))
+
+
+# -- scrapy-redis classes, keyed our way -------------------------------------------
+
+
+class KeyDupeFilter(RFPDupeFilter):
+    """scrapy-redis's Redis set of fingerprints, with our URL key as the fingerprint.
+
+    Scrapy's (and scrapy-redis's) fingerprint canonicalises the URL (sorts the query...),
+    which would merge distinct URLs; the spider's key is the safe normalisation."""
+
+    def request_fingerprint(self, request: Any) -> str:
+        key = request.meta.get("linkhealth_key") or request.url
+        return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class HostQueue(FifoQueue):
+    """scrapy-redis's FIFO request queue, used for its request encoding (``to_dict`` +
+    pickle); pushes and pops go through the Lua scripts below, per host."""
+
+    def __init__(self, server: redis.Redis, spider: Any, ns: str):
+        super().__init__(server, spider, f"{ns}:q:%(spider)s")
+
+    def encode(self, request: Any) -> bytes:
+        return self._encode_request(request)
+
+    def decode(self, data: bytes) -> Any:
+        return self._decode_request(data)
+
+
+# -- Lua: every move of work is one atomic script ------------------------------------
+
+_NOW = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+# KEYS: df, hosts, PREFIX:active; ARGV: ns, then (fingerprint, host, payload) triples.
+SEED = """
+local added = 0
+for i = 2, #ARGV, 3 do
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
+    redis.call('LPUSH', ARGV[1] .. ':q:' .. ARGV[i + 1], ARGV[i + 2])
+    redis.call('SADD', KEYS[2], ARGV[i + 1])
+    added = added + 1
+  end
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+return added
+"""
+
+# KEYS: hosts, owner, lease; ARGV: ns, worker, lease_ms, max_hosts.
+# Claims hosts that nobody holds or whose lease expired; a dead owner's taken requests
+# go back to the queue (the reaper). Returns {host, previous owner or ''} pairs.
+CLAIM = _NOW + """
+local claimed = {}
+local n = 0
+for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if n >= tonumber(ARGV[4]) then break end
+  local exp = redis.call('ZSCORE', KEYS[3], h)
+  if (not exp) or tonumber(exp) < now then
+    local q = ARGV[1] .. ':q:' .. h
+    local p = ARGV[1] .. ':p:' .. h
+    local prev = redis.call('HGET', KEYS[2], h) or ''
+    local back = 0
+    while redis.call('LMOVE', p, q, 'LEFT', 'RIGHT') do back = back + 1 end
+    if redis.call('LLEN', q) > 0 then
+      redis.call('HSET', KEYS[2], h, ARGV[2])
+      redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), h)
+      table.insert(claimed, h); table.insert(claimed, prev); table.insert(claimed, back)
+      n = n + 1
+    else
+      redis.call('SREM', KEYS[1], h); redis.call('HDEL', KEYS[2], h); redis.call('ZREM', KEYS[3], h)
+    end
+  end
+end
+return claimed
+"""
+
+# KEYS: owner; ARGV: ns, host, worker, count. Takes up to count queued requests of an owned host.
+TAKE = """
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return false end
+local out = {}
+for i = 1, tonumber(ARGV[4]) do
+  local v = redis.call('LMOVE', ARGV[1] .. ':q:' .. ARGV[2], ARGV[1] .. ':p:' .. ARGV[2], 'RIGHT', 'LEFT')
+  if not v then break end
+  table.insert(out, v)
+end
+return out
+"""
+
+# KEYS: owner, lease; ARGV: worker, lease_ms, hosts... Renews the leases still ours;
+# returns the hosts lost (taken over after our lease expired).
+RENEW = _NOW + """
+local lost = {}
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[i])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+
+# KEYS: owner, lease, hosts, done, results, rkeys
+# ARGV: ns, host, worker, url key, taken payload, result payload, take count.
+# Records the result (first one wins), releases the request, takes the next ones, and
+# gives the host up when it has nothing left. Returns {recorded, released, next...}.
+DONE = """
+local p = ARGV[1] .. ':p:' .. ARGV[2]
+local q = ARGV[1] .. ':q:' .. ARGV[2]
+redis.call('LREM', p, 1, ARGV[5])
+local recorded = 0
+if redis.call('HSETNX', KEYS[4], ARGV[4], ARGV[3]) == 1 then
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[6])
+  redis.call('RPUSH', KEYS[6], ARGV[4])
+  recorded = 1
+end
+local out = {recorded, 0}
+if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then
+  for i = 1, tonumber(ARGV[7]) do
+    local v = redis.call('LMOVE', q, p, 'RIGHT', 'LEFT')
+    if not v then break end
+    table.insert(out, v)
+  end
+  if #out == 2 and redis.call('LLEN', p) == 0 and redis.call('LLEN', q) == 0 then
+    redis.call('SREM', KEYS[3], ARGV[2]); redis.call('HDEL', KEYS[1], ARGV[2]); redis.call('ZREM', KEYS[2], ARGV[2])
+    out[2] = 1
+  end
+end
+return out
+"""
+
+
+# KEYS: owner, lease, hosts; ARGV: ns, host, worker. Gives up a host that has nothing left.
+RELEASE = """
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 1 end
+if redis.call('LLEN', ARGV[1] .. ':q:' .. ARGV[2]) > 0 or redis.call('LLEN', ARGV[1] .. ':p:' .. ARGV[2]) > 0 then return 0 end
+redis.call('SREM', KEYS[3], ARGV[2]); redis.call('HDEL', KEYS[1], ARGV[2]); redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: owner, lease; ARGV: worker, hosts... A worker that stops cleanly lets its leases
+# expire now, so another worker claims its hosts (and requeues what it had taken) at once.
+EXPIRE = """
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('ZADD', KEYS[2], 0, ARGV[i]) end
+end
+return 1
+"""
+
+
+class Frontier:
+    """The Redis side of one run (namespace ``ns``)."""
+
+    def __init__(self, server: redis.Redis, prefix: str, ns: str):
+        self.server = server
+        self.prefix = prefix
+        self.ns = ns
+        self.k = {name: f"{ns}:{name}" for name in
+                  ("meta", "df", "hosts", "owner", "lease", "done", "results", "rkeys")}
+        self.active = f"{prefix}:active"
+        self._seed = server.register_script(SEED)
+        self._claim = server.register_script(CLAIM)
+        self._take = server.register_script(TAKE)
+        self._renew = server.register_script(RENEW)
+        self._done = server.register_script(DONE)
+        self._release = server.register_script(RELEASE)
+        self._expire = server.register_script(EXPIRE)
+
+    # coordinator side
+    def seed(self, triples: list[tuple[str, str, bytes]]) -> int:
+        args: list[Any] = [self.ns]
+        for fingerprint, host, payload in triples:
+            args += [fingerprint, host, payload]
+        return int(self._seed(keys=[self.k["df"], self.k["hosts"], self.active], args=args))
+
+    def progress(self) -> tuple[int, int, int]:
+        """(seeded, done, results waiting to be ingested)."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.scard(self.k["df"]).hlen(self.k["done"]).llen(self.k["rkeys"])
+        seeded, done, waiting = pipe.execute()
+        return int(seeded), int(done), int(waiting)
+
+    def exists(self) -> bool:
+        return bool(self.server.exists(self.k["meta"]))
+
+    def read_results(self, count: int) -> list[tuple[str, bytes | None]]:
+        keys = [k.decode("utf-8", "surrogateescape") for k in self.server.lrange(self.k["rkeys"], 0, count - 1)]
+        if not keys:
+            return []
+        return list(zip(keys, self.server.hmget(self.k["results"], keys)))
+
+    def forget_results(self, keys: list[str]) -> None:
+        """After the batch holding them was committed to SQLite."""
+        pipe = self.server.pipeline(transaction=True)
+        pipe.ltrim(self.k["rkeys"], len(keys), -1)
+        if keys:
+            pipe.hdel(self.k["results"], *keys)
+        pipe.execute()
+
+    def drop(self) -> None:
+        """The run is over: delete its keys."""
+        self.server.srem(self.active, self.ns)
+        names = list(self.server.scan_iter(match=f"{self.ns}:*", count=1000))
+        for i in range(0, len(names), 500):
+            self.server.delete(*names[i:i + 500])
+
+    # worker side
+    def claim(self, worker: str, lease_ms: int, max_hosts: int) -> list[tuple[str, str, int]]:
+        out = self._claim(keys=[self.k["hosts"], self.k["owner"], self.k["lease"]],
+                          args=[self.ns, worker, lease_ms, max_hosts])
+        return [(out[i].decode(), out[i + 1].decode(), int(out[i + 2])) for i in range(0, len(out), 3)]
+
+    def take(self, host: str, worker: str, count: int) -> list[bytes] | None:
+        out = self._take(keys=[self.k["owner"]], args=[self.ns, host, worker, count])
+        return None if out is None else list(out)
+
+    def renew(self, worker: str, lease_ms: int, hosts: list[str]) -> list[str]:
+        if not hosts:
+            return []
+        return [h.decode() for h in self._renew(keys=[self.k["owner"], self.k["lease"]],
+                                                 args=[worker, lease_ms, *hosts])]
+
+    def done(self, host: str, worker: str, key: str, taken: bytes, result: bytes,
+             take: int) -> tuple[bool, bool, list[bytes]]:
+        out = self._done(keys=[self.k["owner"], self.k["lease"], self.k["hosts"], self.k["done"],
+                               self.k["results"], self.k["rkeys"]],
+                         args=[self.ns, host, worker, key, taken, result, take])
+        return bool(out[0]), bool(out[1]), list(out[2:])
+
+    def release(self, host: str, worker: str) -> bool:
+        """True when the host is no longer ours (given up, or taken over)."""
+        return bool(self._release(keys=[self.k["owner"], self.k["lease"], self.k["hosts"]],
+                                  args=[self.ns, host, worker]))
+
+    def expire(self, worker: str, hosts: list[str]) -> None:
+        if hosts:
+            self._expire(keys=[self.k["owner"], self.k["lease"]], args=[worker, *hosts])

@@ -1,0 +1,62 @@
+"""The ``links-worker`` spider: check URLs taken from a distributed run's Redis frontier.
+
+    scrapy crawl links-worker -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB [-a idle_exit=SECONDS]
+
+It reads no site and opens no database: requests come from the frontier that
+``scrapy crawl links -s LINKHEALTH_REDIS_URL=...`` seeds, go through the same downloader
+middlewares, are judged by the same ``parse``/``failed`` callbacks as the ``links``
+spider, and each CheckItem goes back through Redis (``crawler.distributed.worker``).
+With ``-a idle_exit=N`` the worker stops after N seconds without any run to work on
+(0, the default: it waits for runs forever).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import scrapy
+
+from spiders.links import LinksSpider
+
+
+class LinksWorkerSpider(scrapy.Spider):
+    uses_database = False  # scrapy crawl takes no database lock for it
+    name = "links-worker"
+
+    parse = LinksSpider.parse
+    failed = LinksSpider.failed
+
+    def __init__(self, idle_exit: str = "0", *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.idle_exit = float(idle_exit)
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        settings.set("SCHEDULER", "crawler.distributed.worker.WorkerScheduler", priority="spider")
+        settings.set("ITEM_PIPELINES", {"crawler.distributed.worker.ResultPipeline": 300},
+                     priority="spider")
+        # The coordinator adds If-None-Match/If-Modified-Since (it holds the snapshots);
+        # Wayback lookups are made by the coordinator when it ingests a failing check.
+        middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+        middlewares["crawler.conditional.ConditionalRequestMiddleware"] = None
+        settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
+        settings.set("LINKHEALTH_WAYBACK", False, priority="spider")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinksWorkerSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        s = crawler.settings
+        spider.archive = s.getbool("LINKHEALTH_ARCHIVE")
+        spider.archive_types = s.getlist("LINKHEALTH_ARCHIVE_TYPES")
+        spider.archive_cap = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
+        spider.wayback = False
+        return spider
+
+    def _wayback_lookup(self, item: Any) -> Any:
+        return iter(())
+
+    async def start(self) -> AsyncIterator[Any]:
+        return
+        yield
