@@ -49,9 +49,8 @@ def start(spider: str, settings: dict[str, str], args: dict[str, str], log) -> s
 
 def start_worker(redis_url: str, tmp_path, n: int, **extra: str) -> tuple[subprocess.Popen, object]:
     log = open(tmp_path / f"worker-{n}.log", "w")
-    # A worker opens no database; its own LINKHEALTH_DB only names its crawl lock file.
-    settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": redis_url,
-                "LINKHEALTH_DB": str(tmp_path / f"worker-{n}.db"), **extra}
+    # A worker opens no database and takes no crawl lock: all share the default LINKHEALTH_DB.
+    settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": redis_url, **extra}
     del settings["SCHEDULER"]
     return start("links-worker", settings, {"idle_exit": "3"}, log), log
 

@@ -87,7 +87,7 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
         for i in range(workers):
             # idle_exit: a worker stops once no run has work (SIGTERM is only the fallback:
             # Scrapy 2.19's graceful stop logs "Set changed size during iteration").
-            command = scrapy("links-worker", "-a", "idle_exit=1", "-s", f"LINKHEALTH_DB={db}.worker-{i}")
+            command = scrapy("links-worker", "-a", "idle_exit=1")
             for value in [*common, *(worker_settings or [])]:
                 command += ["-s", value]
             processes.append(subprocess.Popen(command, cwd=REPO, env=env))
