@@ -63,9 +63,13 @@ browse: install
 report-screenshot: install
 	$(BIN)/python scripts/report_screenshot.py $(REPORT_HTML) state/report.png
 
-## The archive benchmark (bench/README.md): about 1.5 minutes.
+## The standard benchmarks (bench/README.md): archive (two runs), 1/2/4 worker processes, and
+## checking against the bare-Scrapy reference and the installed peers (make bench-peers);
+## about 15 minutes.
 bench: install
 	$(BIN)/python -m bench.archive_bench
+	$(BIN)/python -m bench.workers_bench
+	$(BIN)/python -m bench.check_bench --peers all
 
 ## The checking benchmark (bench/README.md): linkhealth, a bare-Scrapy reference and the installed
 ## peer checkers on 20,000 URLs over 300 hosts; about 10 minutes (mostly LinkChecker).
