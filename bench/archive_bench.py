@@ -26,7 +26,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from bench.simweb import REPO, SimWeb
 from bench.synthetic_site import generate_site
+from bench.workdir import run_in_workdir
 
 MB = 1024 * 1024
 
@@ -197,18 +197,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="linkhealth-bench-"))
-    try:
-        result = bench(args, work)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    print(render(result))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    run_in_workdir(parse_args(argv), "linkhealth-bench-", bench, render)
 
 
 if __name__ == "__main__":
