@@ -14,7 +14,6 @@ ingested.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -26,6 +25,7 @@ from twisted.internet.task import LoopingCall
 from crawler.distributed.frontier import (
     REDIS_ERRORS,
     Frontier,
+    RedisOutage,
     HostQueue,
     KeyDupeFilter,
     connect,
@@ -64,7 +64,7 @@ class CoordinatorScheduler(Scheduler):
         if not self.distributed:
             return
         self.prefix = setting(s, "LINKHEALTH_REDIS_PREFIX")
-        self.wait = setting(s, "LINKHEALTH_REDIS_WAIT", "float")
+        self.outage = RedisOutage(self.redis_url, setting(s, "LINKHEALTH_REDIS_WAIT", "float"))
         self.poll = max(0.05, setting(s, "LINKHEALTH_REDIS_POLL", "float"))
         self.db_path = s.get("LINKHEALTH_DB")
         self.ingest_only = False
@@ -78,7 +78,6 @@ class CoordinatorScheduler(Scheduler):
         self.seeding_done = False
         self.ingested: set[str] = set()
         self.ingested_now = 0
-        self.failing_since: float | None = None
         self.stopping = False
         self.conditional = None
         if s.getbool("LINKHEALTH_ARCHIVE"):
@@ -294,25 +293,13 @@ class CoordinatorScheduler(Scheduler):
     # -- Redis failures ---------------------------------------------------------------
 
     def _redis_ok(self) -> None:
-        if self.failing_since is not None:
-            logger.info("Redis at %s answers again", describe_url(self.redis_url))
-            self.failing_since = None
-            self.last_warned = -1e9
+        self.outage.ok()
 
     def _redis_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = now
-        waited = now - self.failing_since
-        if waited >= self.wait:
+        waited = self.outage.failed(exc)
+        if waited is not None:
             self._stop("redis_unavailable", f"Redis at {describe_url(self.redis_url)} unreachable "
                        f"for {waited:.0f}s ({exc})")
-            return
-        if now - getattr(self, "last_warned", -1e9) < 5:  # one line every 5 s, not every poll
-            return
-        self.last_warned = now
-        logger.warning("Redis at %s unreachable (%s); retrying for %.0fs more",
-                       describe_url(self.redis_url), exc, self.wait - waited)
 
     def _stop(self, reason: str, message: str) -> None:
         if self.stopping:

@@ -28,6 +28,7 @@ import logging
 import os
 import pickle
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,6 +70,41 @@ def describe_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class RedisOutage:
+    """How long Redis has been unreachable, for the coordinator and the workers alike.
+
+    ``failed`` logs one warning line every ``WARN_EVERY`` seconds (not one per poll) and
+    returns how long Redis has been down once that reaches ``wait``: time to stop.
+    ``ok`` says when Redis answers again.
+    """
+
+    WARN_EVERY = 5.0
+
+    def __init__(self, redis_url: str, wait: float):
+        self.where = describe_url(redis_url)
+        self.wait = wait
+        self.since: float | None = None
+        self.last_warned = -1e9
+
+    def ok(self) -> None:
+        if self.since is not None:
+            logger.info("Redis at %s answers again", self.where)
+            self.since, self.last_warned = None, -1e9
+
+    def failed(self, exc: Exception) -> float | None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        waited = now - self.since
+        if waited >= self.wait:
+            return waited
+        if now - self.last_warned >= self.WARN_EVERY:
+            self.last_warned = now
+            logger.warning("Redis at %s unreachable (%s); waiting and retrying for %.0fs more",
+                           self.where, exc, self.wait - waited)
+        return None
 
 
 def db_id(db_path: str) -> str:

@@ -32,6 +32,7 @@ from twisted.internet.task import LoopingCall
 from crawler.distributed.frontier import (
     REDIS_ERRORS,
     Frontier,
+    RedisOutage,
     HostQueue,
     connect,
     describe_url,
@@ -56,7 +57,7 @@ class WorkerScheduler(BaseScheduler):
             raise ValueError("a worker needs the frontier: -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB")
         self.prefix = setting(s, "LINKHEALTH_REDIS_PREFIX")
         self.lease_ms = int(setting(s, "LINKHEALTH_REDIS_LEASE", "float") * 1000)
-        self.wait = setting(s, "LINKHEALTH_REDIS_WAIT", "float")
+        self.outage = RedisOutage(self.redis_url, setting(s, "LINKHEALTH_REDIS_WAIT", "float"))
         self.poll = max(0.02, setting(s, "LINKHEALTH_REDIS_POLL", "float"))
         self.per_host = s.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
         self.max_hosts = max(1, s.getint("CONCURRENT_REQUESTS") // max(1, self.per_host))
@@ -71,7 +72,6 @@ class WorkerScheduler(BaseScheduler):
         self.unsent: list[tuple[Any, ...]] = []  # results not handed back yet (Redis down)
         self.last_renew = 0.0
         self.idle_since = time.monotonic()
-        self.failing_since: float | None = None
         self.stopping = False
         self.loop = LoopingCall(self._tick)
         crawler.signals.connect(self._idle, signal=signals.spider_idle)
@@ -148,10 +148,7 @@ class WorkerScheduler(BaseScheduler):
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
-        if self.failing_since is not None:
-            logger.info("Redis at %s answers again", describe_url(self.redis_url))
-            self.failing_since = None
-            self.last_warned = -1e9
+        self.outage.ok()
         busy = self.owned or sum(self.inflight.values()) or self.local
         if busy:
             self.idle_since = time.monotonic()
@@ -240,22 +237,13 @@ class WorkerScheduler(BaseScheduler):
             self.unsent.pop(0)
 
     def _redis_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since = now
-        waited = now - self.failing_since
-        if waited >= self.wait:
+        waited = self.outage.failed(exc)
+        if waited is not None:
             logger.error("Redis at %s unreachable for %.0fs (%s); worker %s stops (%d results "
                          "not handed back; their requests return to the frontier when the "
                          "leases expire)", describe_url(self.redis_url), waited, exc,
                          self.worker_id, len(self.unsent))
             self._stop("redis_unavailable")
-            return
-        if now - getattr(self, "last_warned", -1e9) < 5:  # one line every 5 s, not every poll
-            return
-        self.last_warned = now
-        logger.warning("Redis at %s unreachable (%s); waiting and retrying for %.0fs more",
-                       describe_url(self.redis_url), exc, self.wait - waited)
 
     def _stop(self, reason: str) -> None:
         if self.stopping:
