@@ -55,6 +55,14 @@ def start_worker(redis_url: str, tmp_path, n: int, **extra: str) -> tuple[subpro
     return start("links-worker", settings, {"idle_exit": "3"}, log), log
 
 
+def kill_left_over(processes: list[subprocess.Popen]) -> None:
+    """Whatever a failed test left running is killed (a passing test waited for each)."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def outcomes(db) -> set[tuple[str, str, int | None]]:
     return {(r["url"], r["outcome"], r["status"]) for r in db.query(
         "SELECT u.url, c.outcome, c.status FROM checks c JOIN urls u ON u.id = c.url_id")}
@@ -110,10 +118,7 @@ def test_coordinator_and_three_workers_one_killed_match_a_single_process_crawl(t
                 if process is not victim[0]:
                     assert process.wait(timeout=20) == 0
         finally:
-            for process, _ in [*workers, (coordinator, None)]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+            kill_left_over([coordinator, *(process for process, _ in workers)])
         log = (tmp_path / "coordinator.log").read_text()
         assert "Traceback" not in log, log[log.index("Traceback") - 200:][:3000]
         worker_logs = "".join((tmp_path / f"worker-{n}.log").read_text() for n in range(3))
@@ -185,10 +190,7 @@ def test_a_dead_coordinators_results_are_ingested_by_scrapy_ingest(tmp_path, red
             for process, _ in workers:
                 assert process.wait(timeout=20) == 0
         finally:
-            for process, _ in [*workers, (coordinator, None)]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+            kill_left_over([coordinator, *(process for process, _ in workers)])
     import sqlite_utils
     db = sqlite_utils.Database(db_path)
     run = next(db.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1"))
