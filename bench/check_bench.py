@@ -30,9 +30,11 @@ import html
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
@@ -104,6 +106,13 @@ def run_measured(command: list[str], cwd: Path, stdout: Path, stderr: Path, time
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
+def profiled(command: list[str], out: Path) -> list[str]:
+    """``command`` under py-spy (sampling at 250 Hz, subprocesses too), collapsed stacks to ``out``."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [py_spy, "record", "--format", "raw", "--rate", "250", "--nonblocking", "--gil",
+            "--output", str(out), "--", *command]
+
+
 def linkhealth_figures(db: Path) -> dict:
     """What linkhealth's database says about its (only) run."""
     con = sqlite3.connect(db)
@@ -167,53 +176,81 @@ def make_site(site: Path, target_urls: int, hosts: list[str], seed: int) -> dict
     return asdict(stats)
 
 
-def bench(args: argparse.Namespace, work: Path) -> dict:
+def run_linkhealth(args: argparse.Namespace, work: Path, web: SimWeb) -> tuple[dict, list[str]]:
+    """One linkhealth crawl on a fresh database: its figures and the URLs it requested."""
     site, db = work / "site", work / "linkhealth.db"
-    urls_file, html_file = work / "urls.txt", work / "links.html"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)
+    web.reset()
+    command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
+               "-s", "LINKHEALTH_ARCHIVE=0", "-s", "LINKHEALTH_ALLOW_PRIVATE=1",
+               "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={args.per_host}",
+               "-s", f"LINKHEALTH_DB={db}", "-s", "LOG_LEVEL=INFO",
+               "-s", "LINKHEALTH_PROGRESS_INTERVAL=0", *args.linkhealth_args]
+    log = work / "linkhealth.log"
+    if args.profile:
+        command = profiled(command, work / "linkhealth.profile.txt")
+    run = run_measured(command, args.repo, work / "linkhealth.out", log, args.timeout)
+    served = web.snapshot()
+    if run["exit_status"] != 0 or run["timed_out"]:
+        _fail("linkhealth", log, run)
+    figures = linkhealth_figures(db)
+    sizes = measure_db(db)
+    urls = export_urls(db, work / "urls.txt", work / "links.html")
+    return ({**run, **figures, "unique_urls": len(urls),
+             "db_bytes": sizes["db_bytes"] + sizes["wal_bytes"],
+             "outcomes": sizes["outcomes"], **_web(served)}, urls)
+
+
+def run_reference(args: argparse.Namespace, work: Path, web: SimWeb, urls: list[str]) -> dict:
+    """The bare-Scrapy reference, outside the project (cwd: the work directory)."""
+    web.reset()
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = str(REPO)  # for `-m bench.reference_spider`; no project settings
+    command = [args.python, "-m", "bench.reference_spider", str(work / "urls.txt"),
+               "--per-host", str(args.per_host), "--timeout", "30"]
+    out, log = work / "reference.out", work / "reference.log"
+    if args.profile:
+        command = profiled(command, work / "reference.profile.txt")
+    run = run_measured(command, work, out, log, args.timeout, env=env)
+    served = web.snapshot()
+    if run["exit_status"] != 0 or run["timed_out"]:
+        _fail("reference", log, run)
+    summary = json.loads([line for line in out.read_text().splitlines()
+                          if line.startswith("{")][-1])  # (py-spy writes there too)
+    return {**run, "documents": 1, "references": len(urls), "unique_urls": len(urls),
+            "hosts": hosts_of(urls), "checked": summary["checked"], "ok_2xx": summary["ok_2xx"],
+            "other": summary["other"], "errors": summary["errors"],
+            "statuses": summary["statuses"], **_web(served)}
+
+
+def median_of(runs: list[dict]) -> dict:
+    """The last run's figures, with wall and CPU seconds (and peak RSS) the median of all
+    runs; each run's wall seconds kept in ``wall_runs``."""
+    figures = dict(runs[-1])
+    for key in ("wall_seconds", "cpu_seconds", "peak_rss_mb"):
+        figures[key] = statistics.median(run[key] for run in runs)
+    figures["wall_runs"] = [run["wall_seconds"] for run in runs]
+    return figures
+
+
+def bench(args: argparse.Namespace, work: Path) -> dict:
+    site = work / "site"
+    urls_file, html_file = work / "urls.txt", work / "links.html"
     checkers: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     with WideSimWeb(hosts=args.hosts, latency_ms=args.latency_ms, slow_ms=args.slow_ms,
                     page_kb=args.page_kb, image_kb=args.image_kb, timeout=60.0) as web:
         stats = make_site(site, args.urls, web.hosts, args.seed)
 
-        # 1. linkhealth
-        web.reset()
-        command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
-                   "-s", "LINKHEALTH_ARCHIVE=0", "-s", "LINKHEALTH_ALLOW_PRIVATE=1",
-                   "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={args.per_host}",
-                   "-s", f"LINKHEALTH_DB={db}", "-s", "LOG_LEVEL=INFO",
-                   "-s", "LINKHEALTH_PROGRESS_INTERVAL=0"]
-        log = work / "linkhealth.log"
-        run = run_measured(command, args.repo, work / "linkhealth.out", log, args.timeout)
-        served = web.snapshot()
-        if run["exit_status"] != 0 or run["timed_out"]:
-            _fail("linkhealth", log, run)
-        figures = linkhealth_figures(db)
-        sizes = measure_db(db)
-        urls = export_urls(db, urls_file, html_file)
-        checkers["linkhealth"] = {**run, **figures, "unique_urls": len(urls),
-                                  "db_bytes": sizes["db_bytes"] + sizes["wal_bytes"],
-                                  "outcomes": sizes["outcomes"], **_web(served)}
-
-        # 2. the bare-Scrapy reference, outside the project (cwd: the work directory)
-        web.reset()
-        env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-        env["PYTHONPATH"] = str(REPO)  # for `-m bench.reference_spider`; no project settings
-        command = [args.python, "-m", "bench.reference_spider", str(urls_file),
-                   "--per-host", str(args.per_host), "--timeout", "30"]
-        out, log = work / "reference.out", work / "reference.log"
-        run = run_measured(command, work, out, log, args.timeout, env=env)
-        served = web.snapshot()
-        if run["exit_status"] != 0 or run["timed_out"]:
-            _fail("reference", log, run)
-        summary = json.loads(out.read_text().strip().splitlines()[-1])
-        checkers["reference"] = {**run, "documents": 1, "references": len(urls),
-                                 "unique_urls": len(urls), "hosts": hosts_of(urls),
-                                 "checked": summary["checked"], "ok_2xx": summary["ok_2xx"],
-                                 "other": summary["other"], "errors": summary["errors"],
-                                 "statuses": summary["statuses"], **_web(served)}
+        # 1. linkhealth and 2. the bare-Scrapy reference, alternately (--repeat): on a shared
+        # machine the median of alternating runs is what can be compared.
+        runs: dict[str, list[dict]] = {"linkhealth": [], "reference": []}
+        for _ in range(args.repeat):
+            figures, urls = run_linkhealth(args, work, web)
+            runs["linkhealth"].append(figures)
+            runs["reference"].append(run_reference(args, work, web, urls))
+        checkers = {name: median_of(figures) for name, figures in runs.items()}
 
         # 3. the peers
         job = Job(urls_file=urls_file, html_file=html_file, per_host=args.per_host,
@@ -273,9 +310,10 @@ ROWS = (  # label, key, scale, format
     ("hosts", "hosts", 1, "{:,}"),
     ("URLs checked", "checked", 1, "{:,}"),
     ("  2xx / other / no answer", None, 1, ""),
-    ("wall seconds", "wall_seconds", 1, "{:.1f}"),
+    ("wall seconds (median)", "wall_seconds", 1, "{:.1f}"),
+    ("  each run", "wall_runs", 1, ""),
     ("URLs / second (checked / wall)", "checked_per_second", 1, "{:,.0f}"),
-    ("CPU seconds (user+sys)", "cpu_seconds", 1, "{:.1f}"),
+    ("CPU seconds (user+sys, median)", "cpu_seconds", 1, "{:.1f}"),
     ("peak RSS (MB)", "peak_rss_mb", 1, "{:.0f}"),
     ("database incl. WAL (MB)", "db_bytes", MB, "{:.1f}"),
     ("web: requests", "web_requests", 1, "{:,}"),
@@ -304,6 +342,8 @@ def render(result: dict) -> str:
                 cells.append(f"{figures['ok_2xx']}/{figures['other']}/{figures['errors']}")
             elif key not in figures:
                 cells.append("-")
+            elif key == "wall_runs":
+                cells.append("/".join(f"{w:.0f}" for w in figures[key]))
             else:
                 value = figures[key]
                 cells.append(fmt.format(value / scale if scale != 1 else value))
@@ -356,9 +396,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repo", type=Path, default=REPO, help="where linkhealth runs")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds for linkhealth and for the reference")
+    parser.add_argument("--profile", action="store_true",
+                        help="run linkhealth and the reference under py-spy: collapsed stacks in "
+                             "NAME.profile.txt of the work directory (see bench.profile)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run linkhealth and the reference alternately N times; wall and "
+                             "CPU seconds are the medians")
+    parser.add_argument("--linkhealth-args", default="",
+                        help="more arguments for linkhealth's scrapy crawl, e.g. "
+                             "'-s LINKHEALTH_READ_PROCESS_AFTER=0'")
     parser.add_argument("--peer-timeout", type=float, default=600.0,
                         help="seconds per peer; a peer still running is killed (partial counts)")
     args = parser.parse_args(argv)
+    args.linkhealth_args = shlex.split(args.linkhealth_args)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.peers in ("", "none"):
         args.peers = []
     elif args.peers == "all":

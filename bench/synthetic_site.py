@@ -100,7 +100,8 @@ def _q(text: str) -> str:
 
 
 class _Generator:
-    def __init__(self, hosts: list[str], documents: int, seed: int, mix: dict[str, float]):
+    def __init__(self, hosts: list[str], documents: int, seed: int, mix: dict[str, float],
+                 lean: bool = False):
         if not hosts:
             raise ValueError("at least one host")
         self.hosts, self.seed = [h.rstrip("/") for h in hosts], seed
@@ -112,6 +113,7 @@ class _Generator:
         self.related_pool = max(10, documents // 2)
         self.related_cum = _zipf_cum(self.related_pool, ZIPF_RELATED)
         self.cdn = self.hosts[1 % len(self.hosts)]
+        self.lean = lean
         self.urls: dict[str, str] = {}  # unique URL -> behaviour (for the statistics only)
         self.references = 0
 
@@ -184,6 +186,8 @@ class _Generator:
         p = rng.choices(range(self.providers), cum_weights=self.provider_cum)[0]
         host = self._provider(p)[2]
         web = self._url(rng, host, "page", f"n{n}")
+        if self.lean:
+            return f"{when:%Y-%m-%d}-{slug}.md", self._lean(rng, when, title, web, p)
         lines = ["---", "category: news", f"title: {_q(title)}",
                  f"excerpt: {_q(self._words(rng, 15, 40).capitalize() + '.')}",
                  f"publishedDateTime: {when:%Y-%m-%dT%H:%M:%SZ}",
@@ -207,6 +211,18 @@ class _Generator:
         lines += [f"secured: {_q(secured)}", "---", "", self._words(rng, 30, 80).capitalize() + ".", ""]
         return f"{when:%Y-%m-%d}-{slug}.md", "\n".join(lines)
 
+    def _lean(self, rng: random.Random, when: datetime, title: str, web: str, p: int) -> str:
+        """Three references, one new URL: the page (as originalUrl and webUrl) and the
+        provider's shared logo."""
+        lines = ["---", "category: news", f"title: {_q(title)}",
+                 f"excerpt: {_q(self._words(rng, 15, 40).capitalize() + '.')}",
+                 f"publishedDateTime: {when:%Y-%m-%dT%H:%M:%SZ}",
+                 f"originalUrl: {_q(self._ref(web))}", f"webUrl: {_q(web)}", "type: article",
+                 "", *self._provider_lines(p, ""), *self._logo_lines(p), "",
+                 "topics:", *(f"  - {t}" for t in rng.sample(_TOPICS, rng.randint(1, 3))),
+                 "---", "", self._words(rng, 30, 80).capitalize() + ".", ""]
+        return "\n".join(lines)
+
     def broken(self, n: int) -> tuple[str, str]:
         """A file whose YAML does not parse: an unclosed quote and a bad indentation."""
         when = START + timedelta(hours=5 * n + 3)
@@ -218,8 +234,13 @@ class _Generator:
 
 
 def generate_site(root: Path, *, documents: int, hosts: list[str], seed: int = 0,
-                  broken_files: int = 0, mix: dict[str, float] | None = None) -> SiteStats:
-    """Write a site of ``documents`` articles (+ ``broken_files`` unparsable ones) under ``root``."""
+                  broken_files: int = 0, mix: dict[str, float] | None = None,
+                  lean: bool = False) -> SiteStats:
+    """Write a site of ``documents`` articles (+ ``broken_files`` unparsable ones) under ``root``.
+
+    ``lean`` articles hold three references and one new URL each (the page as ``originalUrl``
+    and ``webUrl``, and the provider's logo): 100,000 of them are 300,000 references to
+    about 100,000 URLs."""
     mix = dict(mix or DEFAULT_MIX)
     if any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1.0) > 1e-6:
         raise ValueError(f"the behaviour mix must be probabilities adding up to 1: {mix}")
@@ -228,7 +249,7 @@ def generate_site(root: Path, *, documents: int, hosts: list[str], seed: int = 0
     news.mkdir(parents=True, exist_ok=True)
     (root / "_config.yml").write_text(f'title: Synthetic news\nurl: "{hosts[0]}"\nbaseurl: ""\n',
                                       encoding="utf-8")
-    gen = _Generator(hosts, documents, seed, mix)
+    gen = _Generator(hosts, documents, seed, mix, lean)
     for n in range(documents):
         name, text = gen.article(n)
         (news / name).write_text(text, encoding="utf-8")
@@ -252,12 +273,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-port", type=int, default=8001)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--broken-files", type=int, default=0)
+    parser.add_argument("--lean", action="store_true",
+                        help="three references and one new URL per article")
     parser.add_argument("--mix", type=json.loads, default=None,
                         help='behaviour probabilities as JSON, e.g. \'{"ok": 0.8, "gone": 0.2}\'')
     args = parser.parse_args(argv)
     stats = generate_site(args.out_dir, documents=args.documents, seed=args.seed,
                           hosts=host_urls(args.hosts, args.base_port),
-                          broken_files=args.broken_files, mix=args.mix)
+                          broken_files=args.broken_files, mix=args.mix, lean=args.lean)
     print(json.dumps(asdict(stats)))
 
 

@@ -51,16 +51,18 @@ class Archiver:
         self.level = level
         self.keep_truncated = keep_truncated
 
+    def not_modified(self, item: CheckItem) -> None:
+        """A 304 to our conditional request: the check points at the URL's last snapshot."""
+        last = self.history.snapshots.get(item.url)
+        item.snapshot_id = last.id if last else None
+        self.stats.inc_value("linkhealth/archive/not_modified")
+
     async def prepare(self, item: CheckItem) -> None:
         """Decide what to store for this check; leaves ``item.capture`` set only for a new snapshot."""
-        last = self.history.snapshots.get(item.url)
-        if item.not_modified:
-            item.snapshot_id = last.id if last else None
-            self.stats.inc_value("linkhealth/archive/not_modified")
-            return
         capture = item.capture
-        if capture is None or capture.body is None:
+        if item.not_modified or capture is None or capture.body is None:
             return
+        last = self.history.snapshots.get(item.url)
         body, capture.body = capture.body, None
         self.stats.inc_value("linkhealth/archive/bytes_fetched", len(body))
         if capture.truncated and not self.keep_truncated:

@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest time an item waits in memory before its batch is committed."),
     Setting("LINKHEALTH_READ_BATCH", 100,
             "Documents read and parsed per step in a worker thread while the crawl runs."),
+    Setting("LINKHEALTH_READ_PROCESS_AFTER", 500,
+            "Once this many documents were read in the crawl's process, the rest of the site is "
+            "read in one worker process, two batches ahead (0: never)."),
     Setting("LINKHEALTH_PROGRESS_INTERVAL", 30.0,
             "Seconds between two progress lines (URLs done/known, rate, ETA) in the log when "
             "stderr is not a terminal; on a terminal a live line is redrawn instead. 0: no progress."),

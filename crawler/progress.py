@@ -14,8 +14,8 @@ same terminal clear the line first, so they are not mixed with it.
 Anywhere else (a cron log, CI, a pipe) it logs ``Progress: ...`` every
 ``LINKHEALTH_PROGRESS_INTERVAL`` seconds (0 turns the extension off).
 
-*Done* is the URLs checked (each ``CheckItem`` recorded, counted from the
-``item_scraped`` signal) plus the URLs not requested because they were found
+*Done* is the URLs checked (each ``CheckItem`` recorded: the ``linkhealth/checked``
+stat that the store pipeline keeps) plus the URLs not requested because they were found
 healthy recently (``linkhealth/skipped``) or already checked in a resumed run
 (``linkhealth/resumed_done``). *Known* is ``linkhealth/unique_urls``; the spider sets
 ``linkhealth/reading_done`` when the last document is read.
@@ -40,7 +40,6 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
-from crawler.items import CheckItem
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -151,7 +150,6 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.live = _isatty(self.stream)
         self.clock = clock
-        self.checked = 0
         self.samples: deque[Sample] = deque()
         self.started = 0.0
         self.last_log = 0.0
@@ -168,7 +166,6 @@ class Progress:
             raise NotConfigured("LINKHEALTH_PROGRESS_INTERVAL is 0")
         extension = cls(crawler, interval)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
@@ -182,9 +179,10 @@ class Progress:
         self.task = create_looping_call(self.tick)
         self.task.start(REDRAW_SECONDS if self.live else self.interval, now=False)
 
-    def item_scraped(self, item: Any) -> None:
-        if isinstance(item, CheckItem):
-            self.checked += 1
+    @property
+    def checked(self) -> int:
+        """URLs checked (recorded) so far in this process."""
+        return int(self.stats.get_value("linkhealth/checked", 0) or 0)
 
     def spider_closed(self, reason: str) -> None:
         if self.task is not None and self.task.running:

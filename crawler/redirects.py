@@ -33,6 +33,12 @@ def chain_of(request: Request, response: Response | None = None) -> list[tuple[s
 
 
 class RedirectChainMiddleware(RedirectMiddleware):
+    def _engine_started(self) -> None:
+        """No RefererMiddleware to look for (and warn about): a checker sends no Referer."""
+
+    def handle_referer(self, request: Request, response: Response) -> None:
+        request.headers.pop("Referer", None)
+
     def process_response(self, request: Request, response: Response) -> Request | Response:
         try:
             result = super().process_response(request, response)

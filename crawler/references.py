@@ -44,7 +44,9 @@ def front_matter_references(metadata: Mapping[str, Any]) -> Iterator[Reference]:
 
     A YAML alias that contains itself (``a: &x [*x]``) is walked once, not forever.
     """
-    yield from _walk(metadata, "", parent_key="", open_containers=set())
+    found: list[Reference] = []
+    _collect(metadata, "", "", set(), found)
+    return iter(found)
 
 
 def body_references(body: str, first_line: int) -> Iterator[Reference]:
@@ -75,34 +77,53 @@ def kind_of(field_path: str) -> str:
     return "other"
 
 
-def _walk(node: Any, path: str, parent_key: str, open_containers: set[int]) -> Iterator[Reference]:
-    if isinstance(node, Mapping | list):
-        if id(node) in open_containers:
-            return
-        open_containers.add(id(node))
-        children = (
-            ((str(k), v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
-            if isinstance(node, Mapping) else
-            ((parent_key, v, f"{path}[{i}]") for i, v in enumerate(node)))
-        for key, value, child_path in children:
-            if isinstance(node, Mapping) and key.lower() in IGNORED_KEYS:
+def _collect(node: Any, path: str, parent_key: str, open_containers: set[int],
+             found: list[Reference]) -> None:
+    """Append the references under ``node`` (at ``path``) to ``found``.
+
+    The hot loop of reading a site: string values, the common case, are judged in place,
+    and a field path is only built for a URL or a container."""
+    if isinstance(node, str):
+        if (_is_url_key(parent_key) or _has_scheme(node)) and node.strip():
+            found.append(Reference(path, node, kind_of(path)))
+        return
+    is_mapping = isinstance(node, dict) or isinstance(node, Mapping)
+    if not (is_mapping or isinstance(node, list)):
+        if node is not None and _is_url_key(parent_key):
+            found.append(Reference(path, str(node), kind_of(path), not_a_string=type(node).__name__))
+        return
+    if id(node) in open_containers:
+        return
+    open_containers.add(id(node))
+    if is_mapping:
+        for raw_key, value in node.items():
+            key = raw_key if type(raw_key) is str else str(raw_key)
+            lowered = key.lower()
+            if lowered in IGNORED_KEYS:
                 continue
-            yield from _walk(value, child_path, key, open_containers)
-        open_containers.discard(id(node))
-    elif isinstance(node, str):
-        if node.strip() and (_is_url_key(parent_key) or _has_scheme(node)):
-            yield Reference(path, node, kind_of(path))
-    elif node is not None and _is_url_key(parent_key):
-        yield Reference(path, str(node), kind_of(path), not_a_string=type(node).__name__)
+            if type(value) is str and not (_is_lowered_url_key(lowered) or _has_scheme(value)):
+                continue  # most values: not a URL, no path built
+            _collect(value, f"{path}.{key}" if path else key, key, open_containers, found)
+    else:
+        for index, value in enumerate(node):
+            if type(value) is str and not (_is_url_key(parent_key) or _has_scheme(value)):
+                continue
+            _collect(value, f"{path}[{index}]", parent_key, open_containers, found)
+    open_containers.discard(id(node))
 
 
 def _is_url_key(key: str) -> bool:
-    lowered = key.lower()
+    return _is_lowered_url_key(key.lower())
+
+
+def _is_lowered_url_key(lowered: str) -> bool:
     return lowered.endswith("url") or lowered in URL_KEYS
 
 
 def _has_scheme(text: str) -> bool:
     stripped = text.lstrip()
+    if ":" not in stripped[:12] and not stripped.startswith("//"):
+        return False  # no scheme can start this string (the longest known one is 10 characters)
     return bool(_KNOWN_SCHEMES.match(stripped) or _PROTOCOL_RELATIVE.match(stripped))
 
 

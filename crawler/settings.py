@@ -80,10 +80,21 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.decompression.DecompressionMiddleware": 590,
     "crawler.redirects.RedirectChainMiddleware": 600,
     "crawler.conditional.ConditionalRequestMiddleware": 610,
+    # Each enabled middleware is a hop for every request and response. These two do nothing
+    # here: the spider sets no allowed_domains and no http_user (credentials in a URL become
+    # an Authorization header in the spider).
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
 }
 SPIDER_MIDDLEWARES = {
     # Long URLs are requested and judged (a server may answer 414), never dropped silently.
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    # No link is followed from a page, so no depth to track and no Referer to send (a checker
+    # should not tell every site which page links to it); each one wrapped every callback output.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    # A development aid that watches every request's meta.
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
 EXTENSIONS = {

@@ -142,95 +142,65 @@ class Store:
     def write_batch(self, run_id: int, documents: Iterable[DocumentItem],
                     checks: Iterable[CheckItem], wayback: Iterable[WaybackItem] = ()) -> None:
         """Record documents (with their refs), checks (with new snapshots) and Wayback
-        lookups in one transaction."""
+        lookups in one transaction.
+
+        Statements are prepared once (module constants) and rows go in with
+        ``executemany``: per row, SQLite's work is all that is left.
+        """
+        now = utc_now()
         try:
             with self._transaction():
+                refs: list[tuple[Any, ...]] = []
                 for document in documents:
-                    self._write_document(run_id, document)
+                    self._write_document(run_id, document, now, refs)
+                self.conn.executemany(_INSERT_REF, refs)
+                rows, states = [], []
                 for check in checks:
-                    self._write_check(run_id, check)
+                    url_id = self._url_id(check.url, now=now)
+                    if check.capture is not None:
+                        check.snapshot_id = insert_snapshot(self.conn, run_id, url_id, check.capture)
+                    rows.append(_check_row(run_id, url_id, check))
+                    states.append(_url_state(run_id, url_id, check, now))
+                self.conn.executemany(_INSERT_CHECK, rows)
+                self.conn.executemany(_UPDATE_URL_STATE, states)
                 for lookup in wayback:
-                    self._write_wayback(lookup)
+                    self._write_wayback(lookup, now)
         except sqlite3.DatabaseError as exc:
             self._url_ids.clear()  # ids inserted in the rolled-back transaction are gone
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
 
-    def _write_document(self, run_id: int, doc: DocumentItem) -> None:
-        self.conn.execute(
-            "INSERT INTO documents (path, collection, title, published, parse_error, error_line,"
-            " first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(path) DO UPDATE SET collection = excluded.collection,"
-            " title = excluded.title, published = excluded.published,"
-            " parse_error = excluded.parse_error, error_line = excluded.error_line,"
-            " last_run_id = excluded.last_run_id",
-            [doc.path, doc.collection, doc.title, doc.published, doc.error, doc.error_line,
-             run_id, run_id])
+    def _write_document(self, run_id: int, doc: DocumentItem, now: str,
+                        refs: list[tuple[Any, ...]]) -> None:
         document_id = self.conn.execute(
-            "SELECT id FROM documents WHERE path = ?", [doc.path]).fetchone()[0]
+            _UPSERT_DOCUMENT, [doc.path, doc.collection, doc.title, doc.published, doc.error,
+                               doc.error_line, run_id, run_id]).fetchone()[0]
         for ref in doc.refs:
-            url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url)
-            self.conn.execute(
-                "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_id, field, url_id)"
-                " DO UPDATE SET kind = excluded.kind, raw = excluded.raw,"
-                " last_run_id = excluded.last_run_id",
-                [document_id, url_id, ref.field, ref.kind, ref.raw, run_id, run_id])
+            url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url, now)
+            refs.append((document_id, url_id, ref.field, ref.kind, ref.raw, run_id, run_id))
 
     def _url_id(self, url: str, host: str | None = None, domain: str | None = None,
-                request_url: str | None = None) -> int:
+                request_url: str | None = None, now: str | None = None) -> int:
         cached = self._url_ids.get(url)
         if cached is not None:
             return cached
         if len(self._url_ids) >= URL_ID_CACHE:
             self._url_ids.clear()  # bounded memory on huge sites; a miss costs one SELECT
-        self.conn.execute(
-            "INSERT INTO urls (url, request_url, host, domain, first_seen_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(url) DO NOTHING", [url, request_url, host, domain, utc_now()])
-        url_id = self.conn.execute("SELECT id FROM urls WHERE url = ?", [url]).fetchone()[0]
-        self._url_ids[url] = url_id
-        return url_id
+        row = self.conn.execute(_INSERT_URL, [url, request_url, host, domain,
+                                              now or utc_now()]).fetchone()
+        if row is None:  # already there (ON CONFLICT DO NOTHING returns no row)
+            row = self.conn.execute("SELECT id FROM urls WHERE url = ?", [url]).fetchone()
+        self._url_ids[url] = row[0]
+        return row[0]
 
-    def _write_check(self, run_id: int, check: CheckItem) -> None:
-        url_id = self._url_id(check.url)
-        if check.capture is not None:
-            check.snapshot_id = insert_snapshot(self.db.conn, run_id, url_id, check.capture)
-        row = {name: getattr(check, name) for name in CHECK_COLUMNS}
-        row["redirects"] = json.dumps([asdict(h) for h in check.redirects]) if check.redirects else None
-        row.update(run_id=run_id, url_id=url_id, permanent_redirect=int(check.permanent_redirect),
-                   not_modified=int(check.not_modified))
-        columns = ", ".join(row)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("run_id", "url_id"))
-        self.conn.execute(
-            f"INSERT INTO checks ({columns}) VALUES ({', '.join('?' * len(row))})"
-            f" ON CONFLICT(run_id, url_id) DO UPDATE SET {updates}", list(row.values()))
-        self._update_url_state(run_id, url_id, check)
-
-    def _write_wayback(self, lookup: WaybackItem) -> None:
+    def _write_wayback(self, lookup: WaybackItem, now: str) -> None:
         self.conn.execute(
             "INSERT INTO wayback (url_id, around, looked_up_at, status, timestamp, capture_url,"
             " error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(url_id, around) DO UPDATE SET"
             " looked_up_at = excluded.looked_up_at, status = excluded.status,"
             " timestamp = excluded.timestamp, capture_url = excluded.capture_url,"
             " error = excluded.error",
-            [self._url_id(lookup.url), lookup.around, lookup.looked_up_at or utc_now(),
+            [self._url_id(lookup.url, now=now), lookup.around, lookup.looked_up_at or now,
              lookup.status, lookup.timestamp, lookup.capture_url, lookup.error])
-
-    def _update_url_state(self, run_id: int, url_id: int, check: CheckItem) -> None:
-        failing = check.outcome in FAILING_OUTCOMES
-        healthy = check.outcome == "ok"
-        self.conn.execute(
-            "UPDATE urls SET outcome = :outcome, status = :status, final_url = :final_url,"
-            " permanent_redirect = :permanent, last_checked_at = :at, last_run_id = :run,"
-            " last_ok_at = CASE WHEN :healthy THEN :at ELSE last_ok_at END,"
-            " first_failed_at = CASE WHEN :healthy THEN NULL WHEN :failing"
-            "   THEN coalesce(first_failed_at, :at) ELSE first_failed_at END,"
-            " consecutive_failures = CASE WHEN :healthy THEN 0"
-            "   WHEN :failing AND last_run_id IS NOT :run THEN consecutive_failures + 1"
-            "   WHEN :failing THEN max(consecutive_failures, 1) ELSE consecutive_failures END"
-            " WHERE id = :id",
-            {"outcome": check.outcome, "status": check.status, "final_url": check.final_url,
-             "permanent": int(check.permanent_redirect), "at": check.checked_at or utc_now(),
-             "run": run_id, "healthy": healthy, "failing": failing, "id": url_id})
 
     # -- reads --------------------------------------------------------------
 
@@ -245,3 +215,51 @@ class Store:
     def run(self, run_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
         return rows[0] if rows else None
+
+
+# -- prepared statements of write_batch -------------------------------------------------------
+
+_UPSERT_DOCUMENT = (
+    "INSERT INTO documents (path, collection, title, published, parse_error, error_line,"
+    " first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(path) DO UPDATE SET collection = excluded.collection,"
+    " title = excluded.title, published = excluded.published,"
+    " parse_error = excluded.parse_error, error_line = excluded.error_line,"
+    " last_run_id = excluded.last_run_id RETURNING id")
+_INSERT_REF = (
+    "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_id, field, url_id)"
+    " DO UPDATE SET kind = excluded.kind, raw = excluded.raw,"
+    " last_run_id = excluded.last_run_id")
+_INSERT_URL = (
+    "INSERT INTO urls (url, request_url, host, domain, first_seen_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT(url) DO NOTHING RETURNING id")
+_CHECK_ROW = (*CHECK_COLUMNS, "redirects", "run_id", "url_id", "permanent_redirect", "not_modified")
+_INSERT_CHECK = (
+    f"INSERT INTO checks ({', '.join(_CHECK_ROW)}) VALUES ({', '.join('?' * len(_CHECK_ROW))})"
+    " ON CONFLICT(run_id, url_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CHECK_ROW if c not in ("run_id", "url_id")))
+_UPDATE_URL_STATE = (
+    "UPDATE urls SET outcome = :outcome, status = :status, final_url = :final_url,"
+    " permanent_redirect = :permanent, last_checked_at = :at, last_run_id = :run,"
+    " last_ok_at = CASE WHEN :healthy THEN :at ELSE last_ok_at END,"
+    " first_failed_at = CASE WHEN :healthy THEN NULL WHEN :failing"
+    "   THEN coalesce(first_failed_at, :at) ELSE first_failed_at END,"
+    " consecutive_failures = CASE WHEN :healthy THEN 0"
+    "   WHEN :failing AND last_run_id IS NOT :run THEN consecutive_failures + 1"
+    "   WHEN :failing THEN max(consecutive_failures, 1) ELSE consecutive_failures END"
+    " WHERE id = :id")
+
+
+def _check_row(run_id: int, url_id: int, check: CheckItem) -> tuple[Any, ...]:
+    redirects = json.dumps([asdict(h) for h in check.redirects]) if check.redirects else None
+    return (*(getattr(check, name) for name in CHECK_COLUMNS), redirects, run_id, url_id,
+            int(check.permanent_redirect), int(check.not_modified))
+
+
+def _url_state(run_id: int, url_id: int, check: CheckItem, now: str) -> dict[str, Any]:
+    """Parameters of _UPDATE_URL_STATE: the latest-state columns of the URL's row."""
+    return {"outcome": check.outcome, "status": check.status, "final_url": check.final_url,
+            "permanent": int(check.permanent_redirect), "at": check.checked_at or now,
+            "run": run_id, "healthy": check.outcome == "ok",
+            "failing": check.outcome in FAILING_OUTCOMES, "id": url_id}

@@ -88,6 +88,8 @@ def normalise(url: str) -> str:
 
 def redact(url: str) -> str:
     """Replace a password in ``user:pass@host`` with ``***``."""
+    if "@" not in url:  # the common case, without the regular expression
+        return url
     return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
 
 
@@ -139,6 +141,7 @@ def is_ip(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=16_384)  # hosts repeat: a site names a few hundred
 def registered_domain(host: str) -> str:
     """The registrable domain of a host (``news.bbc.co.uk`` -> ``bbc.co.uk``).
 

@@ -3,9 +3,11 @@
     scrapy crawl links -a source=DIR [-a base_url=URL] [-a body_links=1] [-a resume=1]
 
 The spider only reads documents (in a worker thread, a batch at a time),
-yields one ``DocumentItem`` per document and one request per unique URL, and
-turns each answer into a ``CheckItem`` with ``crawler.classify`` (with a
-``Capture`` of the body when archiving). URLs checked healthy recently
+yields one request per unique URL, and turns each answer into a ``CheckItem``
+with ``crawler.classify`` (with a ``Capture`` of the body when archiving).
+Results go to the store pipeline's ``record`` directly (a ``DocumentItem`` per
+document, a ``CheckItem`` per URL); only a check carrying a body to archive is
+yielded, so that Scrapy awaits its hashing and compression. URLs checked healthy recently
 (``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
 when ``LINKHEALTH_WAYBACK`` is on. HTTP policy lives in the downloader
 middlewares, storage and the snapshot policy in the pipeline.
@@ -14,7 +16,7 @@ middlewares, storage and the snapshot policy in the pipeline.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +36,8 @@ from crawler.durations import parse_duration
 from crawler.history import History
 from crawler.items import CheckItem, DocumentItem, RefItem, WaybackItem
 from crawler.pipelines import StorePipeline
-from crawler.sources import Document, iter_document_paths, read_document, read_site_config
+from crawler.site_reader import SiteReader
+from crawler.sources import Document, read_site_config
 from crawler.store import utc_now
 from crawler.urls import Invalid, Target, redact, resolve, split_credentials
 from crawler.wayback import (
@@ -80,7 +83,9 @@ class LinksSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         s = crawler.settings
         spider.exclude = [re.compile(p) for p in s.getlist("LINKHEALTH_EXCLUDE")]
-        spider.read_batch = s.getint("LINKHEALTH_READ_BATCH")
+        spider.reader = SiteReader(spider.source, body_links=spider.body_links,
+                                   batch=s.getint("LINKHEALTH_READ_BATCH"),
+                                   process_after=s.getint("LINKHEALTH_READ_PROCESS_AFTER"))
         spider.archive = s.getbool("LINKHEALTH_ARCHIVE")
         spider.archive_types = s.getlist("LINKHEALTH_ARCHIVE_TYPES")
         spider.archive_cap = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
@@ -95,32 +100,36 @@ class LinksSpider(scrapy.Spider):
 
     @property
     def history(self) -> History:
-        return self.crawler.get_item_pipeline(StorePipeline).history
+        return self.results.history
+
+    @functools.cached_property
+    def results(self) -> StorePipeline:
+        """Where results are recorded (``record(item)``)."""
+        return self.crawler.get_item_pipeline(StorePipeline)
 
     async def start(self) -> AsyncIterator[Any]:
         if self.config_error:
             self.logger.warning("Ignoring the site configuration: %s", self.config_error)
-        paths = iter_document_paths(self.source)
-        while batch := await self._next_batch(paths):
+        while batch := await self._next_batch():
             for document in batch:
-                for output in self._outputs(document):
-                    yield output
+                for request in self._requests(document):
+                    yield request
+        self.reader.close()
         self.crawler.stats.set_value("linkhealth/reading_done", True)
 
-    async def _next_batch(self, paths: Iterator[Path]) -> list[Document | None]:
+    async def _next_batch(self) -> list[Document | None]:
         try:
-            return await run_in_thread(self._read_batch, paths)
+            return await run_in_thread(self.reader.next_batch)
         except (defer.CancelledError, asyncio.CancelledError):
             # The crawl is closing while a batch is read (e.g. after a database error):
             # stop reading quietly instead of ending in Scrapy's "Error while reading start".
             return []
 
-    def _read_batch(self, paths: Iterator[Path]) -> list[Document | None]:
-        """Runs in a worker thread: file reads and YAML parsing stay off the reactor."""
-        return [read_document(path, self.source, self.body_links)
-                for path in itertools.islice(paths, self.read_batch)] or []
+    def closed(self, reason: str) -> None:
+        self.reader.close()
 
-    def _outputs(self, document: Document | None) -> Iterator[Any]:
+    def _requests(self, document: Document | None) -> Iterator[scrapy.Request]:
+        """Record the document (and the checks that need no request); the requests to make."""
         stats = self.crawler.stats
         if document is None:
             stats.inc_value("linkhealth/skipped_files")
@@ -129,7 +138,7 @@ class LinksSpider(scrapy.Spider):
         if document.error:
             stats.inc_value("linkhealth/parse_errors")
             self.logger.warning("%s: %s", document.path, document.error)
-        refs, checks = [], []
+        refs, requests = [], []
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
                       if ref.not_a_string else resolve(ref.value, self.base_url))
@@ -144,13 +153,16 @@ class LinksSpider(scrapy.Spider):
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
                     self.first_seen[target.key] = (
                         target.request_url if valid else target.key, document.published)
-                check = self._check(target)
-                if check is not None:
-                    checks.append(check)
+                requests.append(self._check(target))
         stats.inc_value("linkhealth/refs", len(refs))
-        yield DocumentItem(document.path, document.collection, document.title,
-                           document.published, document.error, document.error_line, refs)
-        yield from checks
+        record = self.results.record
+        record(DocumentItem(document.path, document.collection, document.title,
+                            document.published, document.error, document.error_line, refs))
+        for output in requests:
+            if isinstance(output, CheckItem):
+                record(output)
+            elif output is not None:
+                yield output
 
     def _check(self, target: Target | Invalid) -> scrapy.Request | CheckItem | None:
         if isinstance(target, Invalid):
@@ -180,19 +192,27 @@ class LinksSpider(scrapy.Spider):
         self.crawler.stats.inc_value("linkhealth/requested")
         return request
 
-    def parse(self, response: Response) -> Iterator[Any]:
+    def parse(self, response: Response) -> list[Any] | None:
         item = check_from_response(response)
         if response.status == 304:
             item.not_modified = True
         elif self.archive and item.outcome == "ok" and is_archivable(response, self.archive_types):
             item.capture = capture_from_response(response, self.archive_cap)
-        yield item
-        yield from self._wayback_lookup(item)
+        return self._done(item)
 
-    def failed(self, failure: Failure) -> Iterator[Any]:
-        item = check_from_failure(failure, failure.request)
-        yield item
-        yield from self._wayback_lookup(item)
+    def failed(self, failure: Failure) -> list[Any] | None:
+        return self._done(check_from_failure(failure, failure.request))
+
+    def _done(self, item: CheckItem) -> list[Any] | None:
+        """Record the check, or yield it when it carries a body to archive; plus any Wayback
+        lookup. (A plain function: no generator for Scrapy to drive when there is nothing.)"""
+        outputs: list[Any] = []
+        if item.capture is not None:
+            outputs.append(item)
+        else:
+            self.results.record(item)
+        outputs.extend(self._wayback_lookup(item))
+        return outputs or None
 
     # -- Wayback Machine ------------------------------------------------------
 
@@ -210,26 +230,26 @@ class LinksSpider(scrapy.Spider):
             meta={"linkhealth_service": "wayback", "download_slot": "wayback",
                   "linkhealth_wayback": (item.url, around), "dont_redirect": True})
 
-    def wayback_answer(self, response: Response) -> Iterator[WaybackItem]:
+    def wayback_answer(self, response: Response) -> None:
+        self.results.record(self._wayback_result(response))
+
+    def _wayback_result(self, response: Response) -> WaybackItem:
         key, around = response.meta["linkhealth_wayback"]
         if response.status != 200:
-            yield WaybackItem(key, around, "error", error=f"CDX answered HTTP {response.status}")
-            return
+            return WaybackItem(key, around, "error", error=f"CDX answered HTTP {response.status}")
         try:
             found = closest(parse_cdx(response.body), around)
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            yield WaybackItem(key, around, "error", error=f"CDX answer unreadable: {exc}")
-            return
+            return WaybackItem(key, around, "error", error=f"CDX answer unreadable: {exc}")
         if found is None:
-            yield WaybackItem(key, around, "none")
-            return
+            return WaybackItem(key, around, "none")
         timestamp, original = found
-        yield WaybackItem(key, around, "found", timestamp=timestamp,
-                          capture_url=playback_url(self.playback_url, timestamp, original))
+        return WaybackItem(key, around, "found", timestamp=timestamp,
+                           capture_url=playback_url(self.playback_url, timestamp, original))
 
-    def wayback_failed(self, failure: Failure) -> Iterator[WaybackItem]:
+    def wayback_failed(self, failure: Failure) -> None:
         key, around = failure.request.meta["linkhealth_wayback"]
-        yield WaybackItem(key, around, "error", error=describe(failure.value))
+        self.results.record(WaybackItem(key, around, "error", error=describe(failure.value)))
 
 
 def _flag(value: str | bool) -> bool:

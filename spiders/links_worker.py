@@ -12,11 +12,13 @@ With ``-a idle_exit=N`` the worker stops after N seconds without any run to work
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import scrapy
 
+from crawler.distributed.worker import ResultPipeline
 from spiders.links import LinksSpider
 
 
@@ -26,6 +28,7 @@ class LinksWorkerSpider(scrapy.Spider):
 
     parse = LinksSpider.parse
     failed = LinksSpider.failed
+    _done = LinksSpider._done
 
     def __init__(self, idle_exit: str = "0", *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -53,6 +56,11 @@ class LinksWorkerSpider(scrapy.Spider):
         spider.archive_cap = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
         spider.wayback = False
         return spider
+
+    @functools.cached_property
+    def results(self) -> ResultPipeline:
+        """Where checks are handed back to the frontier (``record(item)``)."""
+        return self.crawler.get_item_pipeline(ResultPipeline)
 
     def _wayback_lookup(self, item: Any) -> Any:
         return iter(())

@@ -263,6 +263,11 @@ class ResultPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, CheckItem):
-            self.crawler.engine._slot.scheduler.finish(item)
+        self.record(item)
         return item
+
+    def record(self, item: Any) -> None:
+        """What the spider hands over directly (see ``StorePipeline.record``)."""
+        if isinstance(item, CheckItem):
+            self.crawler.stats.inc_value("linkhealth/checked")
+            self.crawler.engine._slot.scheduler.finish(item)

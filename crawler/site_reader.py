@@ -1,0 +1,122 @@
+"""Reading a site a batch of documents at a time, off the reactor thread.
+
+The spider asks for the next batch from a worker thread (``next_batch`` blocks).
+Small sites are read in that thread. Once a site proves large (more than
+``LINKHEALTH_READ_PROCESS_AFTER`` documents), reading moves to one worker
+process, two batches ahead of the crawl: parsing YAML is pure-Python CPU work
+that otherwise shares the crawl's GIL (reading was 15% of a checking crawl's
+CPU in ``bench.check_bench --profile``). The process is started with ``spawn``
+(no fork of a process that runs threads and a reactor).
+
+Nothing is lost if the process dies: the paths of every batch in flight are
+kept, and a batch whose process failed is read again in the thread, as is
+everything after it (with one warning).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from crawler.sources import Document, iter_document_paths, read_document
+
+logger = logging.getLogger(__name__)
+
+BATCHES_AHEAD = 2
+
+
+def read_documents(paths: list[Path], root: Path, body_links: bool) -> list[Document | None]:
+    """One batch (in the worker process, or inline)."""
+    return [read_document(path, root, body_links) for path in paths]
+
+
+class SiteReader:
+    def __init__(self, root: Path, *, body_links: bool, batch: int, process_after: int):
+        self.root = root
+        self.body_links = body_links
+        self.batch = max(1, batch)
+        self.process_after = process_after  # documents read inline first; 0: never a process
+        self.paths: Iterator[Path] = iter_document_paths(root)
+        self.read_inline = 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.failed = False
+        self.pending: deque[tuple[list[Path], Future[list[Document | None]]]] = deque()
+
+    @property
+    def in_process(self) -> bool:
+        return self.pool is not None
+
+    def next_batch(self) -> list[Document | None]:
+        """The next documents in site order ([] at the end). Blocks: call it from a thread."""
+        if self._wants_process():
+            self._start_process()
+        if self.pool is None:
+            return self._inline(list(itertools.islice(self.paths, self.batch)))
+        self._fill()
+        if not self.pending:
+            return []
+        paths, future = self.pending.popleft()
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._process_failed(exc)
+            return self._inline(paths)
+
+    def close(self) -> None:
+        """Stop the worker process (batches still in flight are dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+    def _wants_process(self) -> bool:
+        return (self.pool is None and not self.failed and self.process_after > 0
+                and self.read_inline >= self.process_after)
+
+    def _start_process(self) -> None:
+        try:
+            self.pool = ProcessPoolExecutor(max_workers=1,
+                                            mp_context=multiprocessing.get_context("spawn"))
+        except OSError as exc:
+            self.failed = True
+            logger.warning("Reading the site in this process: cannot start a reader process (%s)", exc)
+            return
+        logger.info("Reading the rest of the site in a worker process (%d documents read so far)",
+                    self.read_inline)
+
+    def _fill(self) -> None:
+        while self.pool is not None and len(self.pending) < BATCHES_AHEAD:
+            paths = list(itertools.islice(self.paths, self.batch))
+            if not paths:
+                return
+            try:
+                future = self.pool.submit(read_documents, paths, self.root, self.body_links)
+            except (BrokenProcessPool, RuntimeError) as exc:
+                self.pending.append((paths, _failed_future(exc)))
+                return
+            self.pending.append((paths, future))
+
+    def _inline(self, paths: list[Path]) -> list[Document | None]:
+        self.read_inline += len(paths)
+        return read_documents(paths, self.root, self.body_links)
+
+    def _process_failed(self, exc: BaseException) -> None:
+        """Read the batches in flight, and everything after, in the thread."""
+        logger.warning("The reader process failed (%s); reading the rest of the site in this "
+                       "process", exc)
+        self.failed = True
+        lost = [paths for paths, _ in self.pending]
+        self.pending.clear()
+        self.close()
+        self.paths = itertools.chain.from_iterable([*lost, self.paths])
+
+
+def _failed_future(exc: BaseException) -> Future[list[Document | None]]:
+    future: Future[list[Document | None]] = Future()
+    future.set_exception(BrokenProcessPool(str(exc)))
+    return future

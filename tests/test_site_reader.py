@@ -1,0 +1,104 @@
+"""crawler.site_reader: a large site is read in a worker process, and a dead reader loses nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from crawler.site_reader import SiteReader
+from tests.crawl import crawl, write_site
+from tests.webserver import Web
+
+BROKEN_YAML = "---\ntitle: Broken\nwebUrl: [unclosed\n---\n"
+
+
+def make_site(root: Path, web: Web | None = None, documents: int = 40) -> Path:
+    base = web.url("/ok") if web else "https://example.org/ok"
+    files: dict[str, object] = {
+        f"_news/{n:03}.md": {"title": f"Article {n}", "webUrl": f"{base}?article={n}",
+                             "images": [{"url": f"{base}?image={n % 7}"}]}
+        for n in range(documents)}
+    files["_news/017-broken.md"] = BROKEN_YAML
+    files["_news/018-plain.md"] = "# no front matter\n"
+    return write_site(root, files)
+
+
+def read_all(reader: SiteReader, after_each=None) -> list:
+    documents = []
+    try:
+        while batch := reader.next_batch():
+            documents.extend(batch)
+            if after_each is not None:
+                after_each(reader)
+    finally:
+        reader.close()
+    return documents
+
+
+def summary(documents: list) -> list:
+    return [None if d is None else (d.path, d.title, d.error, [(r.field, r.value) for r in d.refs])
+            for d in documents]
+
+
+def test_a_large_site_moves_to_a_worker_process_with_the_same_documents(tmp_path):
+    site = make_site(tmp_path / "site")
+    inline = read_all(SiteReader(site, body_links=False, batch=4, process_after=0))
+    reader = SiteReader(site, body_links=False, batch=4, process_after=8)
+    seen_process = []
+    moved = read_all(reader, after_each=lambda r: seen_process.append(r.in_process))
+
+    assert summary(moved) == summary(inline)
+    assert len(inline) == 42 and inline.count(None) == 1  # the file without front matter
+    assert any(d is not None and d.error for d in inline)  # the broken one is kept, with its error
+    assert seen_process[:2] == [False, False] and seen_process[2:].count(True) >= 5
+    assert reader.read_inline == 8  # the rest came from the process
+
+
+def test_a_killed_reader_process_loses_no_document(tmp_path):
+    site = make_site(tmp_path / "site", documents=60)
+    expected = summary(read_all(SiteReader(site, body_links=False, batch=5, process_after=0)))
+    killed = []
+
+    def kill_once(reader: SiteReader) -> None:
+        if reader.in_process and not killed:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    reader = SiteReader(site, body_links=False, batch=5, process_after=5)
+    got = summary(read_all(reader, after_each=kill_once))
+
+    assert killed, "the reader process never started"
+    assert reader.failed  # it went back to reading in the thread...
+    assert got == expected  # ...and every document came, once, in order
+
+
+@pytest.fixture(scope="module")
+def crawls(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("site-reader")
+    with Web() as web:
+        site = make_site(tmp / "site", web)
+        inline = crawl(site, tmp / "inline.db", {"LINKHEALTH_READ_PROCESS_AFTER": "0"})
+        process = crawl(site, tmp / "process.db", {"LINKHEALTH_READ_PROCESS_AFTER": "10",
+                                                   "LINKHEALTH_READ_BATCH": "5"})
+        yield inline, process
+
+
+def test_a_crawl_reading_in_a_process_records_the_same_run(crawls):
+    inline, process = crawls
+    assert "worker process" not in inline.log
+    assert "Reading the rest of the site in a worker process (10 documents read so far)" in process.log
+    for name in ("documents", "parse_errors", "skipped_files", "refs", "unique_urls", "summary"):
+        assert process.run()[name] == inline.run()[name], name
+    assert process.run()["documents"] == 41 and process.run()["parse_errors"] == 1
+
+    def refs(result):
+        return sorted(result.db.execute(
+            "SELECT d.path, r.field, u.url FROM refs r JOIN documents d ON d.id = r.document_id"
+            " JOIN urls u ON u.id = r.url_id").fetchall())
+
+    assert refs(process) == refs(inline) and len(refs(inline)) == 80
