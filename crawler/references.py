@@ -38,6 +38,10 @@ class Reference:
     kind: str
     not_a_string: str | None = None  # type name when the field held a non-string
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        """Pickled as a plain tuple (see ``Document.__reduce__``)."""
+        return (Reference, (self.field, self.value, self.kind, self.not_a_string))
+
 
 def front_matter_references(metadata: Mapping[str, Any]) -> Iterator[Reference]:
     """Every URL reference in a parsed front-matter mapping, in document order.

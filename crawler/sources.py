@@ -43,6 +43,12 @@ class Document:
     error_line: int | None = None
     refs: list[Reference] = field(default_factory=list)
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        """Pickled as a plain tuple (the reader process sends documents back): the dataclass
+        default looks up its fields for every object, which was 1% of a crawl's CPU."""
+        return (Document, (self.path, self.collection, self.title, self.published, self.error,
+                           self.error_line, self.refs))
+
 
 @dataclass(slots=True)
 class SiteConfig:

@@ -67,6 +67,10 @@ class LinksSpider(scrapy.Spider):
         self.body_links = _flag(body_links)
         self.resume = _flag(resume)
         self.seen: set[str] = set()
+        # A URL is often written many times (shared logos, popular related articles);
+        # resolving is pure, so the recent answers are kept.
+        self._resolve = functools.lru_cache(maxsize=16_384)(
+            functools.partial(resolve, base_url=self.base_url))
         # URL key -> (URL as requested, publish date of the first document referencing it)
         self.first_seen: dict[str, tuple[str, str | None]] = {}
 
@@ -138,10 +142,10 @@ class LinksSpider(scrapy.Spider):
         if document.error:
             stats.inc_value("linkhealth/parse_errors")
             self.logger.warning("%s: %s", document.path, document.error)
-        refs, requests = [], []
+        refs, requests, new_urls = [], [], 0
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
-                      if ref.not_a_string else resolve(ref.value, self.base_url))
+                      if ref.not_a_string else self._resolve(ref.value))
             valid = isinstance(target, Target)
             refs.append(RefItem(
                 ref.field, ref.kind, redact(ref.value), target.key,
@@ -149,20 +153,24 @@ class LinksSpider(scrapy.Spider):
                 request_url=redact(target.request_url) if valid else None))
             if target.key not in self.seen:
                 self.seen.add(target.key)
-                stats.inc_value("linkhealth/unique_urls")
+                new_urls += 1
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
                     self.first_seen[target.key] = (
                         target.request_url if valid else target.key, document.published)
                 requests.append(self._check(target))
         stats.inc_value("linkhealth/refs", len(refs))
+        stats.inc_value("linkhealth/unique_urls", new_urls)
         record = self.results.record
         record(DocumentItem(document.path, document.collection, document.title,
                             document.published, document.error, document.error_line, refs))
+        made = 0
         for output in requests:
             if isinstance(output, CheckItem):
                 record(output)
             elif output is not None:
+                made += 1
                 yield output
+        stats.inc_value("linkhealth/requested", made)
 
     def _check(self, target: Target | Invalid) -> scrapy.Request | CheckItem | None:
         if isinstance(target, Invalid):
@@ -189,7 +197,6 @@ class LinksSpider(scrapy.Spider):
         except ValueError as exc:
             return CheckItem(url=target.key, outcome="invalid_url", error=f"URL not requestable: {exc}",
                              checked_at=utc_now())
-        self.crawler.stats.inc_value("linkhealth/requested")
         return request
 
     def parse(self, response: Response) -> list[Any] | None:
