@@ -15,7 +15,7 @@ ARGS    ?=
 # make report-screenshot: the HTML report to capture (by default the demo's).
 REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-peers
+.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-workers bench-peers
 BENCH_ARGS ?=
 
 $(BIN)/scrapy: pyproject.toml
@@ -63,18 +63,25 @@ browse: install
 report-screenshot: install
 	$(BIN)/python scripts/report_screenshot.py $(REPORT_HTML) state/report.png
 
-## The standard benchmarks (bench/README.md): archive (two runs), 1/2/4 worker processes, and
-## checking against the bare-Scrapy reference and the installed peers (make bench-peers);
-## about 15 minutes.
+## The standard benchmarks (bench/README.md): checking against the bare-Scrapy reference
+## (3 alternating runs) and the installed peers (make bench-peers), the archive benchmark (two
+## runs), then the scale benchmark (10k/30k/100k documents, incremental run, report timings);
+## about 40 minutes on two cores.
 bench: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.check_bench --repeat 3 --peers all --peer-timeout 300
 	$(BIN)/python -m bench.archive_bench
-	$(BIN)/python -m bench.workers_bench
-	$(BIN)/python -m bench.check_bench --peers all
+	$(BIN)/python -m bench.scale_bench
 
 ## The checking benchmark (bench/README.md): linkhealth, a bare-Scrapy reference and the installed
 ## peer checkers on 20,000 URLs over 300 hosts; about 10 minutes (mostly LinkChecker).
 bench-check: install
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.check_bench $(BENCH_ARGS)
+
+## 1, 2 and 4 worker processes on one crawl (scale-out), about 5 minutes.
+bench-workers: install
+	$(BIN)/python -m bench.workers_bench
 
 ## Peer link checkers for bench-check, outside the project's venv (needs pip and npm).
 bench-peers:

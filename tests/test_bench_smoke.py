@@ -103,3 +103,47 @@ def test_archive_bench_reports_both_runs(tmp_path):
         assert run["requests"] >= run["unique_urls"]
         assert 1 <= run["max_concurrent_per_host"]
     assert result["runs"][0]["bytes_fetched"] > 0
+
+
+def test_lean_site_has_three_references_and_one_new_url_per_article(tmp_path):
+    stats = generate_site(tmp_path / "lean", documents=300, hosts=host_urls(3, 8001), lean=True)
+    assert stats.references == 3 * 300
+    providers = 3 * 4  # at most: the logos shared by all articles of a provider
+    assert 300 < stats.unique_urls <= 300 + providers
+
+
+def test_scale_bench_reports_every_size_and_every_report_format(tmp_path):
+    out = tmp_path / "result.json"
+    process = subprocess.run(
+        [sys.executable, "-m", "bench.scale_bench", "--documents", "40,80", "--hosts", "3",
+         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert process.returncode == 0, process.stderr[-4000:]
+    assert "incremental: share of full run" in process.stdout
+    sizes = json.loads(out.read_text())["sizes"]
+    assert list(sizes) == ["40", "80"]
+    for documents, size in sizes.items():
+        assert size["site"]["documents"] == int(documents)
+        assert size["full"]["checked_urls"] == size["full"]["unique_urls"] > int(documents)
+        assert size["full"]["snapshots"] > 0
+        # The incremental run requested only what was not healthy: far fewer than the full run.
+        assert size["incremental"]["requests"] < size["full"]["requests"] / 3
+        assert set(size["reports"]) == {f"{f}{a}" for f in ("md", "html", "json", "csv")
+                                        for a in ("", " --all")}
+        assert all(report["bytes"] > 0 for report in size["reports"].values())
+
+
+def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
+    from bench.profile import parse, summarise
+
+    lines = [
+        "main (x.py:1);write_batch (/r/crawler/store.py:10);execute (/lib/python3.11/sqlite3/x.py:3) 6\n",
+        "main (x.py:1);_runCallbacks (/v/site-packages/twisted/internet/defer.py:9) 3\n",
+        "main (x.py:1);read_document (/r/crawler/sources.py:5);load (/v/site-packages/yaml/x.py:2) 1\n",
+    ]
+    text = summarise(parse(lines))
+    assert text.startswith("10 samples")
+    rows = {line[:48].strip(): line.split()[-2] for line in text.splitlines()
+            if line[:48].strip() in ("SQLite (store, history)", "Twisted reactor and Deferreds",
+                                     "reading the site (files, YAML)")}
+    assert rows == {"SQLite (store, history)": "60%", "Twisted reactor and Deferreds": "30%",
+                    "reading the site (files, YAML)": "10%"}
