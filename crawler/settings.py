@@ -85,6 +85,9 @@ DOWNLOADER_MIDDLEWARES = {
     # an Authorization header in the spider).
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    # The same downloader/* stats, counted in batches (crawler/download_stats.py).
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
+    "crawler.download_stats.BatchedDownloaderStats": 850,
 }
 SPIDER_MIDDLEWARES = {
     # Long URLs are requested and judged (a server may answer 414), never dropped silently.

@@ -96,6 +96,8 @@ def redact(url: str) -> str:
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """``http://user:pw@host/x`` -> (``http://host/x``, (user, pw)); the URL is kept as written
     otherwise. Scrapy's HTTP client cannot send userinfo, so it goes as Basic auth."""
+    if "@" not in url:  # no userinfo possible: skip parsing (once per URL checked)
+        return url, None
     parts = urlsplit(url)
     if parts.username is None:
         return url, None

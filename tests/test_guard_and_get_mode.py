@@ -38,6 +38,7 @@ def test_get_mode_reads_pages_and_finds_soft_404s(tmp_path):
         result = crawl(site, tmp_path / "db.sqlite",
                        settings={"LINKHEALTH_ARCHIVE": "0", "LINKHEALTH_HEAD_FIRST": "0"})
         assert {r.method for r in web.requests} == {"GET"}
+        served = len(web.requests)
     soft = result.check(web.url("/soft404"))
     assert (soft["outcome"], soft["status"], soft["method"]) == ("soft_404", 200, "GET")
     assert soft["error"] == "page says it was not found"
@@ -49,3 +50,9 @@ def test_get_mode_reads_pages_and_finds_soft_404s(tmp_path):
     # Only what classification needs was read: 64 KiB of the 4 MiB page, nothing of the image.
     received = int(re.search(r"'downloader/response_bytes': (\d+)", result.log).group(1))
     assert received < 256 * 1024
+    # The downloader stats are counted in batches (crawler/download_stats.py): all published.
+    stats = {name: int(count) for name, count in
+             re.findall(r"'(downloader/[a-z_/A-Z0-9]+)': (\d+)", result.log)}
+    assert stats["downloader/request_count"] == stats["downloader/response_count"] == served == 4
+    assert stats["downloader/request_method_count/GET"] == 4
+    assert stats["downloader/response_status_count/200"] == 4
