@@ -7,8 +7,8 @@ yields one request per unique URL, and turns each answer into a ``CheckItem``
 with ``crawler.classify`` (with a ``Capture`` of the body when archiving).
 Results go to the store pipeline's ``record`` directly (a ``DocumentItem`` per
 document, a ``CheckItem`` per URL); only a check carrying a body to archive is
-yielded, so that Scrapy awaits its hashing and compression. URLs checked healthy recently
-(``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
+yielded, so that Scrapy awaits its hashing and compression. URLs checked healthy
+recently (``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
 when ``LINKHEALTH_WAYBACK`` is on. HTTP policy lives in the downloader
 middlewares, storage and the snapshot policy in the pipeline.
 """
@@ -142,7 +142,7 @@ class LinksSpider(scrapy.Spider):
         if document.error:
             stats.inc_value("linkhealth/parse_errors")
             self.logger.warning("%s: %s", document.path, document.error)
-        refs, requests, new_urls = [], [], 0
+        refs, checks, new_urls = [], [], 0
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
                       if ref.not_a_string else self._resolve(ref.value))
@@ -157,14 +157,14 @@ class LinksSpider(scrapy.Spider):
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
                     self.first_seen[target.key] = (
                         target.request_url if valid else target.key, document.published)
-                requests.append(self._check(target))
+                checks.append(self._check(target))
         stats.inc_value("linkhealth/refs", len(refs))
         stats.inc_value("linkhealth/unique_urls", new_urls)
         record = self.results.record
         record(DocumentItem(document.path, document.collection, document.title,
                             document.published, document.error, document.error_line, refs))
         made = 0
-        for output in requests:
+        for output in checks:  # a request, a check made without one, or None (skipped)
             if isinstance(output, CheckItem):
                 record(output)
             elif output is not None:
