@@ -92,6 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest time an item waits in memory before its batch is committed."),
     Setting("LINKHEALTH_READ_BATCH", 100,
             "Documents read and parsed per step in a worker thread while the crawl runs."),
+    Setting("LINKHEALTH_GC_THRESHOLD", 10_000,
+            "Allocations between two collections of Python's youngest garbage-collector "
+            "generation during the crawl; above 0, what is alive when the crawl starts is also "
+            "frozen out of the collector's sight (0: Python's defaults)."),
     Setting("LINKHEALTH_READ_PROCESS_AFTER", 500,
             "Once this many documents were read in the crawl's process, the rest of the site is "
             "read in one worker process, two batches ahead (0: never)."),

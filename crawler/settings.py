@@ -105,6 +105,7 @@ EXTENSIONS = {
     "crawler.body_limit.BodyLimit": 100,
     "crawler.log_redaction.LogRedaction": 0,
     "crawler.progress.Progress": 500,
+    "crawler.gc_tuning.GcTuning": 600,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,
