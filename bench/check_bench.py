@@ -109,7 +109,7 @@ def run_measured(command: list[str], cwd: Path, stdout: Path, stderr: Path, time
 def profiled(command: list[str], out: Path) -> list[str]:
     """``command`` under py-spy (sampling at 250 Hz, subprocesses too), collapsed stacks to ``out``."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    return [py_spy, "record", "--format", "raw", "--rate", "250", "--nonblocking", "--gil",
+    return [py_spy, "record", "--format", "raw", "--rate", "250", "--nonblocking", "--gil", "--threads",
             "--output", str(out), "--", *command]
 
 
@@ -155,6 +155,7 @@ def _web(served: dict) -> dict:
     return {"web_requests": served["requests"], "web_bytes": served["bytes_sent"],
             "web_max_concurrent_per_host": served["max_concurrent_per_host"],
             "web_cpu_seconds": served["cpu_seconds"], "web_statuses": served["statuses"],
+            "web_accept_errors": served.get("accept_errors", 0),
             "web_methods": served["methods"]}
 
 
@@ -320,6 +321,7 @@ ROWS = (  # label, key, scale, format
     ("web: MB sent", "web_bytes", MB, "{:.0f}"),
     ("web: max concurrent / host", "web_max_concurrent_per_host", 1, "{}"),
     ("web: CPU seconds", "web_cpu_seconds", 1, "{:.1f}"),
+    ("web: connections not accepted", "web_accept_errors", 1, "{:,}"),
     ("exit status", "exit_status", 1, "{}"),
 )
 

@@ -130,6 +130,7 @@ class SimWebServer:
         self.statuses: Counter[int] = Counter()
         self.methods: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
+        self.accept_errors = 0  # connections it could not accept (out of file descriptors)
         self.cpu_base = time.process_time()
 
     def stats(self) -> dict:
@@ -138,7 +139,7 @@ class SimWebServer:
                 "max_concurrent_per_host": max(self.max_in_flight.values(), default=0),
                 "max_concurrent_by_host": dict(sorted(self.max_in_flight.items())),
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-                "methods": dict(self.methods),
+                "methods": dict(self.methods), "accept_errors": self.accept_errors,
                 "cpu_seconds": round(time.process_time() - self.cpu_base, 3)}
 
     async def listen(self, base_port: int, attempts: int = 50) -> None:
@@ -277,6 +278,18 @@ async def serve(args: argparse.Namespace) -> None:
                 loop.call_soon_threadsafe(commands.put_nowait, line.strip())
             loop.call_soon_threadsafe(commands.put_nowait, None)
         threading.Thread(target=read_stdin, daemon=True).start()
+    def count_accept_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # A client without a per-host limit (linkinator) can open more connections than this
+        # process has file descriptors: count each refused accept, print the first only.
+        if isinstance(context.get("exception"), OSError) and "accept" in context.get("message", ""):
+            if not server.accept_errors:
+                print(f"simweb: {context['message']}: {context['exception']} (counted as "
+                      "accept_errors from now on)", file=sys.stderr, flush=True)
+            server.accept_errors += 1
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(count_accept_errors)
     server.reset()
     _emit({"ready": True, "port": server.port, "pid": os.getpid(),
            "hosts": [f"http://{a}:{server.port}" for a in server.addresses]})

@@ -10,7 +10,8 @@ CPU in ``bench.check_bench --profile``). The process is started with ``spawn``
 
 Nothing is lost if the process dies: the paths of every batch in flight are
 kept, and a batch whose process failed is read again in the thread, as is
-everything after it (with one warning).
+everything after it (with one warning). If the crawl dies instead (SIGKILL),
+the reader notices within a second that its parent is gone and exits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -29,6 +33,17 @@ from crawler.sources import Document, iter_document_paths, read_document
 logger = logging.getLogger(__name__)
 
 BATCHES_AHEAD = 2
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the reader process: a daemon thread that ends the process once the crawl is gone
+    (a crawl killed with SIGKILL never shuts its pool down)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def read_documents(paths: list[Path], root: Path, body_links: bool) -> list[Document | None]:
@@ -81,7 +96,9 @@ class SiteReader:
     def _start_process(self) -> None:
         try:
             self.pool = ProcessPoolExecutor(max_workers=1,
-                                            mp_context=multiprocessing.get_context("spawn"))
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_exit_with_parent,
+                                            initargs=(os.getpid(),))
         except OSError as exc:
             self.failed = True
             logger.warning("Reading the site in this process: cannot start a reader process (%s)", exc)

@@ -86,14 +86,19 @@ def test_simweb_serves_pages_and_answers_a_conditional_get_with_304():
     assert web.stats["requests"] == 3 and web.stats["not_modified"] == 1
 
 
-def test_archive_bench_reports_both_runs(tmp_path):
+def run_bench(tmp_path: Path, module: str, *args: str, timeout: float = 180) -> tuple[str, dict]:
+    """Run ``python -m bench.MODULE ARGS --out JSON``: its printed table and its JSON."""
     out = tmp_path / "result.json"
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.archive_bench", "--documents", "60", "--hosts", "3",
-         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    process = subprocess.run([sys.executable, "-m", f"bench.{module}", *args, "--out", str(out)],
+                             cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert process.returncode == 0, process.stderr[-4000:]
-    assert "URLs / second" in process.stdout
-    result = json.loads(out.read_text())
+    return process.stdout, json.loads(out.read_text())
+
+
+def test_archive_bench_reports_both_runs(tmp_path):
+    stdout, result = run_bench(tmp_path, "archive_bench", "--documents", "60", "--hosts", "3",
+                               timeout=120)
+    assert "URLs / second" in stdout
     assert set(result) == {"config", "site", "runs"}
     assert [run["run"] for run in result["runs"]] == [1, 2]
     for run in result["runs"]:
@@ -113,13 +118,9 @@ def test_lean_site_has_three_references_and_one_new_url_per_article(tmp_path):
 
 
 def test_scale_bench_reports_every_size_and_every_report_format(tmp_path):
-    out = tmp_path / "result.json"
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.scale_bench", "--documents", "40,80", "--hosts", "3",
-         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert process.returncode == 0, process.stderr[-4000:]
-    assert "incremental: share of full run" in process.stdout
-    sizes = json.loads(out.read_text())["sizes"]
+    stdout, result = run_bench(tmp_path, "scale_bench", "--documents", "40,80", "--hosts", "3")
+    assert "incremental: share of full run" in stdout
+    sizes = result["sizes"]
     assert list(sizes) == ["40", "80"]
     for documents, size in sizes.items():
         assert size["site"]["documents"] == int(documents)

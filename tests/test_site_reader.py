@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from crawler.site_reader import SiteReader
-from tests.crawl import crawl, write_site
+from tests.crawl import REPO, crawl, write_site
 from tests.webserver import Web
 
 BROKEN_YAML = "---\ntitle: Broken\nwebUrl: [unclosed\n---\n"
@@ -102,3 +105,39 @@ def test_a_crawl_reading_in_a_process_records_the_same_run(crawls):
             " JOIN urls u ON u.id = r.url_id").fetchall())
 
     assert refs(process) == refs(inline) and len(refs(inline)) == 80
+
+
+PARENT = """
+import multiprocessing, sys, time
+from pathlib import Path
+from crawler.site_reader import SiteReader
+reader = SiteReader(Path(sys.argv[1]), body_links=False, batch=1, process_after=1)
+reader.next_batch()
+reader.next_batch()  # from the reader process
+print(*[child.pid for child in multiprocessing.active_children()], flush=True)
+time.sleep(600)  # killed by the test long before
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_reader_process_exits_when_the_crawl_is_killed(tmp_path):
+    site = make_site(tmp_path / "site", documents=10)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(site)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert children and all(_alive(pid) for pid in children)
+    finally:
+        parent.kill()  # SIGKILL: the pool is never shut down
+        parent.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling for an outcome, with a deadline
+    assert not any(_alive(pid) for pid in children), "the reader process outlived the crawl"
