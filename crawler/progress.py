@@ -40,7 +40,6 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
-
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
