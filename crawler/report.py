@@ -315,9 +315,12 @@ GROUP BY f.url_id
 REFS_SQL = """
 SELECT r.url_id, d.path, d.title, r.field, r.kind, r.raw
 FROM refs r JOIN documents d ON d.id = r.document_id
-WHERE r.first_run_id <= :run AND r.last_run_id >= :run
+WHERE r.first_run_id <= :run AND r.last_run_id >= :run {only}
 ORDER BY d.path, r.field, r.id
 """
+# Only the references of the URLs reported (a JSON list of ids): without --all, a run of
+# 100,000 healthy URLs has a few thousand to report, not 300,000 references to read.
+REFS_OF_URLS = "AND r.url_id IN (SELECT value FROM json_each(:ids))"
 
 
 def _load_urls(db: sqlite_utils.Database, run: dict[str, Any], include_all: bool,
@@ -328,7 +331,7 @@ def _load_urls(db: sqlite_utils.Database, run: dict[str, Any], include_all: bool
     rows = list(db.query(URLS_SQL.format(where=where), {"run": run["id"]}))
     if any(row["last_run_id"] != run["id"] for row in rows):
         _apply_history_streaks(db, run["id"], rows)
-    refs = _load_refs(db, run["id"])
+    refs = _load_refs(db, run["id"], None if include_all else [row["url_id"] for row in rows])
     entries = [_url_entry(row, refs.get(row["url_id"], []), run, broken_after) for row in rows]
     _attach_previous_streaks(db, run["id"], rows, entries)
     _attach_archived_copies(db, run["id"], rows, entries)
@@ -420,11 +423,18 @@ def _apply_history_streaks(db: sqlite_utils.Database, run_id: int,
             row["consecutive_failures"] = streak.get("consecutive_failures", 0)
 
 
-def _load_refs(db: sqlite_utils.Database, run_id: int) -> dict[int, list[Ref]]:
+def _load_refs(db: sqlite_utils.Database, run_id: int,
+               url_ids: list[int] | None = None) -> dict[int, list[Ref]]:
+    """The run's references by URL id (only those of ``url_ids`` when given). Rows are read
+    as tuples: hundreds of thousands of them at 100,000 URLs."""
     refs: dict[int, list[Ref]] = defaultdict(list)
-    for row in db.query(REFS_SQL, {"run": run_id}):
-        refs[row["url_id"]].append(
-            Ref(row["path"], row["field"], row["kind"], row["raw"], row["title"]))
+    if url_ids is None:
+        cursor = db.execute(REFS_SQL.format(only=""), {"run": run_id})
+    else:
+        cursor = db.execute(REFS_SQL.format(only=REFS_OF_URLS),
+                            {"run": run_id, "ids": json.dumps(url_ids)})
+    for url_id, path, title, field_path, kind, raw in cursor:
+        refs[url_id].append(Ref(path, field_path, kind, raw, title))
     return refs
 
 
@@ -559,11 +569,18 @@ def by_document(report: Report) -> list[DocumentGroup]:
         if not (report.include_all or is_problem(entry)):
             continue
         for ref in entry.refs:
-            group = groups.setdefault(ref.path, DocumentGroup(ref.path, ref.title, []))
+            group = groups.get(ref.path)
+            if group is None:
+                group = groups[ref.path] = DocumentGroup(ref.path, ref.title, [])
             group.rows.append(DocumentRow(ref.field, entry))
     for group in groups.values():
         group.rows.sort(key=lambda r: (r.field, r.entry.url))
     return [groups[path] for path in sorted(groups)]
+
+
+def has_document_rows(report: Report) -> bool:
+    """Whether ``by_document`` has anything, without grouping."""
+    return any(entry.refs and (report.include_all or is_problem(entry)) for entry in report.urls)
 
 
 def by_domain(report: Report) -> list[DomainGroup]:

@@ -33,6 +33,7 @@ from crawler.report import (
     UrlEntry,
     by_document,
     by_domain,
+    has_document_rows,
     redirect_updates,
 )
 from crawler.report_charts import domains_chart, h, ordered, outcome_key, outcomes_chart, plural
@@ -447,7 +448,7 @@ def _toc(report: Report) -> str:
              if getattr(report, attribute)]
     if report.fixed:
         links.append(("Fixed", "fixed"))
-    if by_document(report):
+    if has_document_rows(report):
         links.append(("By document", "documents"))
     if report.problems:
         links.append(("By domain", "domains"))

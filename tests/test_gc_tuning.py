@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from crawler.gc_tuning import GcTuning
+from crawler.gc_tuning import GcTuning, paused
 
 
 class Stats(dict):
@@ -46,3 +46,13 @@ def test_zero_leaves_python_defaults_and_only_measures():
     finally:
         extension.spider_closed()
     assert extension.stats["linkhealth/gc/collections"] >= 1
+
+
+def test_paused_turns_the_collector_off_inside_the_block_only():
+    assert gc.isenabled()
+    with paused():
+        assert not gc.isenabled()
+        with paused():  # nested: the outer block still ends with the collector off
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
+from crawler import gc_tuning
 from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
@@ -101,13 +101,14 @@ class Command(DatabaseCommand):
             self.error(str(exc))
             return
         try:
-            with Store(db_path, readonly=True) as store:
+            with gc_tuning.paused(), Store(db_path, readonly=True) as store:
                 report = build_report(store, opts.run_id, include_all=opts.include_all,
                                       broken_after=broken_after)
                 if opts.with_snapshots:
                     export_report_snapshots(store, report,
                                             Path(opts.output).parent / SNAPSHOT_DIRECTORY)
-            self._write(RENDERERS[opts.format](report), opts.output)
+            with gc_tuning.paused():
+                self._write(RENDERERS[opts.format](report), opts.output)
         except (StoreError, ReportError, OSError) as exc:
             self.error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
             return
