@@ -42,6 +42,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import sqlite_utils
@@ -573,8 +574,9 @@ def by_document(report: Report) -> list[DocumentGroup]:
             if group is None:
                 group = groups[ref.path] = DocumentGroup(ref.path, ref.title, [])
             group.rows.append(DocumentRow(ref.field, entry))
+    by_field_and_url = attrgetter("field", "entry.url")
     for group in groups.values():
-        group.rows.sort(key=lambda r: (r.field, r.entry.url))
+        group.rows.sort(key=by_field_and_url)
     return [groups[path] for path in sorted(groups)]
 
 

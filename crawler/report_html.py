@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from crawler.report import (
@@ -283,11 +284,13 @@ def link(url: str | None) -> str:
     """A link for http(s) URLs; anything else (``javascript:``...) stays inert text."""
     if not url:
         return ""
+    text = h(url)
     if url.lower().startswith(("http://", "https://")):
-        return f'<a href="{h(url)}" rel="noopener noreferrer">{h(url)}</a>'
-    return f"<code>{h(url)}</code>"
+        return f'<a href="{text}" rel="noopener noreferrer">{text}</a>'
+    return f"<code>{text}</code>"
 
 
+@lru_cache(maxsize=64)
 def outcome_html(outcome: str) -> str:
     return f'<span class="outcome o-{outcome_key(outcome)}">{h(outcome)}</span>'
 
@@ -336,38 +339,61 @@ def html_table(header: Sequence[str], rows: Iterable[Sequence[Cell]],
                attrs: Sequence[str] | None = None, sortable: bool = False,
                widths: Sequence[int] = ()) -> str:
     """A table; ``widths`` (percent per column) lines up the columns of sibling tables."""
+    body = [f"<tr{attrs[i] if attrs else ''}>{html_cells(row)}</tr>\n"
+            for i, row in enumerate(rows)]
+    return table_of_rows(header, body, sortable, widths)
+
+
+def html_cells(row: Iterable[Cell]) -> str:
+    """The ``<td>`` elements of one row."""
+    cells = []
+    for cell in row:
+        if isinstance(cell, tuple):
+            html, sort, *css = cell
+            css_attr = f' class="{css[0]}"' if css else ""
+            cells.append(f'<td data-sort="{h(sort)}"{css_attr}>{html}</td>')
+        else:
+            cells.append(f"<td>{cell}</td>")
+    return "".join(cells)
+
+
+def table_of_rows(header: Sequence[str], body: list[str], sortable: bool = False,
+                  widths: Sequence[int] = ()) -> str:
+    """A table around rows already written (``<tr>...</tr>\\n`` each)."""
+    return f"{_table_start(tuple(header), sortable, tuple(widths))}{''.join(body)}</tbody>\n</table>\n"
+
+
+@lru_cache(maxsize=64)
+def _table_start(header: tuple[str, ...], sortable: bool, widths: tuple[int, ...]) -> str:
+    """Everything before the rows: the same for each of a report's many document tables."""
     head = "".join(f"<th>{h(c)}</th>" for c in header)
-    body = []
-    for i, row in enumerate(rows):
-        cells = []
-        for cell in row:
-            if isinstance(cell, tuple):
-                html, sort, *css = cell
-                css_attr = f' class="{css[0]}"' if css else ""
-                cells.append(f'<td data-sort="{h(sort)}"{css_attr}>{html}</td>')
-            else:
-                cells.append(f"<td>{cell}</td>")
-        body.append(f"<tr{attrs[i] if attrs else ''}>{''.join(cells)}</tr>\n")
     classes = " ".join(c for c in ("sortable" if sortable else "", "fixed" if widths else "") if c)
     css = f' class="{classes}"' if classes else ""
     cols = ("<colgroup>" + "".join(f'<col class="w{w}">' for w in widths) + "</colgroup>\n"
             if widths else "")
-    return (f"<table{css}>\n{cols}<thead><tr>{head}</tr></thead>\n<tbody>\n{''.join(body)}"
-            "</tbody>\n</table>\n")
-
+    return f"<table{css}>\n{cols}<thead><tr>{head}</tr></thead>\n<tbody>\n"
 
 
 def filter_attrs(outcomes: Iterable[str], confirmed: bool, context: str = "") -> str:
     """What the filter script reads from a row: its outcomes, whether it is confirmed."""
-    text = f' data-context="{h(context)}"' if context else ""
     return (f' data-outcomes="{h(" ".join(sorted(set(outcomes))))}"'
-            f' data-confirmed="{int(confirmed)}"{text}')
+            f' data-confirmed="{int(confirmed)}"{context_attr(context)}')
+
+
+def context_attr(context: str) -> str:
+    """The text the filter box searches besides the row's own (e.g. the document)."""
+    return f' data-context="{h(context)}"' if context else ""
 
 
 # -- the page --------------------------------------------------------------------
 
 
 def render_html(report: Report) -> str:
+    return "".join(html_chunks(report))
+
+
+def html_chunks(report: Report) -> Iterator[str]:
+    """The page in pieces: the "by document" section a few hundred documents at a time."""
     run = report.run
     title = f"Link health report — run {run['id']}"
     parts = ["<header>", f"<h1>{h(title)}</h1>", f'<p class="meta">{h(run_line(run))}</p>']
@@ -381,19 +407,21 @@ def render_html(report: Report) -> str:
               _figures(report), _charts(report)]
     if nothing_to_report(report):
         parts.append("<p>No problems found: every checked URL is ok.</p>")
-    parts += [_toc(report), _filters(report)]
-    for section in (_comparison, _fixed, _documents, _domains, _redirects, _parse_errors):
-        parts.append(section(report))
-    parts.append(f"<footer>linkhealth report of run {h(run['id'])}. "
-                 f"{h(confirmation_rule(report))} Sort a table by clicking its header; the"
-                 " filter box narrows the link tables.</footer>")
-    body = "\n".join(p for p in parts if p)
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            '<meta name="color-scheme" content="light dark">\n'
-            f"<title>{h(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n{body}\n<script>{SCRIPT}</script>\n</body>\n</html>\n")
+    parts += [_toc(report), _filters(report), _comparison(report), _fixed(report)]
+    yield ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+           f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+           '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+           '<meta name="color-scheme" content="light dark">\n'
+           f"<title>{h(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+           "<body>\n" + "\n".join(p for p in parts if p))
+    # The parts are joined by a line break, empty ones left out; the first part is never empty.
+    for number, chunk in enumerate(_documents(report)):
+        yield "\n" + chunk if number == 0 else chunk
+    parts = [_domains(report), _redirects(report), _parse_errors(report),
+             f"<footer>linkhealth report of run {h(run['id'])}. "
+             f"{h(confirmation_rule(report))} Sort a table by clicking its header; the"
+             " filter box narrows the link tables.</footer>"]
+    yield "".join("\n" + p for p in parts if p) + f"\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
 
 
 def _figures(report: Report) -> str:
@@ -521,32 +549,62 @@ def _fixed(report: Report) -> str:
                     f'<p class="meta">Failing in the previous check, ok now.</p>\n{table}')
 
 
-def _documents(report: Report) -> str:
+DOCUMENTS_PER_CHUNK = 500
+
+
+@lru_cache(maxsize=256)
+def _row_filter(outcome: str, confirmed: bool) -> str:
+    return filter_attrs([outcome], confirmed)
+
+
+@lru_cache(maxsize=256)
+def _status_cell(status: int | None) -> Cell:
+    return h(status_text(status)), status or 0, "num"
+
+
+def _documents(report: Report) -> Iterator[str]:
+    """The "by document" section in pieces (nothing when it has no rows)."""
     groups = by_document(report)
     if not groups:
-        return ""
+        return
     heading = "Links by document" if report.include_all else "Problems by document"
-    parts = []
+    parts = [f'<section id="documents">\n<h2>{h(heading)}</h2>\n']
     if has_snapshot_rows(groups):
         hint = snapshot_hint(lambda text: f"<code>{h(text)}</code>").removeprefix("📦 ")
         parts.append(f'<p class="meta">{hint}'
                      f" The snapshot links open the copies saved in <code>{SNAPSHOT_DIRECTORY}/"
                      "</code> next to this page by <code>scrapy report --with-snapshots</code>;"
-                     " pages are saved as text, so they show their source and run nothing.</p>")
-    for group in groups:
-        context = f"{group.path} {group.title or ''}"
-        table = html_table(
-            DOCUMENT_COLUMNS,
-            [(f"<code>{h(r.field)}</code>", link(r.entry.url), outcome_html(r.entry.outcome),
-              (h(status_text(r.entry.status)), r.entry.status or 0, "num"), h(r.entry.error),
-              failing_html(r.entry), html_archived_copy(r.entry))
-             for r in group.rows],
-            attrs=[filter_attrs([r.entry.outcome], r.entry.confirmed, context)
-                   for r in group.rows],
-            sortable=True, widths=DOCUMENT_WIDTHS)
+                     " pages are saved as text, so they show their source and run nothing.</p>\n")
+    # A URL's cells and filter attributes are the same in every document that references
+    # it (three times on average with --all): each is written once, as is each field's cell.
+    url_parts: dict[int, tuple[str, str]] = {}
+    field_cells: dict[str, str] = {}
+    for number, group in enumerate(groups, 1):
+        context = context_attr(f"{group.path} {group.title or ''}")
+        body = []
+        for row in group.rows:
+            entry = row.entry
+            attrs_and_cells = url_parts.get(id(entry))
+            if attrs_and_cells is None:
+                attrs_and_cells = url_parts[id(entry)] = (
+                    _row_filter(entry.outcome, entry.confirmed),
+                    html_cells((link(entry.url), outcome_html(entry.outcome),
+                                _status_cell(entry.status), h(entry.error) if entry.error else "",
+                                failing_html(entry), html_archived_copy(entry))))
+            field = field_cells.get(row.field)
+            if field is None:
+                field = field_cells[row.field] = f"<td><code>{h(row.field)}</code></td>"
+            attrs, cells = attrs_and_cells
+            body.append(f"<tr{attrs}{context}>{field}{cells}</tr>\n")
+        table = table_of_rows(DOCUMENT_COLUMNS, body, sortable=True, widths=DOCUMENT_WIDTHS)
         title = f'<p class="meta">{h(group.title)}</p>\n' if group.title else ""
-        parts.append(f"<section data-group>\n<h3>{h(group.path)}</h3>\n{title}{table}</section>")
-    return _section("documents", heading, "\n".join(parts) + "\n")
+        parts.append(f"<section data-group>\n<h3>{h(group.path)}</h3>\n{title}{table}</section>"
+                     + ("\n" if number < len(groups) else ""))
+        if number % DOCUMENTS_PER_CHUNK == 0:
+            yield "".join(parts)
+            parts = []
+    parts.append("\n</section>")
+    yield "".join(parts)
 
 
 def _domains(report: Report) -> str:

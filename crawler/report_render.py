@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import itertools
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from crawler.fast_json import dumps_indented, key_text
 from crawler.report import (
     DocumentGroup,
     Report,
@@ -38,13 +40,15 @@ DOCUMENT_COLUMNS = ("field", "URL", "outcome", "status", "error", "failing for",
 # -- JSON ----------------------------------------------------------------------
 
 
-def report_dict(report: Report) -> dict[str, Any]:
+def report_dict(report: Report, with_urls: bool = True) -> dict[str, Any]:
+    """The JSON report; ``with_urls=False`` leaves ``urls`` empty (``json_chunks`` writes
+    them one by one)."""
     return {
         "run": report.run,
         "summary": report.summary,
         "headline": report.headline(),
         "comparison": report.comparison(),
-        "urls": [_url_dict(entry) for entry in report.urls],
+        "urls": [_url_dict(entry) for entry in report.urls] if with_urls else [],
         "parse_errors": [{"path": p.path, "error": p.error, "line": p.line}
                          for p in report.parse_errors],
     }
@@ -67,7 +71,29 @@ def _url_dict(entry: UrlEntry) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+    return "".join(json_chunks(report))
+
+
+JSON_CHUNK_URLS = 2_000
+
+
+def json_chunks(report: Report) -> Iterator[str]:
+    """``report_dict(report)`` as ``json.dumps(..., indent=2, ensure_ascii=False)`` writes
+    it (by ``crawler.fast_json``), in pieces: the URLs ``JSON_CHUNK_URLS`` at a time, each
+    made only when written."""
+    document = report_dict(report, with_urls=False)
+    yield "{"
+    for number, (key, value) in enumerate(document.items()):
+        yield ("\n  " if number == 0 else ",\n  ") + key_text(key)
+        if key != "urls" or not report.urls:
+            yield dumps_indented(value, indent=2, level=1)
+            continue
+        for start in range(0, len(report.urls), JSON_CHUNK_URLS):
+            batch = report.urls[start:start + JSON_CHUNK_URLS]
+            yield ("[\n    " if start == 0 else ",\n    ") + ",\n    ".join(
+                dumps_indented(_url_dict(entry), indent=2, level=2) for entry in batch)
+        yield "\n  ]"
+    yield "\n}\n"
 
 
 # -- shared text -----------------------------------------------------------------
@@ -262,6 +288,15 @@ def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def render_markdown(report: Report) -> str:
+    return "".join(markdown_chunks(report))
+
+
+MD_CHUNK_LINES = 20_000
+
+
+def markdown_chunks(report: Report) -> Iterator[str]:
+    """The Markdown report in pieces of about ``MD_CHUNK_LINES`` lines, so that a report of
+    every URL (``--all``) is written as it is made instead of held whole."""
     run = report.run
     lines = [f"# Link health report — run {run['id']}", "", md_cell(run_line(run)), ""]
     if run["status"] != "finished":
@@ -273,10 +308,28 @@ def render_markdown(report: Report) -> str:
     lines += md_table(("outcome", "URLs"), [(md_cell(o), str(n)) for o, n in report.summary.items()])
     if nothing_to_report(report):
         lines += ["✅ No problems found: every checked URL is ok.", ""]
-    for section in (_md_comparison, _md_fixed, _md_documents, _md_domains, _md_redirects,
-                    _md_parse_errors):
-        lines += section(report)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    blocks = itertools.chain(
+        [_md_comparison(report) + _md_fixed(report)],
+        _md_document_blocks(report),
+        [_md_domains(report) + _md_redirects(report) + _md_parse_errors(report)])
+    for block in blocks:
+        lines.extend(block)
+        if len(lines) >= MD_CHUNK_LINES:
+            # Lines up to the last non-blank one go out: the text ends with exactly one
+            # newline, so trailing blank lines are only known at the end.
+            keep = len(lines) - 1
+            while keep > 0 and not lines[keep].rstrip("\n"):
+                keep -= 1
+            if keep > 0:
+                yield "\n".join(lines[:keep]) + "\n"
+                del lines[:keep]
+    while lines and not lines[-1].rstrip("\n"):
+        lines.pop()
+    if lines:
+        lines[-1] = lines[-1].rstrip("\n")
+        yield "\n".join(lines) + "\n"
+    else:
+        yield "\n"
 
 
 def _md_refs(entry: UrlEntry) -> str:
@@ -311,24 +364,36 @@ def _md_fixed(report: Report) -> list[str]:
          for e in report.fixed])
 
 
-def _md_documents(report: Report) -> list[str]:
+def _md_document_blocks(report: Report) -> Iterator[list[str]]:
+    """The "by document" section: lines per document."""
     groups = by_document(report)
     if not groups:
-        return []
+        return
     lines = ["## " + ("Links by document" if report.include_all else "Problems by document"), ""]
     if has_snapshot_rows(groups):
         lines += [snapshot_hint(lambda text: f"`{text}`"), ""]
+    yield lines
+    # A URL has the same cells in every document that references it (three times on
+    # average with --all): each URL's cells and each field's are written once.
+    url_cells: dict[int, str] = {}
+    field_cells: dict[str, str] = {}
     for group in groups:
-        lines += [f"### {md_code(group.path)}", ""]
+        lines = [f"### {md_code(group.path)}", ""]
         if group.title:
             lines += [md_cell(group.title), ""]
-        lines += md_table(
-            DOCUMENT_COLUMNS,
-            [(md_code(r.field), md_cell(r.entry.url), md_cell(r.entry.outcome),
-              status_text(r.entry.status), md_cell(r.entry.error), md_cell(failing_text(r.entry)),
-              md_archived_copy(r.entry))
-             for r in group.rows])
-    return lines
+        rows = []
+        for row in group.rows:
+            entry = row.entry
+            cells = url_cells.get(id(entry))
+            if cells is None:
+                cells = url_cells[id(entry)] = " | ".join((
+                    md_cell(entry.url), md_cell(entry.outcome), status_text(entry.status),
+                    md_cell(entry.error), md_cell(failing_text(entry)), md_archived_copy(entry)))
+            field = field_cells.get(row.field)
+            if field is None:
+                field = field_cells[row.field] = md_code(row.field)
+            rows.append((field, cells))
+        yield lines + md_table(DOCUMENT_COLUMNS, rows)
 
 
 def _md_domains(report: Report) -> list[str]:
@@ -363,10 +428,19 @@ def _md_parse_errors(report: Report) -> list[str]:
 
 
 def render_csv(report: Report) -> str:
-    """One row per (URL, reference); a URL without references gets one row."""
+    return "".join(csv_chunks(report))
+
+
+CSV_CHUNK_ROWS = 10_000
+
+
+def csv_chunks(report: Report) -> Iterator[str]:
+    """One row per (URL, reference); a URL without references gets one row. In pieces of
+    ``CSV_CHUNK_ROWS`` rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    rows = 0
     for entry in report.urls:
         for ref in entry.refs or [None]:
             writer.writerow([
@@ -376,14 +450,28 @@ def render_csv(report: Report) -> str:
                 entry.consecutive_failures, int(entry.permanent_redirect),
                 entry.last_snapshot["id"] if entry.last_snapshot else "", entry.wayback or "",
                 entry.failing_streak, int(entry.confirmed), entry.change])
-    return out.getvalue()
+            rows += 1
+            if rows % CSV_CHUNK_ROWS == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue()
 
 
 def render_html(report: Report) -> str:
     """The self-contained HTML page (``crawler.report_html``, which imports this module)."""
-    from crawler.report_html import render_html as render
+    return "".join(html_chunks(report))
 
-    return render(report)
 
+def html_chunks(report: Report) -> Iterator[str]:
+    from crawler.report_html import html_chunks as chunks
+
+    return chunks(report)
+
+
+CHUNK_RENDERERS: dict[str, Callable[[Report], Iterator[str]]] = {
+    "md": markdown_chunks, "html": html_chunks, "json": json_chunks, "csv": csv_chunks}
+"""Each format as pieces of text to write in turn: a report of every URL (``--all``) is
+hundreds of MB, which need not be held whole."""
 
 RENDERERS = {"md": render_markdown, "html": render_html, "json": render_json, "csv": render_csv}

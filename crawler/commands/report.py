@@ -10,14 +10,16 @@ domain: one that failed in ``LINKHEALTH_BROKEN_AFTER`` consecutive runs (``--bro
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from crawler import gc_tuning
 from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
-from crawler.report_render import RENDERERS
+from crawler.report_render import CHUNK_RENDERERS
 from crawler.report_snapshots import SNAPSHOT_DIRECTORY, export_report_snapshots
 from crawler.store import Store, StoreError
 
@@ -60,7 +62,7 @@ class Command(DatabaseCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--format", choices=sorted(RENDERERS), default="md",
+        parser.add_argument("--format", choices=sorted(CHUNK_RENDERERS), default="md",
                             help="output format (default: md)")
         parser.add_argument("-o", "--output", metavar="FILE",
                             help="write to FILE (parent directories are created; default: stdout)")
@@ -108,22 +110,30 @@ class Command(DatabaseCommand):
                     export_report_snapshots(store, report,
                                             Path(opts.output).parent / SNAPSHOT_DIRECTORY)
             with gc_tuning.paused():
-                self._write(RENDERERS[opts.format](report), opts.output)
+                self._write(CHUNK_RENDERERS[opts.format](report), opts.output)
         except (StoreError, ReportError, OSError) as exc:
             self.error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
             return
         self.exitcode = self._fail_on_status(report, fail_on)
 
     @staticmethod
-    def _write(text: str, output: str | None) -> None:
+    def _write(chunks: Iterable[str], output: str | None) -> None:
+        """Write the report as it is rendered. A file is written next to ``output`` and then
+        renamed over it: a report that fails half-way leaves the previous one in place."""
         if output is None:
-            sys.stdout.buffer.write(text.encode("utf-8"))
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk.encode("utf-8"))
             sys.stdout.flush()
             return
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                out.writelines(chunks)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
     @staticmethod
     def _fail_on_status(report: Report, outcomes: frozenset[str]) -> int:
