@@ -42,7 +42,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -314,11 +314,13 @@ GROUP BY f.url_id
 """
 
 REFS_SQL = """
-SELECT r.url_id, d.path, d.title, r.field, r.kind, r.raw
+SELECT r.url_id, d.path, d.title, r.field, r.kind, r.raw, r.id
 FROM refs r JOIN documents d ON d.id = r.document_id
 WHERE r.first_run_id <= :run AND r.last_run_id >= :run {only}
-ORDER BY d.path, r.field, r.id
 """
+# Sorted in Python (by path, field, id): SQLite's sort of 300,000 references through a
+# temporary B-tree took 1.3 s of the 2.1 s this query took at 100,000 URLs.
+REFS_ORDER = itemgetter(1, 3, 6)
 # Only the references of the URLs reported (a JSON list of ids): without --all, a run of
 # 100,000 healthy URLs has a few thousand to report, not 300,000 references to read.
 REFS_OF_URLS = "AND r.url_id IN (SELECT value FROM json_each(:ids))"
@@ -434,7 +436,9 @@ def _load_refs(db: sqlite_utils.Database, run_id: int,
     else:
         cursor = db.execute(REFS_SQL.format(only=REFS_OF_URLS),
                             {"run": run_id, "ids": json.dumps(url_ids)})
-    for url_id, path, title, field_path, kind, raw in cursor:
+    rows = cursor.fetchall()
+    rows.sort(key=REFS_ORDER)
+    for url_id, path, title, field_path, kind, raw, _ in rows:
         refs[url_id].append(Ref(path, field_path, kind, raw, title))
     return refs
 

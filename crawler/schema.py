@@ -88,22 +88,23 @@ FAILING_SQL = ("('broken', 'timeout', 'dns_error', 'connection_error', 'tls_erro
                " 'too_many_redirects', 'soft_404', 'invalid_url', 'forbidden_address')")
 
 
-@migrations()
-def m003_changes_and_search(db: sqlite_utils.Database) -> None:
-    """Run-to-run comparison as views (one definition for reports and Datasette), and
-    full-text search on document titles and URLs."""
-    # Each check with the same URL's previous judged check (in any earlier run, so a URL
-    # skipped as recently healthy keeps its last outcome; blocked and excluded are not
-    # judgements and are passed over) and its failing streak: failing checks since the URL
-    # was last ok. A streak of 1 is a new failure, more is a continuing one.
-    db.create_view("check_changes", f"""
-        WITH streaks AS (
-          SELECT c.*,
-            (SELECT count(*) FROM checks s
+STREAK_SQL = f"""(SELECT count(*) FROM checks s
               WHERE s.url_id = c.url_id AND s.run_id <= c.run_id AND s.outcome IN {FAILING_SQL}
                 AND s.run_id > coalesce((SELECT max(o.run_id) FROM checks o
                   WHERE o.url_id = c.url_id AND o.run_id <= c.run_id AND o.outcome = 'ok'), 0)
-            ) AS failing_streak,
+            )"""
+"""Failing checks of the URL since it was last ok, up to and including check ``c``."""
+
+
+def _check_changes_sql(failing_streak: str) -> str:
+    """The ``check_changes`` view. Each check with the same URL's previous judged check (in
+    any earlier run, so a URL skipped as recently healthy keeps its last outcome; blocked and
+    excluded are not judgements and are passed over) and its failing streak: failing checks
+    since the URL was last ok. A streak of 1 is a new failure, more is a continuing one."""
+    return f"""
+        WITH streaks AS (
+          SELECT c.*,
+            {failing_streak} AS failing_streak,
             (SELECT p.outcome FROM checks p
               WHERE p.url_id = c.url_id AND p.run_id < c.run_id
                 AND p.outcome NOT IN ('blocked', 'excluded')
@@ -118,7 +119,14 @@ def m003_changes_and_search(db: sqlite_utils.Database) -> None:
             ELSE 'unchanged'
           END AS change
         FROM streaks
-    """)
+    """
+
+
+@migrations()
+def m003_changes_and_search(db: sqlite_utils.Database) -> None:
+    """Run-to-run comparison as views (one definition for reports and Datasette), and
+    full-text search on document titles and URLs."""
+    db.create_view("check_changes", _check_changes_sql(STREAK_SQL))
     db["urls"].create_index(["request_url"])  # URLs as the user types them (url_history, snapshot)
     _searchable(db, "documents", ["title", "path"])
     _searchable(db, "urls", ["url"])
@@ -150,3 +158,12 @@ def _searchable(db: sqlite_utils.Database, table: str, columns: list[str]) -> No
 @migrations()
 def m004_resume(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("resumed", int)  # how many times an interrupted run was continued
+
+
+@migrations()
+def m005_streak_of_ok_checks(db: sqlite_utils.Database) -> None:
+    """An ok check's failing streak is 0 without counting: the view no longer runs two
+    subqueries for each of them (most checks are ok). The report of every URL of a
+    100,000-URL run read this view in 1.3 s before."""
+    db.create_view("check_changes", _check_changes_sql(
+        f"CASE WHEN c.outcome = 'ok' THEN 0 ELSE {STREAK_SQL} END"), replace=True)

@@ -82,7 +82,8 @@ def test_migrations_recorded_once(tmp_path):
     assert applied == [{"migration_set": "linkhealth", "name": "m001_initial_schema"},
                        {"migration_set": "linkhealth", "name": "m002_archive"},
                        {"migration_set": "linkhealth", "name": "m003_changes_and_search"},
-                       {"migration_set": "linkhealth", "name": "m004_resume"}]
+                       {"migration_set": "linkhealth", "name": "m004_resume"},
+                       {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -451,3 +452,26 @@ def test_full_text_search_on_titles_and_urls(store):
     store.write_batch(run_id, [doc], [])
     assert [r["path"] for r in store.db["documents"].search("deepfakes")] == ["_news/a.md"]
     assert [r["url"] for r in store.db["urls"].search("example")] == [URL]
+
+
+def test_the_faster_changes_view_gives_the_same_rows(tmp_path):
+    """m005 skips counting the failing streak of ok checks: every row of check_changes is the
+    same as with the counting definition (m003's), over runs of mixed outcomes."""
+    from crawler.schema import STREAK_SQL, _check_changes_sql
+
+    path = tmp_path / "db.sqlite"
+    outcomes = ["ok", "broken", "timeout", "ok", "blocked", "broken", "excluded", "ok"]
+    with Store(path) as store:
+        for run in range(len(outcomes)):
+            run_id = store.start_run("site", None, {})
+            store.write_batch(run_id, documents=[], checks=[
+                CheckItem(f"https://h.example/{n}", outcomes[(run + n) % len(outcomes)],
+                          checked_at=f"2024-03-0{run + 1}T10:00:00Z")
+                for n in range(12)], wayback=[])
+            store.finish_run(run_id, "finished", {}, {})
+        store.db.execute(f"CREATE TEMP VIEW counted AS {_check_changes_sql(STREAK_SQL)}")
+        now = rows(store, "SELECT * FROM check_changes ORDER BY check_id")
+        counted = rows(store, "SELECT * FROM counted ORDER BY check_id")
+    assert len(now) == 8 * 12 and now == counted
+    assert {r["change"] for r in now} == {"newly_failing", "still_failing", "fixed", "unchanged"}
+    assert max(r["failing_streak"] for r in now) >= 2
