@@ -100,6 +100,7 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
+STATS_CLASS = "crawler.stats.DirectStatsCollector"  # Scrapy's, without a shim per access
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "crawler.body_limit.BodyLimit": 100,
