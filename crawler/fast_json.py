@@ -30,7 +30,7 @@ def key_text(key: Any) -> str:
 
 
 def _float(value: float) -> str:
-    if value != value:
+    if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
@@ -66,7 +66,7 @@ def _key(key: Any) -> str:
 
 
 class _Writer:
-    __slots__ = ("out", "step", "keys")
+    __slots__ = ("keys", "out", "step")
 
     def __init__(self, out: list[str], step: str) -> None:
         self.out = out
