@@ -360,7 +360,8 @@ def html_cells(row: Iterable[Cell]) -> str:
 def table_of_rows(header: Sequence[str], body: list[str], sortable: bool = False,
                   widths: Sequence[int] = ()) -> str:
     """A table around rows already written (``<tr>...</tr>\\n`` each)."""
-    return f"{_table_start(tuple(header), sortable, tuple(widths))}{''.join(body)}</tbody>\n</table>\n"
+    start = _table_start(tuple(header), sortable, tuple(widths))
+    return f"{start}{''.join(body)}</tbody>\n</table>\n"
 
 
 @lru_cache(maxsize=64)

@@ -44,7 +44,8 @@ def db_path(tmp_path_factory) -> Path:
     checks = [check(n) for n in range(90)]
     documents = [
         DocumentItem(path=f"_news/{d:03d}-post.md", collection="news",
-                     title=f"Post {d} — “quoted”", published=None, error=None, error_line=None,
+                     title=f"Post {d} — “quoted”", published=None, error=None,
+                     error_line=None,
                      refs=[RefItem(field=f"related[{i}].webUrl", kind="link",
                                    raw=checks[(d * 5 + i) % 90].url,
                                    url=checks[(d * 5 + i) % 90].url, host=None, domain=None)
