@@ -45,6 +45,20 @@ RECORDED_SETTINGS = (
 )
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory. Linux carries ``ru_maxrss`` across ``exec``, so a
+    crawl started by a large process (a test runner holding 300 MB) would report its parent's
+    size; ``VmHWM`` in ``/proc/self/status`` is this program's own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 class StorePipeline:
     def __init__(self, crawler: Crawler):
         settings = crawler.settings
@@ -194,8 +208,7 @@ class StorePipeline:
                 self.store.close()
             return
         # True peak of this process (Scrapy's memusage samples only once a minute).
-        self.stats.set_value("linkhealth/peak_rss_bytes",
-                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        self.stats.set_value("linkhealth/peak_rss_bytes", peak_rss_bytes())
         counts = {name: self.stats.get_value(f"linkhealth/{name}", 0) for name in RUN_COUNTERS}
         counts["archived_bytes"] = self.stats.get_value("linkhealth/archive/bytes_stored", 0)
         for name in ADDITIVE_COUNTERS:  # a resumed run adds to what it did before

@@ -59,3 +59,14 @@ def test_a_long_header_line_is_reported_not_fatal(hostile):
     result, _, plain = hostile
     assert result.check(normalise(plain.url("/long-header/1024")))["error"]
     assert result.run()["status"] == "finished"
+
+
+def test_the_peak_is_the_crawls_own_not_its_parents(tmp_path):
+    """Linux keeps ru_maxrss across exec: a crawl started by a process holding 400 MB (as the
+    test runner can, late in the suite) must still report only its own peak."""
+    ballast = b"\1" * (400 * 1024 * 1024)  # every page written, so resident
+    site = write_site(tmp_path / "site", {"_news/2024-05-01-a.md": {
+        "title": "A", "webUrl": "javascript:alert(1)"}})
+    result = crawl(site, tmp_path / "db.sqlite")
+    peak = int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", result.log).group(1))
+    assert 20 * 1024 * 1024 < peak < len(ballast) // 2
