@@ -82,6 +82,8 @@ SETTINGS: tuple[Setting, ...] = (
             "PEM file of extra trusted CA certificates, added to the system trust store."),
     Setting("LINKHEALTH_VERIFY_TLS", True,
             "Verify TLS certificates (off: a broken certificate is not reported as tls_error)."),
+    Setting("LINKHEALTH_LEAN_CLIENT", True,
+            "Send requests with linkhealth's lean HTTP/1.1 client (off: Scrapy's, which costs more CPU per request)."),
     Setting("LINKHEALTH_BATCH_SIZE", 500, "Items written to SQLite per transaction."),
     Setting("LINKHEALTH_DB_TIMEOUT", 30.0,
             "Seconds a write waits for another writer's lock before it counts as failed."),

@@ -15,9 +15,12 @@ Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
 ``LINKHEALTH_ALLOW_HOSTS`` exempts named hosts (an intranet server you do want
 checked); a redirect from one of them to any other private address is still
 refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
-resolved). Known gap: the download handler resolves the name again when it
-connects, so a DNS answer that changes between the two lookups (DNS
-rebinding) is not caught.
+resolved).
+
+The download handler connects to the addresses returned here (``crawler/http_client.py``),
+so a DNS answer that changes after the check (DNS rebinding) cannot send a request to a
+private address. Requests through a proxy, or with ``LINKHEALTH_LEAN_CLIENT`` off, go
+through Scrapy's client, which looks the name up again.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def lookup(host: str, port: int) -> list[str]:
         raise CannotResolveHostError(f"DNS lookup failed for {host}: {exc.strerror}") from exc
     except UnicodeError as exc:
         raise HostNotFound(f"DNS lookup failed: invalid host name {host}") from exc
-    return sorted({info[4][0] for info in infos})
+    return sorted({info[4][0] for info in infos}, key=lambda address: (":" in address, address))
 
 
 class AddressGuard:
@@ -86,21 +89,23 @@ class AddressGuard:
         return cls(settings.getbool("LINKHEALTH_ALLOW_PRIVATE"),
                    frozenset(h.lower() for h in settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
 
-    async def check(self, request: Request) -> None:
-        """Raise ForbiddenAddress / HostNotFound / CannotResolveHostError, or return."""
+    async def check(self, request: Request) -> list[str]:
+        """The addresses the request may connect to (IPv4 first); or raise ForbiddenAddress,
+        HostNotFound or CannotResolveHostError."""
         parsed = urlparse_cached(request)
         if parsed.scheme not in ("http", "https"):
             raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
         host = parsed.hostname or ""
         addresses = await self._addresses(host, parsed.port or 443)
         if self.allow_private or host in self.allow_hosts:
-            return
+            return addresses
         for address in addresses:
             problem = address_problem(address)
             if problem:
                 raise ForbiddenAddress(f"{host} is a {problem} address ({address})"
                                        if host == address else
                                        f"{host} resolves to a {problem} address ({address})")
+        return addresses
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         try:

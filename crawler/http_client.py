@@ -1,0 +1,541 @@
+"""A lean HTTP/1.1 client for the download handler: Scrapy's responses, less work per request.
+
+Scrapy's HTTP/1.1 handler sends each request through Twisted's ``Agent``: an agent, an
+endpoint and a TLS policy lookup, a pooled-connection lookup, a request writer, a parser
+fed line by line, a response object and a body reader, joined by a dozen Deferreds. A link
+checker sends tens of thousands of small requests, and that machinery was the largest
+share of a checking crawl's CPU (``bench.check_bench --profile``). Here one protocol
+object per connection does the same exchange:
+
+* it connects to an address that the private-address guard has vetted, so the name is not
+  looked up a second time (an answer that changed in between cannot lead elsewhere);
+* connections are kept alive: at most ``max_idle`` idle ones per host, closed after
+  ``IDLE_TIMEOUT`` seconds unused. A request that fails on a reused connection before any
+  byte of its answer arrived (the server had closed it) is sent once more on a new one;
+* the request and the answer are read as ``crawler/http_message.py`` says, which follows
+  Scrapy's lenient parser, and the request target is written byte-exact;
+* Scrapy's downloader gets the same ``Response`` as from Scrapy's handler: headers
+  (``Content-Length`` set from the length the body was framed with), body, flags
+  ``partial``, ``dataloss`` and ``download_stopped``, ``ip_address``, ``certificate`` and
+  ``protocol``; the same signals are sent (``headers_received``, ``bytes_received``) and
+  their handlers may stop the download; ``download_maxsize``, ``download_warnsize``,
+  ``download_fail_on_dataloss`` and ``download_timeout`` work the same;
+* failures are the same exceptions: ``ResponseNeverReceived`` or ``ResponseFailed``
+  wrapping the reason, Twisted's connection errors, ``DownloadTimeoutError``, so retries
+  and the classifier see no difference.
+
+Requests through a proxy or from a bound local address are not handled here: the download
+handler gives them to Scrapy's client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag
+
+from scrapy import signals
+from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, ResponseDataLossError
+from scrapy.http import Headers
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils._download_handlers import (
+    check_stop_download,
+    get_maxsize_msg,
+    get_warnsize_msg,
+    make_response,
+)
+from twisted.internet import ssl
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError, NotConnectingError
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.task import LoopingCall
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+from twisted.web.iweb import UNKNOWN_LENGTH
+
+from crawler import http_message as message
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.web.iweb import IPolicyForHTTPS
+
+logger = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 240.0  # seconds an unused connection stays open (Twisted's pool: 240)
+SWEEP_EVERY = 30.0
+DEFAULT_TIMEOUT = 10.0  # seconds, when a request has no download_timeout (Scrapy's value)
+TLS_OPTIONS_CACHED = 512  # hosts whose TLS settings (an OpenSSL context each) are kept
+REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"})
+
+# How far an answer has come.
+HEAD, BODY_SIZED, BODY_CHUNKED, BODY_TO_CLOSE, FINISHED = range(5)
+
+
+class LeanHTTPClient:
+    def __init__(self, crawler: Crawler, tls_policy: IPolicyForHTTPS, max_idle: int):
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        self.crawler = crawler
+        self.max_idle = max_idle
+        self.maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        self.warnsize = crawler.settings.getint("DOWNLOAD_WARNSIZE")
+        self.fail_on_dataloss = crawler.settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
+        self.tls_options = lru_cache(maxsize=TLS_OPTIONS_CACHED)(tls_policy.creatorForNetloc)
+        self.idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self.sweeper = LoopingCall(self.close_idle, IDLE_TIMEOUT)
+        self.sweeper.clock = reactor
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, tls_policy: IPolicyForHTTPS) -> LeanHTTPClient:
+        return cls(crawler, tls_policy, crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+
+    def fetch(self, request: Request, addresses: list[str]) -> Deferred[Response]:
+        """The response to ``request``, sent to the first of ``addresses`` that accepts."""
+        exchange = Exchange(self, request, addresses)
+        exchange.start()
+        return exchange.result
+
+    # The pool of idle connections.
+
+    def take(self, key: tuple[str, str, int]) -> Connection | None:
+        idle = self.idle.get(key)
+        while idle:
+            connection = idle.pop()  # the most recently used is the least likely closed
+            if connection.open:
+                return connection
+        return None
+
+    def put_back(self, connection: Connection) -> None:
+        idle = self.idle.setdefault(connection.key, [])
+        if len(idle) >= self.max_idle:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        idle.append(connection)
+        if not self.sweeper.running:
+            self.sweeper.start(SWEEP_EVERY, now=False)
+
+    def forget(self, connection: Connection) -> None:
+        idle = self.idle.get(connection.key)
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def close_idle(self, older_than: float = 0.0) -> None:
+        limit = time.monotonic() - older_than
+        for key, idle in list(self.idle.items()):
+            for connection in [c for c in idle if c.idle_since <= limit]:
+                connection.close()
+            if not idle:
+                del self.idle[key]
+
+    def close(self) -> None:
+        if self.sweeper.running:
+            self.sweeper.stop()
+        self.close_idle()
+
+
+class Connection(Protocol):
+    """One connection to one host; it carries one exchange at a time."""
+
+    def __init__(self, key: tuple[str, str, int], address: str, client: LeanHTTPClient):
+        self.key = key
+        self.address = address
+        self.client = client
+        self.exchange: Exchange | None = None
+        self.open = False
+        self.idle_since = 0.0
+        self.ip = _ip_or_none(address)
+
+    def connectionMade(self) -> None:  # noqa: N802 (Twisted's names)
+        self.open = True
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.connected(self)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self.exchange is None:  # bytes nobody asked for: the connection can't be trusted
+            self.close()
+            return
+        self.exchange.data_received(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+        self.open = False
+        self.client.forget(self)
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.connection_lost(reason)
+
+    def connect_failed(self, reason: Failure) -> None:
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.connect_failed(reason)
+
+    def close(self, abort: bool = False) -> None:
+        self.open = False
+        self.client.forget(self)
+        if self.transport is not None:
+            if abort:
+                self.transport.abortConnection()
+            else:
+                self.transport.loseConnection()
+
+    def certificate(self) -> ssl.Certificate | None:
+        try:
+            return ssl.Certificate(self.transport.getPeerCertificate())
+        except Exception:  # no TLS, or no certificate (the handshake decides that, not us)
+            return None
+
+
+class _Dial(ClientFactory):
+    noisy = False
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def buildProtocol(self, addr: Any) -> Connection:  # noqa: N802
+        return self.connection
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:  # noqa: N802
+        self.connection.connect_failed(reason)
+
+
+class Exchange:
+    """One request and its answer, from the connection to the Response."""
+
+    def __init__(self, client: LeanHTTPClient, request: Request, addresses: list[str]):
+        self.client = client
+        self.request = request
+        self.addresses = addresses
+        self.url = urldefrag(request.url)[0]
+        scheme, _, target = message.split_url(request.url)
+        parsed = urlparse_cached(request)
+        hostname = parsed.hostname or ""
+        self.port = parsed.port or message.DEFAULT_PORTS.get(scheme, 80)
+        self.tls = scheme == "https"
+        self.hostname = hostname
+        self.key = (scheme, hostname, self.port)
+        self.data = message.request_bytes(
+            request, target, message.host_header(scheme, hostname, self.port))
+        self.timeout = request.meta.get("download_timeout") or DEFAULT_TIMEOUT
+        self.result: Deferred[Response] = Deferred(self._cancelled)
+        self.connection: Connection | None = None
+        self.connector: Any = None
+        self.dialling = 0  # which of the addresses
+        self.version: tuple[bytes, int, int] = (b"HTTP", 1, 1)
+        self.status = 0
+        self.headers: Headers | None = None
+        self.certificate: ssl.Certificate | None = None
+        self.ip_address: Any = None
+        self.reused = False
+        self.replayed = False
+        self.answered = False  # any byte of the answer has come
+        self.phase = HEAD
+        self.buffer = bytearray()
+        self.scanned = 0
+        self.status_end = -1
+        self.body: list[bytes] = []
+        self.received = 0
+        self.left = 0
+        self.chunks: message.ChunkedBody | None = None
+        self.reusable = False
+        self.reached_warnsize = False
+        self.maxsize = request.meta.get("download_maxsize", client.maxsize)
+        self.warnsize = request.meta.get("download_warnsize", client.warnsize)
+        self.started = time.monotonic()
+        self.timer = client.reactor.callLater(self.timeout, self._timed_out)
+
+    # Getting a connection.
+
+    def start(self) -> None:
+        connection = self.client.take(self.key)
+        if connection is None:
+            self._dial(0)
+        else:
+            self.reused = True
+            connection.exchange = self
+            self.connected(connection)
+
+    def _dial(self, index: int) -> None:
+        connection = Connection(self.key, self.addresses[index], self.client)
+        connection.exchange = self
+        self.dialling = index
+        factory: Any = _Dial(connection)
+        if self.tls:
+            options = self.client.tls_options(self.hostname.encode("ascii"), self.port)
+            factory = TLSMemoryBIOFactory(options, True, factory)
+        self.connector = self.client.reactor.connectTCP(
+            self.addresses[index], self.port, factory, timeout=self.timeout + 1)
+
+    def connect_failed(self, reason: Failure) -> None:
+        self.connector = None
+        if self.result.called:
+            return
+        if self.dialling + 1 < len(self.addresses) and reason.check(ConnectError):
+            self._dial(self.dialling + 1)
+            return
+        self._fail(reason)
+
+    def connected(self, connection: Connection) -> None:
+        self.connector = None
+        if self.result.called:  # timed out or cancelled while connecting: keep it for another
+            connection.exchange = None
+            self.client.put_back(connection)
+            return
+        self.connection = connection
+        connection.transport.write(self.data)
+
+    # Reading the answer.
+
+    def data_received(self, data: bytes) -> None:
+        self.answered = True
+        try:
+            if self.phase == HEAD:
+                self._read_head(data)
+            else:
+                self._read_body(data)
+        except Exception:
+            self._give_up(Failure())
+
+    def _read_head(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while self.phase == HEAD:
+            if self.status_end < 0:
+                self.status_end = buffer.find(b"\n")
+                if self.status_end < 0:
+                    message.check_unfinished_head(buffer)
+                    return
+                self.version, self.status = message.parse_status(
+                    bytes(buffer[:self.status_end]).removesuffix(b"\r"))
+                self.scanned = self.status_end
+            ends = message.head_end(buffer, self.scanned)
+            if ends is None:
+                message.check_unfinished_head(buffer)
+                self.scanned = max(self.status_end, len(buffer) - 2)
+                return
+            last, body_start = ends
+            block = bytes(buffer[self.status_end + 1:last])
+            rest = bytes(buffer[body_start:])
+            if 100 <= self.status < 200:  # an interim answer: the real one follows
+                buffer.clear()
+                self.status_end = -1
+                buffer += rest
+                continue
+            self._headers_complete(message.parse_headers(block), rest)
+
+    def _headers_complete(self, fields: list[tuple[bytes, bytes]], rest: bytes) -> None:
+        request = self.request
+        head_request = request.method == "HEAD"
+        entity: dict[bytes, list[bytes]] = {}
+        control: dict[bytes, list[bytes]] = {}
+        for name, value in fields:
+            if name in message.CONNECTION_CONTROL and not (head_request and name == b"content-length"):
+                control.setdefault(name, []).append(value)
+            else:
+                entity.setdefault(name, []).append(value)
+        self.buffer = bytearray()
+        self.reusable = message.keeps_alive(self.version, control.get(b"connection", []))
+        length: int | None
+        if self.status in message.NO_BODY_STATUSES or head_request:
+            length, self.phase = 0, FINISHED
+        elif b"transfer-encoding" in control:
+            coding = control[b"transfer-encoding"][0]
+            if coding.lower() != b"chunked":
+                raise ValueError(f"unsupported Transfer-Encoding: {coding[:40]!r}")
+            length, self.phase, self.chunks = None, BODY_CHUNKED, message.ChunkedBody()
+        else:
+            length = message.content_length(control.get(b"content-length", []))
+            if length is None:
+                self.phase, self.reusable = BODY_TO_CLOSE, False
+            elif length == 0:
+                self.phase = FINISHED
+            else:
+                self.phase, self.left = BODY_SIZED, length
+        headers = Headers()
+        if length is not None:
+            headers[b"Content-Length"] = str(length).encode("ascii")
+        headers.update(entity)
+        self.headers = headers
+        connection = self.connection
+        if connection is not None:
+            self.ip_address = connection.ip
+            if self.tls:
+                self.certificate = connection.certificate()
+        request.meta["download_latency"] = time.monotonic() - self.started
+        stop = check_stop_download(signals.headers_received, self.client.crawler, request,
+                                   headers=headers,
+                                   body_length=UNKNOWN_LENGTH if length is None else length)
+        if stop is not None:
+            self._finish(stop_download=stop, close=True)
+            return
+        if self.phase == FINISHED:
+            self._finish(close=bool(rest))
+            return
+        if length is not None and self._over_maxsize(length, expected=True):
+            return
+        if length is not None and self.warnsize and length > self.warnsize:
+            self.reached_warnsize = True
+            logger.warning(get_warnsize_msg(length, self.warnsize, request, expected=True))
+        if rest:
+            self._read_body(rest)
+
+    def _read_body(self, data: bytes) -> None:
+        phase = self.phase
+        if phase == BODY_SIZED:
+            if len(data) >= self.left:
+                data, extra = data[:self.left], data[self.left:]
+                self.left = 0
+                if extra:
+                    self.reusable = False
+            else:
+                self.left -= len(data)
+            if self._deliver(data) and self.left == 0:
+                self._finish()
+        elif phase == BODY_CHUNKED:
+            chunks = self.chunks
+            for piece in chunks.feed(data):
+                if not self._deliver(piece):
+                    return
+            if chunks.error is not None:
+                self.reusable = False
+                self._data_lost(Failure(chunks.error))
+                return
+            if chunks.done:
+                if chunks.rest:
+                    self.reusable = False
+                self._finish()
+        elif phase == BODY_TO_CLOSE:
+            self._deliver(data)
+        else:  # bytes after a finished answer: nobody asked for them
+            self.reusable = False
+
+    def _deliver(self, data: bytes) -> bool:
+        """Keep a piece of the body; False when the download ended with it."""
+        if not data:
+            return True
+        self.body.append(data)
+        self.received += len(data)
+        stop = check_stop_download(signals.bytes_received, self.client.crawler, self.request,
+                                   data=data)
+        if stop is not None:
+            self._finish(stop_download=stop, close=True)
+            return False
+        if self._over_maxsize(self.received, expected=False):
+            return False
+        if self.warnsize and self.received > self.warnsize and not self.reached_warnsize:
+            self.reached_warnsize = True
+            logger.warning(get_warnsize_msg(self.received, self.warnsize, self.request,
+                                            expected=False))
+        return True
+
+    def _over_maxsize(self, size: int, expected: bool) -> bool:
+        if not self.maxsize or size <= self.maxsize:
+            return False
+        text = get_maxsize_msg(size, self.maxsize, self.request, expected=expected)
+        logger.warning(text)
+        self.body = []
+        self._fail(Failure(DownloadCancelledError(text)), abort=True)
+        return True
+
+    # Endings.
+
+    def connection_lost(self, reason: Failure) -> None:
+        self.connection = None
+        if self.result.called:
+            return
+        if self.phase == BODY_TO_CLOSE:
+            self._finish(flags=["partial"])
+        elif self.phase in (BODY_SIZED, BODY_CHUNKED):
+            self._data_lost(reason)
+        elif self.answered:
+            self._fail(Failure(ResponseFailed([reason])))
+        elif self.reused and not self.replayed and self.request.method in REPLAYABLE:
+            self.replayed, self.reused = True, False  # the server had closed it: a new one
+            self._dial(0)
+        else:
+            self._fail(Failure(ResponseNeverReceived([reason])))
+
+    def _data_lost(self, reason: Failure) -> None:
+        if not self.request.meta.get("download_fail_on_dataloss", self.client.fail_on_dataloss):
+            self._finish(flags=["dataloss"])
+            return
+        error = ResponseDataLossError()
+        error.__cause__ = ResponseFailed([reason])
+        self._fail(Failure(error))
+
+    def _finish(self, flags: list[str] | None = None, stop_download: Any = None,
+                close: bool = False) -> None:
+        if self.timer.active():
+            self.timer.cancel()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.exchange = None
+            if close or not self.reusable:
+                connection.close()
+            else:
+                self.client.put_back(connection)
+        self.phase = FINISHED
+        protocol, major, minor = self.version
+        try:
+            response = make_response(
+                url=self.url, status=self.status, headers=self.headers, body=b"".join(self.body),
+                flags=flags, certificate=self.certificate, ip_address=self.ip_address,
+                protocol=f"{protocol.decode('latin-1')}/{major}.{minor}",
+                stop_download=stop_download)
+        except Exception:
+            self.result.errback(Failure())
+            return
+        self.result.callback(response)
+
+    def _give_up(self, reason: Failure) -> None:
+        """The answer cannot be read: fail the request and drop the connection."""
+        if self.result.called:
+            return
+        self._fail(Failure(ResponseFailed([reason])), abort=True)
+
+    def _fail(self, reason: Failure, abort: bool = False) -> None:
+        if self.timer.active():
+            self.timer.cancel()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.exchange = None
+            connection.close(abort=abort)
+        self.phase = FINISHED
+        if not self.result.called:
+            self.result.errback(reason)
+
+    def _timed_out(self) -> None:
+        self._stop_connecting()
+        self._fail(Failure(DownloadTimeoutError(
+            f"Getting {self.url} took longer than {self.timeout} seconds.")), abort=True)
+
+    def _cancelled(self, result: Deferred[Response]) -> None:
+        self._stop_connecting()
+        if self.timer.active():
+            self.timer.cancel()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.exchange = None
+            connection.close(abort=True)
+
+    def _stop_connecting(self) -> None:
+        connector, self.connector = self.connector, None
+        if connector is not None:
+            try:
+                connector.stopConnecting()
+            except NotConnectingError:
+                pass
+
+
+def _ip_or_none(address: str) -> Any:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:  # an IPv6 address with a zone
+        return None

@@ -1,0 +1,230 @@
+"""The lean HTTP/1.1 client (crawler/http_client.py) against Scrapy's own, on real servers.
+
+The same site is crawled twice, once with each client (``LINKHEALTH_LEAN_CLIENT``), over
+the test web's behaviours and a raw socket server's unusual but real-world answers:
+every check and every snapshot must come out the same. Then what only the lean client
+does: the request target byte-exact, connections kept alive, and a request that meets a
+keep-alive connection the server had just closed sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from contextlib import ExitStack
+
+import pytest
+
+from crawler.urls import normalise
+from tests.crawl import crawl, write_site
+from tests.webserver import Web
+
+CRLF = b"\r\n"
+
+# path -> (head, body, connection stays open). The head of a HEAD answer is sent alone.
+QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
+    "/chunked": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
+                 b"6\r\n<p>hel\r\n7;name=value\r\nlo</p>\n\r\n0\r\nX-Trailer: yes\r\n\r\n", True),
+    "/chunked-cut": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     b"40\r\n<p>cut short", False),
+    "/bad-chunk": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   b"zz\r\nhello\r\n0\r\n\r\n", False),
+    "/lf-only": (b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 11\n\n", b"<p>lf</p>\n\n", True),
+    "/folded": (b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n\tsecond\r\nthis line has no colon\r\n"
+                b"Content-Type: text/html\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 2\r\n\r\n",
+                b"ok", True),
+    "/interim": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n",
+                 b"<p>ok</p>", True),
+    "/http10": (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<title>old</title>", False),
+    "/no-reason": (b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", b"", True),
+    "/close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n",
+               b"ok", False),
+    "/two-lengths": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", b"hello!", False),
+    "/same-lengths": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2, 2\r\n\r\n",
+                      b"ok", True),
+    "/gzip-coded": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", b"xxxx", False),
+    "/bad-status": (b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n", b"", False),
+    "/bad-version": (b"HTTP/one 200 OK\r\nContent-Length: 0\r\n\r\n", b"", False),
+    "/moved": (b"HTTP/1.1 301 Moved Permanently\r\nLocation: /chunked\r\nContent-Length: 0\r\n\r\n", b"", True),
+    "/extra-bytes": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
+                     b"okAND MORE", True),
+    "/head-length": (b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n",
+                     b"\x89PNG", True),
+}
+NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", b"", True)
+
+
+class RawServer:
+    """A loopback server that answers with QUIRKS' exact bytes, one thread per connection.
+
+    ``drop_reused``: a request that arrives on a connection which has already served one is
+    not answered; the connection is closed instead, as a server does when its keep-alive
+    timeout ends just as the client reuses the connection.
+    """
+
+    def __init__(self, drop_reused: bool = False):
+        self.drop_reused = drop_reused
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.request_lines: list[bytes] = []
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, target: str) -> str:
+        return f"http://127.0.0.1:{self.port}{target}"
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            pending, served = b"", 0
+            while True:
+                while b"\r\n\r\n" not in pending:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    pending += data
+                head, _, pending = pending.partition(b"\r\n\r\n")
+                line = head.split(CRLF, 1)[0]
+                with self.lock:
+                    self.request_lines.append(line)
+                    if self.drop_reused and served:
+                        self.dropped += 1
+                        return
+                method, target = line.split(b" ")[:2]
+                path = target.decode().partition("?")[0]
+                answer_head, body, stays_open = QUIRKS.get(path, NOT_FOUND)
+                conn.sendall(answer_head if method == b"HEAD" else answer_head + body)
+                served += 1
+                if not stays_open:
+                    return
+
+
+def checks_and_snapshots(result) -> dict[str, dict]:
+    """Per URL: the check and its snapshot, without what differs between two runs."""
+    rows = result.db.query(
+        "SELECT u.url, c.outcome, c.status, c.final_url, c.redirects, c.permanent_redirect,"
+        " c.error, c.content_type, c.content_length, c.method, c.head_status, c.attempts,"
+        " s.status AS s_status, s.protocol, s.headers, s.content_type AS s_type,"
+        " s.content_encoding, s.size, s.digest, s.truncated, s.etag, s.last_modified"
+        " FROM checks c JOIN urls u ON u.id = c.url_id LEFT JOIN snapshots s ON s.id = c.snapshot_id")
+    out = {}
+    for row in rows:
+        pairs = json.loads(row["headers"]) if row["headers"] else []
+        row["headers"] = [(name, value) for name, value in pairs if name != "Date"]
+        out[row.pop("url")] = row
+    return out
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with ExitStack() as stack:
+        yield stack.enter_context(Web()), stack.enter_context(RawServer())
+
+
+def site_for(web: Web, raw: RawServer):
+    web_paths = ["/ok", "/status/404", "/status/500", "/redirect/301?to=/ok", "/chain/3",
+                 "/loop/a", "/to-home", "/soft404", "/blocked", "/image.png",
+                 "/big/200", "/gzip", "/length-lie/long", "/length-lie/short", "/not-http",
+                 "/head/405", "/reset"]
+    urls = [web.url(p) for p in web_paths] + [raw.url(p) for p in QUIRKS]
+    return {"_news/2024-05-01-quirks.md": {"title": "Quirks", "related": [{"webUrl": u} for u in urls]}}
+
+
+@pytest.mark.parametrize("archive", ["1", "0"], ids=["archive-GET", "check-HEAD"])
+def test_both_clients_record_the_same_checks_and_snapshots(servers, tmp_path, archive):
+    web, raw = servers
+    site = write_site(tmp_path / "site", site_for(web, raw))
+    settings = {"LINKHEALTH_ARCHIVE": archive, "RETRY_TIMES": "0"}
+    lean = checks_and_snapshots(crawl(site, tmp_path / "lean.db",
+                                      settings={**settings, "LINKHEALTH_LEAN_CLIENT": "1"}))
+    scrapy = checks_and_snapshots(crawl(site, tmp_path / "scrapy.db",
+                                        settings={**settings, "LINKHEALTH_LEAN_CLIENT": "0"}))
+    assert lean.keys() == scrapy.keys()
+    assert len(lean) == 17 + len(QUIRKS)
+    for url in lean:
+        lean_row, scrapy_row = dict(lean[url]), dict(scrapy[url])
+        lean_error, scrapy_error = lean_row.pop("error"), scrapy_row.pop("error")
+        assert (url, lean_row) == (url, scrapy_row)
+        assert bool(lean_error) == bool(scrapy_error), url
+    outcomes = {url.removeprefix(raw.url("")): row["outcome"] for url, row in lean.items()
+                if url.startswith(raw.url(""))}
+    assert outcomes["/chunked"] == outcomes["/interim"] == outcomes["/folded"] == "ok"
+    assert outcomes["/bad-status"] == outcomes["/bad-version"] == "connection_error"
+
+
+def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
+    web, raw = servers
+    site = write_site(tmp_path / "site", site_for(web, raw))
+    result = crawl(site, tmp_path / "db.sqlite", settings={"RETRY_TIMES": "0"})
+    rows = checks_and_snapshots(result)
+
+    def row(path):
+        return rows[normalise(raw.url(path))]
+
+    assert row("/chunked")["size"] == len(b"<p>hello</p>\n")
+    assert row("/chunked-cut")["truncated"] == row("/bad-chunk")["truncated"] == 1
+    assert row("/http10")["protocol"] == "HTTP/1.0"
+    assert row("/folded")["headers"] == [
+        ("Content-Length", "2"), ("X-Folded", "first\tsecond"), ("Content-Type", "text/html"),
+        ("X-Twice", "1"), ("X-Twice", "2")]
+    assert row("/close")["headers"] == [("Content-Length", "2"), ("Content-Type", "text/html")]
+    assert row("/moved")["final_url"] == raw.url("/chunked")
+    assert row("/no-reason")["outcome"] == "broken"
+    for path in ("/two-lengths", "/gzip-coded", "/bad-status", "/bad-version"):
+        assert row(path)["outcome"] == "connection_error", path
+        assert row(path)["error"], path
+
+
+def test_the_request_target_is_sent_as_written(tmp_path):
+    with RawServer() as raw:
+        written = raw.url("/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20#fragment")
+        site = write_site(tmp_path / "site", {"_news/2024-05-01-a.md": {"title": "A", "webUrl": written}})
+        crawl(site, tmp_path / "db.sqlite")
+        assert raw.request_lines[0].split(b" ")[1] == b"/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20"
+
+
+def test_connections_are_kept_alive(tmp_path):
+    with RawServer() as raw:
+        paths = [f"/chunked?n={n}" for n in range(30)]
+        site = write_site(tmp_path / "site", {"_news/2024-05-01-a.md": {
+            "title": "A", "related": [{"webUrl": raw.url(p)} for p in paths]}})
+        result = crawl(site, tmp_path / "db.sqlite", settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+        assert {r["outcome"] for r in checks_and_snapshots(result).values()} == {"ok"}
+        assert len(raw.request_lines) == 30
+        assert raw.connections <= 4
+
+
+def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_path):
+    with RawServer(drop_reused=True) as raw:
+        urls = [raw.url(f"/same-lengths?n={n}") for n in range(6)]
+        site = write_site(tmp_path / "site", {"_news/2024-05-01-a.md": {
+            "title": "A", "related": [{"webUrl": u} for u in urls]}})
+        result = crawl(site, tmp_path / "db.sqlite",
+                       settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "1", "RETRY_TIMES": "0"})
+        rows = checks_and_snapshots(result)
+        assert {rows[normalise(u)]["outcome"] for u in urls} == {"ok"}
+        assert {rows[normalise(u)]["attempts"] for u in urls} == {1}
+        assert raw.dropped >= 1
