@@ -57,13 +57,15 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         if self.client is None or self._bind_address or meta.get("proxy") or meta.get("bindaddress"):
             return await super().download_request(request)
         try:
-            with wrap_twisted_exceptions():
-                return await self._awaitable(self.client.fetch(request, addresses))
+            return await self._awaitable(self.client.fetch(request, addresses))
         except ResponseDataLossError:
             if not self._fail_on_dataloss_warned:
                 logger.warning(get_dataloss_msg(request.url))
                 self._fail_on_dataloss_warned = True
             raise
+        except Exception:
+            with wrap_twisted_exceptions():  # Twisted's errors as Scrapy's, as its handler does
+                raise
 
     async def close(self) -> None:
         if self.client is not None:

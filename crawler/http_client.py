@@ -151,7 +151,7 @@ class Connection(Protocol):
         self.exchange: Exchange | None = None
         self.open = False
         self.idle_since = 0.0
-        self.ip = _ip_or_none(address)
+        self.ip = ip_or_none(address)
 
     def connectionMade(self) -> None:  # noqa: N802 (Twisted's names)
         self.open = True
@@ -209,11 +209,19 @@ class _Dial(ClientFactory):
 class Exchange:
     """One request and its answer, from the connection to the Response."""
 
+    __slots__ = (
+        "addresses", "answered", "body", "buffer", "certificate", "chunks", "client",
+        "connection", "connector", "data", "dialling", "headers", "hostname", "ip_address",
+        "key", "left", "maxsize", "phase", "port", "reached_warnsize", "received", "replayed",
+        "request", "result", "reusable", "reused", "scanned", "started", "status",
+        "status_end", "timeout", "timer", "tls", "url", "version", "warnsize",
+    )
+
     def __init__(self, client: LeanHTTPClient, request: Request, addresses: list[str]):
         self.client = client
         self.request = request
         self.addresses = addresses
-        self.url = urldefrag(request.url)[0]
+        self.url = urldefrag(request.url)[0] if "#" in request.url else request.url
         scheme, _, target = message.split_url(request.url)
         parsed = urlparse_cached(request)
         hostname = parsed.hostname or ""
@@ -328,20 +336,16 @@ class Exchange:
                 self.status_end = -1
                 buffer += rest
                 continue
-            self._headers_complete(message.parse_headers(block), rest)
+            head_request = self.request.method == "HEAD"
+            entity, control = message.parse_headers(block, head_request)
+            self._headers_complete(entity, control, head_request, rest)
 
-    def _headers_complete(self, fields: list[tuple[bytes, bytes]], rest: bytes) -> None:
+    def _headers_complete(self, entity: dict[bytes, list[bytes]],
+                          control: dict[bytes, list[bytes]], head_request: bool,
+                          rest: bytes) -> None:
         request = self.request
-        head_request = request.method == "HEAD"
-        entity: dict[bytes, list[bytes]] = {}
-        control: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            if name in message.CONNECTION_CONTROL and not (head_request and name == b"content-length"):
-                control.setdefault(name, []).append(value)
-            else:
-                entity.setdefault(name, []).append(value)
         self.buffer = bytearray()
-        self.reusable = message.keeps_alive(self.version, control.get(b"connection", []))
+        self.reusable = message.keeps_alive(self.version, control.get(b"connection"))
         length: int | None
         if self.status in message.NO_BODY_STATUSES or head_request:
             length, self.phase = 0, FINISHED
@@ -358,10 +362,11 @@ class Exchange:
                 self.phase = FINISHED
             else:
                 self.phase, self.left = BODY_SIZED, length
+        # Scrapy's Headers is a dict of Title-Case names to lists of values: filled directly.
         headers = Headers()
         if length is not None:
-            headers[b"Content-Length"] = str(length).encode("ascii")
-        headers.update(entity)
+            dict.__setitem__(headers, b"Content-Length", [str(length).encode("ascii")])
+        dict.update(headers, entity)
         self.headers = headers
         connection = self.connection
         if connection is not None:
@@ -534,7 +539,8 @@ class Exchange:
                 pass
 
 
-def _ip_or_none(address: str) -> Any:
+@lru_cache(maxsize=4096)
+def ip_or_none(address: str) -> Any:
     try:
         return ipaddress.ip_address(address)
     except ValueError:  # an IPv6 address with a zone

@@ -136,30 +136,33 @@ def parse_version(text: bytes) -> tuple[bytes, int, int]:
     return protocol, major, minor
 
 
-def parse_headers(block: bytes) -> list[tuple[bytes, bytes]]:
-    """Header lines (without the status line) -> [(lower-case name, value)] in order."""
+def parse_headers(block: bytes, head_request: bool) -> tuple[dict[bytes, list[bytes]],
+                                                              dict[bytes, list[bytes]]]:
+    """Header lines (without the status line) -> the response's headers, in the order they
+    came, under Scrapy's ``Title-Case`` names; and the connection-control headers, under
+    lower-case names. ``Content-Length`` is the response's in the answer to a HEAD."""
     lines = block.split(b"\n")
     if max(map(len, lines)) > MAX_LINE + 1:
         raise OversizedHead(f"a line of the answer's head is longer than {MAX_LINE} bytes")
-    headers: list[tuple[bytes, bytes]] = []
-    pending: bytes | None = None
+    fields: list[bytes] = []
     for line in lines:
         line = line.removesuffix(b"\r")
-        if line[:1] in (b" ", b"\t") and pending is not None:
-            pending += line
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line  # a folded line continues the one before
+        elif line:
+            fields.append(line)
+    entity: dict[bytes, list[bytes]] = {}
+    control: dict[bytes, list[bytes]] = {}
+    for field in fields:
+        name, colon, value = field.partition(b":")
+        if not colon:  # a line without a colon is skipped, as browsers and Scrapy do
             continue
-        if pending is not None:
-            _add_header(headers, pending)
-        pending = line or None
-    if pending is not None:
-        _add_header(headers, pending)
-    return headers
-
-
-def _add_header(headers: list[tuple[bytes, bytes]], line: bytes) -> None:
-    name, colon, value = line.partition(b":")
-    if colon:  # a line without a colon is skipped, as browsers and Scrapy do
-        headers.append((name.lower(), value.strip()))
+        name = name.lower()
+        if name in CONNECTION_CONTROL and not (head_request and name == b"content-length"):
+            control.setdefault(name, []).append(value.strip())
+        else:
+            entity.setdefault(name.title(), []).append(value.strip())
+    return entity, control
 
 
 def content_length(values: list[bytes]) -> int | None:
@@ -180,10 +183,11 @@ def _decimal(text: bytes) -> int:
     return int(text)
 
 
-def keeps_alive(version: tuple[bytes, int, int], connection: list[bytes]) -> bool:
+def keeps_alive(version: tuple[bytes, int, int], connection: list[bytes] | None) -> bool:
     """An HTTP/1.1 answer without ``Connection: close`` leaves the connection reusable."""
-    return version[1:] == (1, 1) and not any(
-        b"close" in value.lower() for value in connection)
+    if version[1] != 1 or version[2] != 1:
+        return False
+    return not connection or not any(b"close" in value.lower() for value in connection)
 
 
 class ChunkedBody:

@@ -81,6 +81,7 @@ class AddressGuard:
         self.allow_hosts = allow_hosts
         self.retry_lookup_after = retry_lookup_after
         self._resolved: dict[str, tuple[float, list[str] | Exception]] = {}
+        self._vetted: dict[str, list[str]] = {}  # host -> addresses, for hosts found fine for good
         self._pending: dict[str, list[Deferred]] = {}
 
     @classmethod
@@ -96,15 +97,25 @@ class AddressGuard:
         if parsed.scheme not in ("http", "https"):
             raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
         host = parsed.hostname or ""
+        vetted = self._vetted.get(host)
+        if vetted is not None:
+            return vetted
         addresses = await self._addresses(host, parsed.port or 443)
         if self.allow_private or host in self.allow_hosts:
-            return addresses
+            return self._keep(host, addresses)
         for address in addresses:
             problem = address_problem(address)
             if problem:
                 raise ForbiddenAddress(f"{host} is a {problem} address ({address})"
                                        if host == address else
                                        f"{host} resolves to a {problem} address ({address})")
+        return self._keep(host, addresses)
+
+    def _keep(self, host: str, addresses: list[str]) -> list[str]:
+        """Remember a verdict that cannot change in this run (a successful lookup is kept)."""
+        entry = self._resolved.get(host)
+        if entry is None or entry[0] == float("inf"):
+            self._vetted[host] = addresses
         return addresses
 
     async def _addresses(self, host: str, port: int) -> list[str]:
