@@ -30,9 +30,10 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
     ("URL resolving and keys", r"\((crawler/urls\.py|.*tldextract/|.*w3lib/url\.py|.*urllib/parse\.py)"),
     ("classifying answers", r"\(crawler/(classify|redirects|tls|capture)\.py"),
     ("linkhealth spider", r"\(spiders/"),
+    ("HTTP client (ours, or Twisted's)",
+     r"\(.*(crawler/http_(client|message)\.py|twisted/web/|scrapy/core/downloader/handlers/"
+     r"|twisted/internet/(tcp|abstract)\.py)"),
     ("linkhealth middlewares and pipeline", r"\(crawler/"),
-    ("HTTP client (Twisted, Scrapy handler)",
-     r"\(.*(twisted/web/|scrapy/core/downloader/handlers/|twisted/internet/(tcp|abstract)\.py)"),
     ("Scrapy downloader, slots and middlewares",
      r"\(.*scrapy/core/downloader/|\(.*scrapy/downloadermiddlewares/"),
     ("Scrapy scraper, items and spider middlewares",
