@@ -477,16 +477,7 @@ class Exchange:
 
     def _finish(self, flags: list[str] | None = None, stop_download: Any = None,
                 close: bool = False) -> None:
-        if self.timer.active():
-            self.timer.cancel()
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            connection.exchange = None
-            if close or not self.reusable:
-                connection.close()
-            else:
-                self.client.put_back(connection)
-        self.phase = FINISHED
+        self._release(keep=self.reusable and not close)
         protocol, major, minor = self.version
         try:
             response = make_response(
@@ -506,15 +497,23 @@ class Exchange:
         self._fail(Failure(ResponseFailed([reason])), abort=True)
 
     def _fail(self, reason: Failure, abort: bool = False) -> None:
-        if self.timer.active():
-            self.timer.cancel()
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            connection.exchange = None
-            connection.close(abort=abort)
-        self.phase = FINISHED
+        self._release(abort=abort)
         if not self.result.called:
             self.result.errback(reason)
+
+    def _release(self, keep: bool = False, abort: bool = False) -> None:
+        """The exchange is over: no timer; the connection back to the pool (``keep``) or closed."""
+        if self.timer.active():
+            self.timer.cancel()
+        self.phase = FINISHED
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        connection.exchange = None
+        if keep:
+            self.client.put_back(connection)
+        else:
+            connection.close(abort=abort)
 
     def _timed_out(self) -> None:
         self._stop_connecting()
@@ -523,12 +522,7 @@ class Exchange:
 
     def _cancelled(self, result: Deferred[Response]) -> None:
         self._stop_connecting()
-        if self.timer.active():
-            self.timer.cancel()
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            connection.exchange = None
-            connection.close(abort=True)
+        self._release(abort=True)
 
     def _stop_connecting(self) -> None:
         connector, self.connector = self.connector, None

@@ -15,7 +15,10 @@ import threading
 from contextlib import ExitStack
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from crawler.http_message import ChunkedBody, split_url
 from crawler.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
@@ -228,3 +231,33 @@ def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_p
         assert {rows[normalise(u)]["outcome"] for u in urls} == {"ok"}
         assert {rows[normalise(u)]["attempts"] for u in urls} == {1}
         assert raw.dropped >= 1
+
+
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=8), st.data())
+def test_a_chunked_body_decodes_however_it_is_cut(chunks, data):
+    encoded = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(c), c) if i % 2 else b"%X\r\n%s\r\n" % (len(c), c)
+                       for i, c in enumerate(chunks)) + b"0\r\nTrailer: x\r\n\r\nNEXT"
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(encoded)), max_size=10)))
+    decoder, out = ChunkedBody(), []
+    for start, end in zip([0, *cuts], [*cuts, len(encoded)]):
+        if not decoder.done:
+            out += decoder.feed(encoded[start:end])
+    assert decoder.done and decoder.error is None
+    assert b"".join(out) == b"".join(chunks)
+    assert b"NEXT".startswith(decoder.rest)  # what follows the body is left for the next answer
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\n", b"-1\r\n", b"5\r\nhelloX\r\n", b"1" * 20000])
+def test_a_chunked_body_that_is_not_http_stops_with_an_error(bad):
+    decoder = ChunkedBody()
+    decoder.feed(bad)
+    assert decoder.error is not None and not decoder.done
+
+
+@given(st.lists(st.sampled_from(["a", "", "%2C", "%2c", ";p=1", "b,c", "~x", "%20"]), max_size=6),
+       st.sampled_from(["", "?q=%2C", "?", "?a=1&b=", "#frag", "?x#y"]))
+def test_the_target_is_the_urls_own_text(segments, tail):
+    path = "/" + "/".join(segments)
+    scheme, netloc, target = split_url(f"HTTP://user@host.example:8080{path}{tail}")
+    assert (scheme, netloc) == ("http", "user@host.example:8080")
+    assert target == path + tail.partition("#")[0]
