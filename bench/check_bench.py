@@ -177,24 +177,32 @@ def make_site(site: Path, target_urls: int, hosts: list[str], seed: int) -> dict
     return asdict(stats)
 
 
-def run_linkhealth(args: argparse.Namespace, work: Path, web: SimWeb) -> tuple[dict, list[str]]:
-    """One linkhealth crawl on a fresh database: its figures and the URLs it requested."""
+def run_linkhealth(args: argparse.Namespace, work: Path, web: SimWeb,
+                   workers: int = 0) -> tuple[dict, list[str]]:
+    """One linkhealth crawl on a fresh database: its figures and the URLs it requested.
+    With ``workers``, the scale-out crawl: a coordinator and that many worker processes
+    sharing a local redis-server (``crawler/distributed/local.py``)."""
     site, db = work / "site", work / "linkhealth.db"
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)
     web.reset()
-    command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
-               "-s", "LINKHEALTH_ARCHIVE=0", "-s", "LINKHEALTH_ALLOW_PRIVATE=1",
-               "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={args.per_host}",
-               "-s", f"LINKHEALTH_DB={db}", "-s", "LOG_LEVEL=INFO",
-               "-s", "LINKHEALTH_PROGRESS_INTERVAL=0", *args.linkhealth_args]
-    log = work / "linkhealth.log"
+    settings = ["-s", "LINKHEALTH_ARCHIVE=0", "-s", "LINKHEALTH_ALLOW_PRIVATE=1",
+                "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={args.per_host}", "-s", "LOG_LEVEL=INFO",
+                "-s", "LINKHEALTH_PROGRESS_INTERVAL=0", *args.linkhealth_args]
+    if workers:
+        command = [args.python, "-m", "crawler.distributed.local", "--workers", str(workers),
+                   "--source", str(site), "--db", str(db), *settings]
+    else:
+        command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
+                   "-s", f"LINKHEALTH_DB={db}", *settings]
+    name = f"linkhealth-{workers}-workers" if workers else "linkhealth"
+    log = work / f"{name}.log"
     if args.profile:
-        command = profiled(command, work / "linkhealth.profile.txt")
-    run = run_measured(command, args.repo, work / "linkhealth.out", log, args.timeout)
+        command = profiled(command, work / f"{name}.profile.txt")
+    run = run_measured(command, args.repo, work / f"{name}.out", log, args.timeout)
     served = web.snapshot()
     if run["exit_status"] != 0 or run["timed_out"]:
-        _fail("linkhealth", log, run)
+        _fail(name, log, run)
     figures = linkhealth_figures(db)
     sizes = measure_db(db)
     urls = export_urls(db, work / "urls.txt", work / "links.html")
@@ -247,10 +255,14 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
         # 1. linkhealth and 2. the bare-Scrapy reference, alternately (--repeat): on a shared
         # machine the median of alternating runs is what can be compared.
         runs: dict[str, list[dict]] = {"linkhealth": [], "reference": []}
+        scale_out = f"linkhealth, {args.workers} workers"
         for _ in range(args.repeat):
             figures, urls = run_linkhealth(args, work, web)
             runs["linkhealth"].append(figures)
             runs["reference"].append(run_reference(args, work, web, urls))
+            if args.workers:
+                runs.setdefault(scale_out, []).append(
+                    run_linkhealth(args, work, web, workers=args.workers)[0])
         checkers = {name: median_of(figures) for name, figures in runs.items()}
 
         # 3. the peers
@@ -407,6 +419,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--linkhealth-args", default="",
                         help="more arguments for linkhealth's scrapy crawl, e.g. "
                              "'-s LINKHEALTH_READ_PROCESS_AFTER=0'")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also run the scale-out crawl with N worker processes (needs "
+                             "redis-server), alternately with the others")
     parser.add_argument("--peer-timeout", type=float, default=600.0,
                         help="seconds per peer; a peer still running is killed (partial counts)")
     args = parser.parse_args(argv)
