@@ -31,8 +31,8 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
     ("classifying answers", r"\(crawler/(classify|redirects|tls|capture)\.py"),
     ("linkhealth spider", r"\(spiders/"),
     ("HTTP client (ours, or Twisted's)",
-     r"\(.*(crawler/http_(client|message)\.py|twisted/web/|scrapy/core/downloader/handlers/"
-     r"|twisted/internet/(tcp|abstract)\.py)"),
+     (r"\(.*(crawler/http_(client|message)\.py|twisted/web/|scrapy/core/downloader/handlers/"
+      r"|twisted/internet/(tcp|abstract)\.py)")),
     ("linkhealth middlewares and pipeline", r"\(crawler/"),
     ("Scrapy downloader, slots and middlewares",
      r"\(.*scrapy/core/downloader/|\(.*scrapy/downloadermiddlewares/"),

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
@@ -73,5 +74,5 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         await super().close()
 
 
-def _itself(deferred):
+def _itself(deferred: Deferred) -> Deferred:
     return deferred

@@ -38,15 +38,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
 from scrapy import signals
-from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError, ResponseDataLossError
+from scrapy.exceptions import (
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
 from scrapy.http import Headers
-from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils._download_handlers import (
     check_stop_download,
     get_maxsize_msg,
     get_warnsize_msg,
     make_response,
 )
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import ssl
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, NotConnectingError
@@ -153,19 +157,19 @@ class Connection(Protocol):
         self.idle_since = 0.0
         self.ip = ip_or_none(address)
 
-    def connectionMade(self) -> None:  # noqa: N802 (Twisted's names)
+    def connectionMade(self) -> None:
         self.open = True
         exchange = self.exchange
         if exchange is not None:
             exchange.connected(self)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+    def dataReceived(self, data: bytes) -> None:
         if self.exchange is None:  # bytes nobody asked for: the connection can't be trusted
             self.close()
             return
         self.exchange.data_received(data)
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.open = False
         self.client.forget(self)
         exchange, self.exchange = self.exchange, None
@@ -189,7 +193,7 @@ class Connection(Protocol):
     def certificate(self) -> ssl.Certificate | None:
         try:
             return ssl.Certificate(self.transport.getPeerCertificate())
-        except Exception:  # no TLS, or no certificate (the handshake decides that, not us)
+        except AttributeError:  # not TLS (as Scrapy's handler)
             return None
 
 
@@ -199,10 +203,10 @@ class _Dial(ClientFactory):
     def __init__(self, connection: Connection):
         self.connection = connection
 
-    def buildProtocol(self, addr: Any) -> Connection:  # noqa: N802
+    def buildProtocol(self, addr: Any) -> Connection:
         return self.connection
 
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:  # noqa: N802
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.connection.connect_failed(reason)
 
 
@@ -308,7 +312,7 @@ class Exchange:
                 self._read_head(data)
             else:
                 self._read_body(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 (any error reading the answer fails this request only)
             self._give_up(Failure())
 
     def _read_head(self, data: bytes) -> None:
@@ -485,7 +489,7 @@ class Exchange:
                 flags=flags, certificate=self.certificate, ip_address=self.ip_address,
                 protocol=f"{protocol.decode('latin-1')}/{major}.{minor}",
                 stop_download=stop_download)
-        except Exception:
+        except Exception:  # noqa: BLE001 (StopDownload(fail=True), or a Response that cannot be made)
             self.result.errback(Failure())
             return
         self.result.callback(response)

@@ -34,11 +34,11 @@ QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
     "/bad-chunk": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
                    b"zz\r\nhello\r\n0\r\n\r\n", False),
     "/lf-only": (b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 11\n\n", b"<p>lf</p>\n\n", True),
-    "/folded": (b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n\tsecond\r\nthis line has no colon\r\n"
-                b"Content-Type: text/html\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 2\r\n\r\n",
+    "/folded": ((b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n\tsecond\r\nthis line has no colon\r\n"
+                 b"Content-Type: text/html\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 2\r\n\r\n"),
                 b"ok", True),
-    "/interim": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
-                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n",
+    "/interim": ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                  b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n"),
                  b"<p>ok</p>", True),
     "/http10": (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<title>old</title>", False),
     "/no-reason": (b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", b"", True),
@@ -84,7 +84,7 @@ class RawServer:
     def close(self) -> None:
         self.listener.close()
 
-    def __enter__(self) -> RawServer:
+    def __enter__(self) -> RawServer:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
