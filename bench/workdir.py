@@ -18,6 +18,9 @@ def run_in_workdir(args: argparse.Namespace, prefix: str,
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix=prefix))
+    # Readable by all, as a kept directory is: LinkChecker run as root drops to `nobody`
+    # and must still read its configuration and the page of links (mkdtemp gives 0700).
+    work.chmod(0o755)
     try:
         result = bench(args, work)
     finally:
