@@ -8,10 +8,12 @@ import re
 import string
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from crawler.history import parse_time
 from crawler.references import front_matter_references
 from crawler.sources import read_document
 from crawler.urls import Invalid, Target, normalise, redact, resolve
@@ -141,3 +143,17 @@ def test_every_file_ends_as_a_document_or_a_recorded_error(tmp_path: Path, conte
 def test_dates_and_other_yaml_types_in_url_fields_are_not_strings():
     refs = list(front_matter_references({"webUrl": dt.date(2020, 1, 1), "url": 3.5}))
     assert [(r.field, r.not_a_string) for r in refs] == [("webUrl", "date"), ("url", "float")]
+
+
+@given(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9999, 12, 30)))
+def test_stored_times_read_back_as_the_same_instant(moment):
+    stored = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as crawler.store.utc_now writes them
+    expected = moment.replace(microsecond=0, tzinfo=dt.UTC).timestamp()
+    assert parse_time(stored) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-11-26 14:32:22Z", "2026-11-26T14:32:22",
+                                  "2026-11-26T14:32:22+00:00", "26/11/2026", "2026-11-26T14:32:2ZZ"])
+def test_a_time_in_another_form_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_time(text)
