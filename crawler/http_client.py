@@ -481,11 +481,12 @@ class Exchange:
 
     def _finish(self, flags: list[str] | None = None, stop_download: Any = None,
                 close: bool = False) -> None:
+        body, headers = b"".join(self.body), self.headers
         self._release(keep=self.reusable and not close)
         protocol, major, minor = self.version
         try:
             response = make_response(
-                url=self.url, status=self.status, headers=self.headers, body=b"".join(self.body),
+                url=self.url, status=self.status, headers=headers, body=body,
                 flags=flags, certificate=self.certificate, ip_address=self.ip_address,
                 protocol=f"{protocol.decode('latin-1')}/{major}.{minor}",
                 stop_download=stop_download)
@@ -506,10 +507,16 @@ class Exchange:
             self.result.errback(reason)
 
     def _release(self, keep: bool = False, abort: bool = False) -> None:
-        """The exchange is over: no timer; the connection back to the pool (``keep``) or closed."""
+        """The exchange is over: no timer; the connection back to the pool (``keep``) or closed.
+
+        What the answer filled is dropped here: the exchange and its Deferred refer to each
+        other (the Deferred's canceller), so they wait for the cyclic GC, which runs seldom
+        (``crawler/gc_tuning.py``); bodies must not wait with them.
+        """
         if self.timer.active():
             self.timer.cancel()
         self.phase = FINISHED
+        self.body, self.headers, self.buffer, self.chunks = [], None, bytearray(), None
         connection, self.connection = self.connection, None
         if connection is None:
             return
