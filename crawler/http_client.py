@@ -62,6 +62,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.iweb import UNKNOWN_LENGTH
 
 from crawler import http_message as message
+from crawler.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -229,7 +230,7 @@ class Exchange:
         scheme, _, target = message.split_url(request.url)
         parsed = urlparse_cached(request)
         hostname = parsed.hostname or ""
-        self.port = parsed.port or message.DEFAULT_PORTS.get(scheme, 80)
+        self.port = parsed.port or DEFAULT_PORTS.get(scheme, 80)
         self.tls = scheme == "https"
         self.hostname = hostname
         self.key = (scheme, hostname, self.port)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from twisted.web._newclient import BadResponseVersion, ParseError
 
+from crawler.urls import DEFAULT_PORTS
+
 if TYPE_CHECKING:
     from scrapy import Request
 
@@ -30,7 +32,6 @@ CONNECTION_CONTROL = frozenset({
     b"content-length", b"connection", b"keep-alive", b"te", b"trailers",
     b"transfer-encoding", b"upgrade", b"proxy-connection",
 })
-DEFAULT_PORTS = {"http": 80, "https": 443}
 HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
