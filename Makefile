@@ -66,7 +66,7 @@ report-screenshot: install
 ## The standard benchmarks (bench/README.md): checking against the bare-Scrapy reference
 ## (3 alternating runs) and the installed peers (make bench-peers), the archive benchmark (two
 ## runs), then the scale benchmark (10k/30k/100k documents, incremental run, report timings);
-## about 40 minutes on two cores.
+## about 30 minutes on two cores.
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.check_bench --repeat 3 --peers all --peer-timeout 300
