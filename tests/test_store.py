@@ -83,7 +83,8 @@ def test_migrations_recorded_once(tmp_path):
                        {"migration_set": "linkhealth", "name": "m002_archive"},
                        {"migration_set": "linkhealth", "name": "m003_changes_and_search"},
                        {"migration_set": "linkhealth", "name": "m004_resume"},
-                       {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"}]
+                       {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"},
+                       {"migration_set": "linkhealth", "name": "m006_fts_only_on_change"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -452,6 +453,25 @@ def test_full_text_search_on_titles_and_urls(store):
     store.write_batch(run_id, [doc], [])
     assert [r["path"] for r in store.db["documents"].search("deepfakes")] == ["_news/a.md"]
     assert [r["url"] for r in store.db["urls"].search("example")] == [URL]
+
+
+def test_search_is_reindexed_only_when_a_title_changes(store):
+    """Every run upserts every document with its title: the search index is rewritten only
+    for a title that changed (rows written, triggers' included, counted by SQLite)."""
+    doc = document(title="Deepfakes fool face recognition", refs=[])
+    store.write_batch(store.start_run("site", None, {}), [doc], [])
+    run_id = store.start_run("site", None, {})
+    before = store.conn.total_changes
+    store.write_batch(run_id, [doc], [])
+    assert store.conn.total_changes - before == 1  # the document's row, and nothing else
+
+    doc.title = "Voice clones fool banks"
+    run_id = store.start_run("site", None, {})
+    before = store.conn.total_changes
+    store.write_batch(run_id, [doc], [])
+    assert store.conn.total_changes - before > 1  # the row, and its index entries out and in
+    assert [r["title"] for r in store.db["documents"].search("banks")] == [doc.title]
+    assert list(store.db["documents"].search("deepfakes")) == []
 
 
 def test_the_faster_changes_view_gives_the_same_rows(tmp_path):
