@@ -101,6 +101,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LINKHEALTH_READ_PROCESS_AFTER", 500,
             "Once this many documents were read in the crawl's process, the rest of the site is "
             "read in one worker process, two batches ahead (0: never)."),
+    Setting("LINKHEALTH_SKIP_UNCHANGED", True,
+            "A document whose bytes are the ones recorded in its last run is not parsed again: "
+            "its references come from the database (off: parse every document)."),
     Setting("LINKHEALTH_PROGRESS_INTERVAL", 30.0,
             "Seconds between two progress lines (URLs done/known, rate, ETA) in the log when "
             "stderr is not a terminal; on a terminal a live line is redrawn instead. 0: no progress."),

@@ -46,6 +46,16 @@ class DocumentItem:
     error: str | None
     error_line: int | None
     refs: list[RefItem] = field(default_factory=list)
+    source_digest: str | None = None  # set when the refs can be taken back unparsed next run
+
+
+@dataclass(slots=True)
+class UnchangedDocumentItem:
+    """A document whose bytes are the ones recorded in run ``last_run_id``: it and the refs it
+    had then are marked seen again (crawler.unchanged_documents)."""
+
+    document_id: int
+    last_run_id: int
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from twisted.internet.task import LoopingCall
 from crawler.archiver import Archiver
 from crawler.durations import parse_duration
 from crawler.history import History
-from crawler.items import CheckItem, DocumentItem, WaybackItem
+from crawler.items import CheckItem, DocumentItem, UnchangedDocumentItem, WaybackItem
 from crawler.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class StorePipeline:
         self.history = History()
         self.archiver: Archiver | None = None
         self.run_id: int | None = None
-        self.documents: list[DocumentItem] = []
+        self.documents: list[DocumentItem | UnchangedDocumentItem] = []
         self.checks: list[CheckItem] = []
         self.wayback: list[WaybackItem] = []
         self.write_attempts = settings.getint("LINKHEALTH_WRITE_ATTEMPTS")
@@ -150,7 +150,7 @@ class StorePipeline:
             self.checks.append(item)
             self.outcomes[item.outcome] += 1
             self.unpublished[item.outcome] += 1
-        elif isinstance(item, DocumentItem):
+        elif isinstance(item, DocumentItem | UnchangedDocumentItem):
             self.documents.append(item)
         elif isinstance(item, WaybackItem):
             self.wayback.append(item)

@@ -190,3 +190,9 @@ def m006_fts_only_on_change(db: sqlite_utils.Database) -> None:
         db.execute(f'DROP TRIGGER IF EXISTS "{table}_au"')
         db.executescript(_fts_update_trigger(table, columns))
 
+
+@migrations()
+def m007_document_digest(db: sqlite_utils.Database) -> None:
+    """The digest of a document's bytes as last read (``crawler.unchanged_documents``): a
+    document whose digest is the same is not parsed again."""
+    db["documents"].add_column("source_digest", str)

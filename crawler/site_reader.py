@@ -2,11 +2,16 @@
 
 The spider asks for the next batch from a worker thread (``next_batch`` blocks).
 Small sites are read in that thread. Once a site proves large (more than
-``LINKHEALTH_READ_PROCESS_AFTER`` documents), reading moves to one worker
+``LINKHEALTH_READ_PROCESS_AFTER`` documents parsed), parsing moves to one worker
 process, two batches ahead of the crawl: parsing YAML is pure-Python CPU work
 that otherwise shares the crawl's GIL (reading was 15% of a checking crawl's
 CPU in ``bench.check_bench --profile``). The process is started with ``spawn``
 (no fork of a process that runs threads and a reactor).
+
+With ``known`` set (``crawler.unchanged_documents``), the thread first looks up
+each batch's files: those whose bytes are the ones recorded come back as an
+``UnchangedDocument`` and are not parsed, so a run of an unchanged site parses
+nothing and never starts the process.
 
 Nothing is lost if the process dies: the paths of every batch in flight are
 kept, and a batch whose process failed is read again in the thread, as is
@@ -29,6 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from crawler.sources import Document, iter_document_paths, read_document
+from crawler.unchanged_documents import KnownDocuments, UnchangedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -46,48 +52,68 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
-def read_documents(paths: list[Path], root: Path, body_links: bool) -> list[Document | None]:
+def read_documents(paths: list[Path], root: Path, body_links: bool,
+                   key: bytes | None = None) -> list[Document | None]:
     """One batch (in the worker process, or inline)."""
-    return [read_document(path, root, body_links) for path in paths]
+    return [read_document(path, root, body_links, key) for path in paths]
+
+
+Read = Document | UnchangedDocument | None
+Plan = list[Path | UnchangedDocument]  # a batch: what to parse, and what is known unchanged
 
 
 class SiteReader:
-    def __init__(self, root: Path, *, body_links: bool, batch: int, process_after: int):
+    def __init__(self, root: Path, *, body_links: bool, batch: int, process_after: int,
+                 key: bytes | None = None):
         self.root = root
         self.body_links = body_links
         self.batch = max(1, batch)
-        self.process_after = process_after  # documents read inline first; 0: never a process
+        self.process_after = process_after  # documents parsed inline first; 0: never a process
+        self.key = key  # documents carry their digest (crawler.unchanged_documents)
+        self.known: KnownDocuments | None = None  # set to skip the unchanged documents
         self.paths: Iterator[Path] = iter_document_paths(root)
         self.read_inline = 0
         self.pool: ProcessPoolExecutor | None = None
         self.failed = False
-        self.pending: deque[tuple[list[Path], Future[list[Document | None]]]] = deque()
+        self.pending: deque[tuple[list[Path], Plan, Future[list[Document | None]]]] = deque()
 
     @property
     def in_process(self) -> bool:
         return self.pool is not None
 
-    def next_batch(self) -> list[Document | None]:
+    def next_batch(self) -> list[Read]:
         """The next documents in site order ([] at the end). Blocks: call it from a thread."""
         if self._wants_process():
             self._start_process()
         if self.pool is None:
-            return self._inline(list(itertools.islice(self.paths, self.batch)))
+            paths = list(itertools.islice(self.paths, self.batch))
+            plan = self._plan(paths)
+            return _merge(plan, self._inline(_to_parse(plan)))
         self._fill()
         if not self.pending:
             return []
-        paths, future = self.pending.popleft()
+        paths, plan, future = self.pending.popleft()
         try:
-            return future.result()
+            parsed = future.result()
         except BrokenProcessPool as exc:
             self._process_failed(exc)
-            return self._inline(paths)
+            self.paths = itertools.chain(paths, self.paths)
+            return self.next_batch()
+        return _merge(plan, parsed)
 
     def close(self) -> None:
         """Stop the worker process (batches still in flight are dropped)."""
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
+        if self.known is not None:
+            self.known.close()
+            self.known = None
+
+    def _plan(self, paths: list[Path]) -> Plan:
+        if self.known is None or not paths:
+            return list(paths)
+        return self.known.sort(paths, self.root)
 
     def _wants_process(self) -> bool:
         return (self.pool is None and not self.failed and self.process_after > 0
@@ -111,29 +137,52 @@ class SiteReader:
             paths = list(itertools.islice(self.paths, self.batch))
             if not paths:
                 return
+            plan = self._plan(paths)
+            to_parse = _to_parse(plan)
+            if not to_parse:
+                self.pending.append((paths, plan, _done_future([])))
+                continue
             try:
-                future = self.pool.submit(read_documents, paths, self.root, self.body_links)
+                future = self.pool.submit(read_documents, to_parse, self.root, self.body_links,
+                                          self.key)
             except (BrokenProcessPool, RuntimeError) as exc:
-                self.pending.append((paths, _failed_future(exc)))
+                self.pending.append((paths, plan, _done_future(BrokenProcessPool(str(exc)))))
                 return
-            self.pending.append((paths, future))
+            self.pending.append((paths, plan, future))
 
     def _inline(self, paths: list[Path]) -> list[Document | None]:
         self.read_inline += len(paths)
-        return read_documents(paths, self.root, self.body_links)
+        return read_documents(paths, self.root, self.body_links, self.key)
 
     def _process_failed(self, exc: BaseException) -> None:
         """Read the batches in flight, and everything after, in the thread."""
         logger.warning("The reader process failed (%s); reading the rest of the site in this "
                        "process", exc)
         self.failed = True
-        lost = [paths for paths, _ in self.pending]
+        lost = [paths for paths, _, _ in self.pending]
         self.pending.clear()
-        self.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
         self.paths = itertools.chain.from_iterable([*lost, self.paths])
 
 
-def _failed_future(exc: BaseException) -> Future[list[Document | None]]:
+def _to_parse(plan: Plan) -> list[Path]:
+    return [entry for entry in plan if isinstance(entry, Path)]
+
+
+def _merge(plan: Plan, parsed: list[Document | None]) -> list[Read]:
+    """The plan's entries in order, each path replaced by its parsed document."""
+    if len(parsed) == len(plan):
+        return parsed  # nothing was known unchanged
+    documents = iter(parsed)
+    return [entry if isinstance(entry, UnchangedDocument) else next(documents) for entry in plan]
+
+
+def _done_future(result: list[Document | None] | BaseException) -> Future[list[Document | None]]:
     future: Future[list[Document | None]] = Future()
-    future.set_exception(BrokenProcessPool(str(exc)))
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
     return future

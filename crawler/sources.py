@@ -20,6 +20,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from crawler.references import Reference, body_references, front_matter_references
+from crawler.unchanged_documents import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,13 @@ class Document:
     error: str | None = None
     error_line: int | None = None
     refs: list[Reference] = field(default_factory=list)
+    digest: str | None = None  # of the file's bytes, with the reader's key (unchanged_documents)
 
     def __reduce__(self) -> tuple[type, tuple]:
         """Pickled as a plain tuple (the reader process sends documents back): the dataclass
         default looks up its fields for every object, which was 1% of a crawl's CPU."""
         return (Document, (self.path, self.collection, self.title, self.published, self.error,
-                           self.error_line, self.refs))
+                           self.error_line, self.refs, self.digest))
 
 
 @dataclass(slots=True)
@@ -93,12 +95,17 @@ def iter_documents(root: str | os.PathLike[str], body_links: bool = False) -> It
             yield document
 
 
-def read_document(path: Path, root: Path, body_links: bool = False) -> Document | None:
-    """One file as a Document, or None when it has no front matter at all."""
+def read_document(path: Path, root: Path, body_links: bool = False,
+                  key: bytes | None = None) -> Document | None:
+    """One file as a Document, or None when it has no front matter at all. With the reader's
+    ``key``, the document carries the digest of the file's bytes."""
     relative = path.relative_to(root).as_posix()
     document = Document(path=relative, collection=_collection(relative))
     try:
-        text = _read_text(path)
+        data = _read_bytes(path)
+        if key is not None:
+            document.digest = source_digest(data, key)
+        text = _decode(data)
     except _ReadError as exc:
         document.error = str(exc)
         return document
@@ -133,13 +140,16 @@ class _ReadError(Exception):
     pass
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise _ReadError(f"file larger than {MAX_FILE_BYTES} bytes, not read")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise _ReadError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

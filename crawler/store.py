@@ -21,7 +21,13 @@ from typing import Any
 
 import sqlite_utils
 
-from crawler.items import FAILING_OUTCOMES, CheckItem, DocumentItem, WaybackItem
+from crawler.items import (
+    FAILING_OUTCOMES,
+    CheckItem,
+    DocumentItem,
+    UnchangedDocumentItem,
+    WaybackItem,
+)
 from crawler.schema import migrations
 from crawler.snapshots import insert_snapshot
 
@@ -148,10 +154,10 @@ class Store:
 
     # -- writes -------------------------------------------------------------
 
-    def write_batch(self, run_id: int, documents: Iterable[DocumentItem],
+    def write_batch(self, run_id: int, documents: Iterable[DocumentItem | UnchangedDocumentItem],
                     checks: Iterable[CheckItem], wayback: Iterable[WaybackItem] = ()) -> None:
-        """Record documents (with their refs), checks (with new snapshots) and Wayback
-        lookups in one transaction.
+        """Record documents (with their refs; an unchanged one and its refs only marked seen),
+        checks (with new snapshots) and Wayback lookups in one transaction.
 
         Statements are prepared once (module constants) and rows go in with
         ``executemany``: per row, SQLite's work is all that is left.
@@ -160,9 +166,16 @@ class Store:
         try:
             with self._transaction():
                 refs: list[tuple[Any, ...]] = []
+                unchanged: list[tuple[int, int, int]] = []
                 for document in documents:
-                    self._write_document(run_id, document, now, refs)
+                    if type(document) is UnchangedDocumentItem:
+                        unchanged.append((run_id, document.document_id, document.last_run_id))
+                    else:
+                        self._write_document(run_id, document, now, refs)
                 self.conn.executemany(_INSERT_REF, refs)
+                if unchanged:
+                    self.conn.executemany(_SEEN_DOCUMENT, [row[:2] for row in unchanged])
+                    self.conn.executemany(_SEEN_REFS, unchanged)
                 rows, states = [], []
                 for check in checks:
                     url_id = self._url_id(check.url, now=now)
@@ -182,7 +195,7 @@ class Store:
                         refs: list[tuple[Any, ...]]) -> None:
         document_id = self.conn.execute(
             _UPSERT_DOCUMENT, [doc.path, doc.collection, doc.title, doc.published, doc.error,
-                               doc.error_line, run_id, run_id]).fetchone()[0]
+                               doc.error_line, doc.source_digest, run_id, run_id]).fetchone()[0]
         for ref in doc.refs:
             url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url, now)
             refs.append((document_id, url_id, ref.field, ref.kind, ref.raw, run_id, run_id))
@@ -230,11 +243,13 @@ class Store:
 
 _UPSERT_DOCUMENT = (
     "INSERT INTO documents (path, collection, title, published, parse_error, error_line,"
-    " first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " source_digest, first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(path) DO UPDATE SET collection = excluded.collection,"
     " title = excluded.title, published = excluded.published,"
     " parse_error = excluded.parse_error, error_line = excluded.error_line,"
-    " last_run_id = excluded.last_run_id RETURNING id")
+    " source_digest = excluded.source_digest, last_run_id = excluded.last_run_id RETURNING id")
+_SEEN_DOCUMENT = "UPDATE documents SET last_run_id = ? WHERE id = ?"
+_SEEN_REFS = "UPDATE refs SET last_run_id = ? WHERE document_id = ? AND last_run_id = ?"
 _INSERT_REF = (
     "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"
     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_id, field, url_id)"

@@ -7,7 +7,9 @@ yields one request per unique URL, and turns each answer into a ``CheckItem``
 with ``crawler.classify`` (with a ``Capture`` of the body when archiving).
 Results go to the store pipeline's ``record`` directly (a ``DocumentItem`` per
 document, a ``CheckItem`` per URL); only a check carrying a body to archive is
-yielded, so that Scrapy awaits its hashing and compression. URLs checked healthy
+yielded, so that Scrapy awaits its hashing and compression. A document whose bytes are
+unchanged since its last run comes with its references from the database instead of
+being parsed (``crawler.unchanged_documents``). URLs checked healthy
 recently (``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
 when ``LINKHEALTH_WAYBACK`` is on. HTTP policy lives in the downloader
 middlewares, storage and the snapshot policy in the pipeline.
@@ -18,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -34,11 +38,18 @@ from crawler.capture import capture_from_response, is_archivable
 from crawler.classify import check_from_failure, check_from_response, describe
 from crawler.durations import parse_duration
 from crawler.history import History
-from crawler.items import CheckItem, DocumentItem, RefItem, WaybackItem
+from crawler.items import (
+    CheckItem,
+    DocumentItem,
+    RefItem,
+    UnchangedDocumentItem,
+    WaybackItem,
+)
 from crawler.pipelines import StorePipeline
 from crawler.site_reader import SiteReader
-from crawler.sources import Document, read_site_config
+from crawler.sources import MAX_FILE_BYTES, Document, read_site_config
 from crawler.store import utc_now
+from crawler.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
 from crawler.urls import Invalid, Target, redact, resolve, split_credentials
 from crawler.wayback import (
     WAYBACK_OUTCOMES,
@@ -89,7 +100,9 @@ class LinksSpider(scrapy.Spider):
         spider.exclude = [re.compile(p) for p in s.getlist("LINKHEALTH_EXCLUDE")]
         spider.reader = SiteReader(spider.source, body_links=spider.body_links,
                                    batch=s.getint("LINKHEALTH_READ_BATCH"),
-                                   process_after=s.getint("LINKHEALTH_READ_PROCESS_AFTER"))
+                                   process_after=s.getint("LINKHEALTH_READ_PROCESS_AFTER"),
+                                   key=reader_key(spider.base_url, spider.body_links))
+        spider.skip_unchanged = s.getbool("LINKHEALTH_SKIP_UNCHANGED")
         spider.archive = s.getbool("LINKHEALTH_ARCHIVE")
         spider.archive_types = s.getlist("LINKHEALTH_ARCHIVE_TYPES")
         spider.archive_cap = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
@@ -114,12 +127,28 @@ class LinksSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         if self.config_error:
             self.logger.warning("Ignoring the site configuration: %s", self.config_error)
+        if self.skip_unchanged:
+            self._know_unchanged_documents()
         while batch := await self._next_batch():
             for document in batch:
                 for request in self._requests(document):
                     yield request
         self.reader.close()
-        self.crawler.stats.set_value("linkhealth/reading_done", True)
+        stats = self.crawler.stats
+        stats.set_value("linkhealth/reading_done", True)
+        if unchanged := stats.get_value("linkhealth/documents_unchanged"):
+            self.logger.info("%d of %d documents were unchanged since their last run: their "
+                             "references came from the database, unparsed",
+                             unchanged, stats.get_value("linkhealth/documents", 0))
+
+    def _know_unchanged_documents(self) -> None:
+        store = self.results.store
+        if store is None:
+            return
+        try:
+            self.reader.known = KnownDocuments(store.path, self.reader.key, MAX_FILE_BYTES)
+        except sqlite3.Error as exc:
+            self.logger.warning("Parsing every document: cannot read the recorded ones (%s)", exc)
 
     async def _next_batch(self) -> list[Document | None]:
         try:
@@ -132,37 +161,62 @@ class LinksSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.reader.close()
 
-    def _requests(self, document: Document | None) -> Iterator[scrapy.Request]:
+    def _requests(self, document: Document | UnchangedDocument | None
+                  ) -> Iterator[scrapy.Request]:
         """Record the document (and the checks that need no request); the requests to make."""
         stats = self.crawler.stats
         if document is None:
             stats.inc_value("linkhealth/skipped_files")
             return
         stats.inc_value("linkhealth/documents")
+        if type(document) is UnchangedDocument:
+            yield from self._unchanged_requests(document)
+            return
         if document.error:
             stats.inc_value("linkhealth/parse_errors")
             self.logger.warning("%s: %s", document.path, document.error)
-        refs, checks, new_urls = [], [], 0
+        refs, targets = [], []
+        exact = document.error is None  # can the database give these refs back next run?
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
                       if ref.not_a_string else self._resolve(ref.value))
-            valid = isinstance(target, Target)
-            refs.append(RefItem(
-                ref.field, ref.kind, redact(ref.value), target.key,
-                host=target.host if valid else None, domain=target.domain if valid else None,
-                request_url=redact(target.request_url) if valid else None))
-            if target.key not in self.seen:
-                self.seen.add(target.key)
-                new_urls += 1
+            targets.append(target)
+            if isinstance(target, Target):
+                exact = exact and not _has_userinfo(target.request_url)  # kept redacted
+                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key,
+                                    host=target.host, domain=target.domain,
+                                    request_url=redact(target.request_url)))
+            else:
+                exact = False
+                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key))
+        self.results.record(DocumentItem(
+            document.path, document.collection, document.title, document.published,
+            document.error, document.error_line, refs,
+            source_digest=document.digest if exact else None))
+        yield from self._checks(targets, document.published)
+
+    def _unchanged_requests(self, document: UnchangedDocument) -> Iterator[scrapy.Request]:
+        self.crawler.stats.inc_value("linkhealth/documents_unchanged")
+        self.results.record(UnchangedDocumentItem(document.document_id, document.last_run_id))
+        yield from self._checks(document.targets, document.published)
+
+    def _checks(self, targets: list[Target | Invalid], published: str | None
+                ) -> Iterator[scrapy.Request]:
+        """Check each URL not seen before in the run: record the checks that need no request,
+        yield the requests."""
+        stats = self.crawler.stats
+        checks, seen = [], self.seen
+        for target in targets:
+            if target.key not in seen:
+                seen.add(target.key)
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
                     self.first_seen[target.key] = (
-                        target.request_url if valid else target.key, document.published)
+                        target.request_url if isinstance(target, Target) else target.key,
+                        published)
                 checks.append(self._check(target))
-        stats.inc_value("linkhealth/refs", len(refs))
-        stats.inc_value("linkhealth/unique_urls", new_urls)
+        stats.inc_value("linkhealth/refs", len(targets))
+        stats.inc_value("linkhealth/unique_urls", len(checks))
         record = self.results.record
-        record(DocumentItem(document.path, document.collection, document.title,
-                            document.published, document.error, document.error_line, refs))
         made = 0
         for output in checks:  # a request, a check made without one, or None (skipped)
             if isinstance(output, CheckItem):
@@ -257,6 +311,10 @@ class LinksSpider(scrapy.Spider):
     def wayback_failed(self, failure: Failure) -> None:
         key, around = failure.request.meta["linkhealth_wayback"]
         self.results.record(WaybackItem(key, around, "error", error=describe(failure.value)))
+
+
+def _has_userinfo(url: str) -> bool:
+    return "@" in url and urlsplit(url).username is not None
 
 
 def _flag(value: str | bool) -> bool:

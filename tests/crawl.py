@@ -81,7 +81,8 @@ class Crawl:
 
 
 def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
-          args: dict[str, str] | None = None, timeout: float = 180) -> Crawl:
+          args: dict[str, str] | None = None, timeout: float = 180,
+          expect_status: int = 0) -> Crawl:
     command = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
                "-s", f"LINKHEALTH_DB={db_path}"]
     for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
@@ -94,7 +95,7 @@ def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
     cache = db_path.parent / f"tldextract-cache-{db_path.stem}"
     process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                              env={**os.environ, "PYTHONUNBUFFERED": "1", "TLDEXTRACT_CACHE": str(cache)})
-    assert process.returncode == 0, process.stderr[-4000:]
+    assert process.returncode == expect_status, process.stderr[-4000:]
     assert "Traceback" not in process.stderr, _around(process.stderr, "Traceback")
     return Crawl(process, db_path)
 

@@ -7,7 +7,15 @@ import sqlite3
 
 import pytest
 
-from crawler.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
+from crawler.items import (
+    Capture,
+    CheckItem,
+    DocumentItem,
+    Hop,
+    RefItem,
+    UnchangedDocumentItem,
+    WaybackItem,
+)
 from crawler.snapshots import compress, read_body, sha256_hex
 from crawler.store import Store, StoreError
 
@@ -84,7 +92,8 @@ def test_migrations_recorded_once(tmp_path):
                        {"migration_set": "linkhealth", "name": "m003_changes_and_search"},
                        {"migration_set": "linkhealth", "name": "m004_resume"},
                        {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"},
-                       {"migration_set": "linkhealth", "name": "m006_fts_only_on_change"}]
+                       {"migration_set": "linkhealth", "name": "m006_fts_only_on_change"},
+                       {"migration_set": "linkhealth", "name": "m007_document_digest"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -157,7 +166,8 @@ def test_write_batch_records_whole_rows(store):
         RefItem("images[0].url", "image", "/img.png", "https://example.com/img.png",
                 "example.com", "example.com", request_url="https://example.com/img.png"),
     ]
-    doc = DocumentItem("_news/a.md", "news", "A", "2020-01-02", None, None, refs)
+    doc = DocumentItem("_news/a.md", "news", "A", "2020-01-02", None, None, refs,
+                       source_digest="0f" * 16)
     bad = DocumentItem("_news/bad.md", "news", None, None, "invalid YAML front matter: x", 3)
     checks = [
         check("ok", "2025-01-01T00:00:00Z", status=200, method="HEAD", attempts=1,
@@ -172,10 +182,10 @@ def test_write_batch_records_whole_rows(store):
     assert rows(store, "SELECT * FROM documents ORDER BY id") == [
         {"id": 1, "path": "_news/a.md", "collection": "news", "title": "A",
          "published": "2020-01-02", "parse_error": None, "error_line": None,
-         "first_run_id": run_id, "last_run_id": run_id},
+         "first_run_id": run_id, "last_run_id": run_id, "source_digest": "0f" * 16},
         {"id": 2, "path": "_news/bad.md", "collection": "news", "title": None,
          "published": None, "parse_error": "invalid YAML front matter: x", "error_line": 3,
-         "first_run_id": run_id, "last_run_id": run_id},
+         "first_run_id": run_id, "last_run_id": run_id, "source_digest": None},
     ]
     assert rows(store, "SELECT * FROM refs ORDER BY id") == [
         {"id": 1, "document_id": 1, "url_id": 1, "field": "originalUrl", "kind": "page",
@@ -472,6 +482,25 @@ def test_search_is_reindexed_only_when_a_title_changes(store):
     assert store.conn.total_changes - before > 1  # the row, and its index entries out and in
     assert [r["title"] for r in store.db["documents"].search("banks")] == [doc.title]
     assert list(store.db["documents"].search("deepfakes")) == []
+
+
+def test_an_unchanged_document_and_its_current_refs_are_marked_seen(store):
+    """An UnchangedDocumentItem moves the document and the refs it had in its last run to
+    this run; a ref it had dropped before stays where it was last seen."""
+    old = RefItem("webUrl", "page", URL + "?old", URL + "?old", "example.com", "example.com")
+    kept = RefItem("originalUrl", "page", URL, URL, "example.com", "example.com")
+    first = store.start_run("site", None, {})
+    store.write_batch(first, [document(refs=[old, kept])], [])
+    second = store.start_run("site", None, {})
+    store.write_batch(second, [document(refs=[kept])], [])
+    [doc_id] = [r["id"] for r in rows(store, "SELECT id FROM documents")]
+
+    third = store.start_run("site", None, {})
+    store.write_batch(third, [UnchangedDocumentItem(doc_id, second)], [])
+    assert rows(store, "SELECT last_run_id FROM documents") == [{"last_run_id": third}]
+    assert rows(store, "SELECT raw, first_run_id, last_run_id FROM refs ORDER BY id") == [
+        {"raw": URL + "?old", "first_run_id": first, "last_run_id": first},
+        {"raw": URL, "first_run_id": first, "last_run_id": third}]
 
 
 def test_the_faster_changes_view_gives_the_same_rows(tmp_path):
