@@ -60,6 +60,8 @@ from crawler.wayback import (
     playback_url,
 )
 
+COORDINATOR_SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
+
 
 class LinksSpider(scrapy.Spider):
     name = "links"
@@ -92,6 +94,8 @@ class LinksSpider(scrapy.Spider):
         slots.setdefault("wayback", {"concurrency": 1,
                                      "delay": settings.getfloat("LINKHEALTH_WAYBACK_DELAY")})
         settings.set("DOWNLOAD_SLOTS", slots, priority="spider")
+        if settings.get("LINKHEALTH_REDIS_URL"):  # the coordinator of a distributed run
+            settings.set("SCHEDULER", COORDINATOR_SCHEDULER, priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> LinksSpider:

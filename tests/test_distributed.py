@@ -22,8 +22,8 @@ from tests.webserver import Web
 PER_HOST = 2
 URLS_PER_HOST = 14
 SLOW_MS = 150
+# No SCHEDULER: the links spider picks the coordinator's when LINKHEALTH_REDIS_URL is set.
 DISTRIBUTED = {
-    "SCHEDULER": "crawler.distributed.coordinator.CoordinatorScheduler",
     "LINKHEALTH_REDIS_LEASE": "2",
     "LINKHEALTH_REDIS_POLL": "0.05",
     "LINKHEALTH_REDIS_WAIT": "3",
@@ -51,7 +51,6 @@ def start_worker(redis_url: str, tmp_path, n: int, **extra: str) -> tuple[subpro
     log = open(tmp_path / f"worker-{n}.log", "w")
     # A worker opens no database and takes no crawl lock: all share the default LINKHEALTH_DB.
     settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": redis_url, **extra}
-    del settings["SCHEDULER"]
     return start("links-worker", settings, {"idle_exit": "3"}, log), log
 
 

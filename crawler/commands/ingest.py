@@ -17,13 +17,6 @@ import sys
 
 from scrapy.commands import ScrapyCommand
 
-from crawler.distributed.frontier import (
-    REDIS_ERRORS,
-    connect,
-    describe_url,
-    namespace,
-    setting,
-)
 from crawler.distributed.ingest import IngestSpider
 from crawler.lock import CrawlLock, LockHeld
 from crawler.store import Store, StoreError
@@ -51,6 +44,16 @@ class Command(ScrapyCommand):
             self.settings.set("LINKHEALTH_DB", opts.db, priority="cmdline")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        # Here, not at the top: Scrapy imports every command at every start, and redis costs
+        # 93 ms to import.
+        from crawler.distributed.frontier import (
+            REDIS_ERRORS,
+            connect,
+            describe_url,
+            namespace,
+            setting,
+        )
+
         assert self.settings is not None and self.crawler_process is not None
         s = self.settings
         db_path, url = s.get("LINKHEALTH_DB"), setting(s, "LINKHEALTH_REDIS_URL")
