@@ -25,6 +25,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -111,9 +112,17 @@ class SiteReader:
             self.known = None
 
     def _plan(self, paths: list[Path]) -> Plan:
-        if self.known is None or not paths:
+        known = self.known
+        if known is None or not paths:
             return list(paths)
-        return self.known.sort(paths, self.root)
+        try:
+            return known.sort(paths, self.root)
+        except sqlite3.Error as exc:  # the database went away (or the crawl is closing)
+            logger.warning("Parsing every document from here: cannot read the recorded ones (%s)",
+                           exc)
+            self.known = None
+            known.close()
+            return list(paths)
 
     def _wants_process(self) -> bool:
         return (self.pool is None and not self.failed and self.process_after > 0

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from crawler.site_reader import SiteReader
+from crawler.sources import MAX_FILE_BYTES
+from crawler.store import Store
+from crawler.unchanged_documents import KnownDocuments
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import Web
 
@@ -111,6 +114,9 @@ PARENT = """
 import multiprocessing, sys, time
 from pathlib import Path
 from crawler.site_reader import SiteReader
+from crawler.sources import MAX_FILE_BYTES
+from crawler.store import Store
+from crawler.unchanged_documents import KnownDocuments
 reader = SiteReader(Path(sys.argv[1]), body_links=False, batch=1, process_after=1)
 reader.next_batch()
 reader.next_batch()  # from the reader process
@@ -141,3 +147,17 @@ def test_the_reader_process_exits_when_the_crawl_is_killed(tmp_path):
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)  # polling for an outcome, with a deadline
     assert not any(_alive(pid) for pid in children), "the reader process outlived the crawl"
+
+
+def test_a_database_lost_while_reading_means_parsing_every_document(tmp_path, caplog):
+    """The recorded documents cannot be read any more (here: the connection closed under the
+    reader): one warning, and every document is parsed, none lost."""
+    site = make_site(tmp_path / "site", documents=12)
+    expected = summary(read_all(SiteReader(site, body_links=False, batch=4, process_after=0)))
+    Store(tmp_path / "db.sqlite").close()
+    reader = SiteReader(site, body_links=False, batch=4, process_after=0, key=b"k" * 32)
+    reader.known = KnownDocuments(tmp_path / "db.sqlite", reader.key, MAX_FILE_BYTES)
+    reader.known.conn.close()
+
+    assert summary(read_all(reader)) == expected
+    assert caplog.text.count("cannot read the recorded ones") == 1
