@@ -11,8 +11,8 @@ digest is the one recorded, its references are taken from the database, the
 document is not parsed.
 
 The digest is of the bytes, not the file's size and mtime: a fresh checkout (a CI
-job) gives every file a new mtime, and a file edited twice within one mtime tick
-keeps both.
+job) gives every file a new mtime, and an edit can keep both (the same length,
+within one tick of the clock, or with the mtime put back by a tool).
 
 A document is recorded with a digest only when the database can give back what
 parsing it would: no parse error, every reference a URL that can be requested, and
@@ -47,10 +47,6 @@ class UnchangedDocument:
     last_run_id: int
     published: str | None
     targets: list[Target] = field(default_factory=list)
-
-    def __reduce__(self) -> tuple[type, tuple]:
-        return (UnchangedDocument, (self.path, self.document_id, self.last_run_id,
-                                    self.published, self.targets))
 
 
 def reader_key(base_url: str | None, body_links: bool) -> bytes:
