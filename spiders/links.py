@@ -197,10 +197,14 @@ class LinksSpider(scrapy.Spider):
             document.path, document.collection, document.title, document.published,
             document.error, document.error_line, refs,
             source_digest=document.digest if exact else None))
+        # Counted as stored: one URL twice in one field (body links on one line) is one ref.
+        stats.inc_value("linkhealth/refs", len({(ref.field, ref.url) for ref in refs}))
         yield from self._checks(targets, document.published)
 
     def _unchanged_requests(self, document: UnchangedDocument) -> Iterator[scrapy.Request]:
-        self.crawler.stats.inc_value("linkhealth/documents_unchanged")
+        stats = self.crawler.stats
+        stats.inc_value("linkhealth/documents_unchanged")
+        stats.inc_value("linkhealth/refs", len(document.targets))
         self.results.record(UnchangedDocumentItem(document.document_id, document.last_run_id))
         yield from self._checks(document.targets, document.published)
 
@@ -218,7 +222,6 @@ class LinksSpider(scrapy.Spider):
                         target.request_url if isinstance(target, Target) else target.key,
                         published)
                 checks.append(self._check(target))
-        stats.inc_value("linkhealth/refs", len(targets))
         stats.inc_value("linkhealth/unique_urls", len(checks))
         record = self.results.record
         made = 0
