@@ -8,6 +8,7 @@ gives one) so the run records it and goes on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -20,7 +21,6 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from crawler.references import Reference, body_references, front_matter_references
-from crawler.unchanged_documents import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +102,11 @@ def read_document(path: Path, root: Path, body_links: bool = False,
     relative = path.relative_to(root).as_posix()
     document = Document(path=relative, collection=_collection(relative))
     try:
-        data = _read_bytes(path)
+        data = read_file_bytes(path)
         if key is not None:
             document.digest = source_digest(data, key)
         text = _decode(data)
-    except _ReadError as exc:
+    except ReadError as exc:
         document.error = str(exc)
         return document
     if not _YAML.detect(text):
@@ -136,17 +136,22 @@ def read_document(path: Path, root: Path, body_links: bool = False,
     return document
 
 
-class _ReadError(Exception):
-    pass
+def source_digest(data: bytes, key: bytes) -> str:
+    """A file's bytes as the reader read them (``key``: see crawler.unchanged_documents)."""
+    return hashlib.blake2b(data, digest_size=16, key=key).hexdigest()
 
 
-def _read_bytes(path: Path) -> bytes:
+class ReadError(Exception):
+    """A file that cannot be read as a document; the message says why."""
+
+
+def read_file_bytes(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise _ReadError(f"file larger than {MAX_FILE_BYTES} bytes, not read")
+            raise ReadError(f"file larger than {MAX_FILE_BYTES} bytes, not read")
         return path.read_bytes()
     except OSError as exc:
-        raise _ReadError(f"cannot read file: {exc.strerror or exc}") from exc
+        raise ReadError(f"cannot read file: {exc.strerror or exc}") from exc
 
 
 def _decode(data: bytes) -> str:
@@ -154,7 +159,7 @@ def _decode(data: bytes) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise _ReadError(f"invalid UTF-8 at byte {exc.start} (line {line})") from exc
+        raise ReadError(f"invalid UTF-8 at byte {exc.start} (line {line})") from exc
     return text.removeprefix("\ufeff")
 
 

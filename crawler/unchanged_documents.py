@@ -31,6 +31,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.sources import ReadError, read_file_bytes, source_digest
 from crawler.urls import Target
 
 # What decides the references found in a file, besides its bytes (see reader_key).
@@ -59,19 +60,14 @@ def reader_key(base_url: str | None, body_links: bool) -> bytes:
     return h.digest()
 
 
-def source_digest(data: bytes, key: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16, key=key).hexdigest()
-
-
 class KnownDocuments:
     """The recorded digests and references, read with a connection of its own (read-only)
     in the site reader's thread, while the crawl writes through its own."""
 
-    def __init__(self, db_path: str | Path, key: bytes, max_bytes: int):
+    def __init__(self, db_path: str | Path, key: bytes):
         self.conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True,
                                     check_same_thread=False)  # one caller at a time
         self.key = key
-        self.max_bytes = max_bytes
 
     def close(self) -> None:
         self.conn.close()
@@ -99,10 +95,8 @@ class KnownDocuments:
 
     def _digest(self, path: Path) -> str | None:
         try:
-            if path.stat().st_size > self.max_bytes:
-                return None
-            return source_digest(path.read_bytes(), self.key)
-        except OSError:
+            return source_digest(read_file_bytes(path), self.key)
+        except ReadError:
             return None  # the parser says why
 
     def _add_targets(self, unchanged: dict[str, UnchangedDocument]) -> None:

@@ -25,7 +25,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -47,7 +46,7 @@ from crawler.items import (
 )
 from crawler.pipelines import StorePipeline
 from crawler.site_reader import SiteReader
-from crawler.sources import MAX_FILE_BYTES, Document, read_site_config
+from crawler.sources import Document, read_site_config
 from crawler.store import utc_now
 from crawler.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
 from crawler.urls import Invalid, Target, redact, resolve, split_credentials
@@ -150,7 +149,7 @@ class LinksSpider(scrapy.Spider):
         if store is None:
             return
         try:
-            self.reader.known = KnownDocuments(store.path, self.reader.key, MAX_FILE_BYTES)
+            self.reader.known = KnownDocuments(store.path, self.reader.key)
         except sqlite3.Error as exc:
             self.logger.warning("Parsing every document: cannot read the recorded ones (%s)", exc)
 
@@ -186,7 +185,8 @@ class LinksSpider(scrapy.Spider):
                       if ref.not_a_string else self._resolve(ref.value))
             targets.append(target)
             if isinstance(target, Target):
-                exact = exact and not _has_userinfo(target.request_url)  # kept redacted
+                # User info is kept redacted: the database could not give it back.
+                exact = exact and split_credentials(target.request_url)[1] is None
                 refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key,
                                     host=target.host, domain=target.domain,
                                     request_url=redact(target.request_url)))
@@ -318,10 +318,6 @@ class LinksSpider(scrapy.Spider):
     def wayback_failed(self, failure: Failure) -> None:
         key, around = failure.request.meta["linkhealth_wayback"]
         self.results.record(WaybackItem(key, around, "error", error=describe(failure.value)))
-
-
-def _has_userinfo(url: str) -> bool:
-    return "@" in url and urlsplit(url).username is not None
 
 
 def _flag(value: str | bool) -> bool:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from crawler.site_reader import SiteReader
-from crawler.sources import MAX_FILE_BYTES
 from crawler.store import Store
 from crawler.unchanged_documents import KnownDocuments
 from tests.crawl import REPO, crawl, write_site
@@ -114,9 +113,6 @@ PARENT = """
 import multiprocessing, sys, time
 from pathlib import Path
 from crawler.site_reader import SiteReader
-from crawler.sources import MAX_FILE_BYTES
-from crawler.store import Store
-from crawler.unchanged_documents import KnownDocuments
 reader = SiteReader(Path(sys.argv[1]), body_links=False, batch=1, process_after=1)
 reader.next_batch()
 reader.next_batch()  # from the reader process
@@ -156,7 +152,7 @@ def test_a_database_lost_while_reading_means_parsing_every_document(tmp_path, ca
     expected = summary(read_all(SiteReader(site, body_links=False, batch=4, process_after=0)))
     Store(tmp_path / "db.sqlite").close()
     reader = SiteReader(site, body_links=False, batch=4, process_after=0, key=b"k" * 32)
-    reader.known = KnownDocuments(tmp_path / "db.sqlite", reader.key, MAX_FILE_BYTES)
+    reader.known = KnownDocuments(tmp_path / "db.sqlite", reader.key)
     reader.known.conn.close()
 
     assert summary(read_all(reader)) == expected
