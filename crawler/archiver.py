@@ -1,5 +1,7 @@
 """The snapshot policy: what of a fetched body is stored, decided before the batch is written.
 
+* served at another URL than the last snapshot (the link now redirects elsewhere, or
+  no longer does): a new snapshot, whatever its age, since it is a copy of another page;
 * same bytes as the URL's last snapshot: nothing new (the check points at it);
 * changed, but the last snapshot is younger than ``LINKHEALTH_SNAPSHOT_MIN_AGE``:
   nothing new;
@@ -52,9 +54,8 @@ class Archiver:
         self.keep_truncated = keep_truncated
 
     def not_modified(self, item: CheckItem) -> None:
-        """A 304 to our conditional request: the check points at the URL's last snapshot."""
-        last = self.history.snapshots.get(item.url)
-        item.snapshot_id = last.id if last else None
+        """A 304 to our conditional request: the check already points at the snapshot whose
+        validators were sent (``crawler.conditional``); nothing to store."""
         self.stats.inc_value("linkhealth/archive/not_modified")
 
     async def prepare(self, item: CheckItem) -> None:
@@ -71,12 +72,13 @@ class Archiver:
             return
         capture.size = len(body)
         capture.digest = await _offload(sha256_hex, body)
-        if last is not None and last.digest == capture.digest:
+        if last is not None and last.final_url != capture.final_url:
+            self.stats.inc_value("linkhealth/archive/moved")  # a copy of another page: kept
+        elif last is not None and last.digest == capture.digest:
             item.snapshot_id, item.capture = last.id, None
             self.stats.inc_value("linkhealth/archive/unchanged")
             return
-        fetched_at = parse_time(capture.fetched_at) or 0.0
-        if last is not None and fetched_at - last.fetched_at < self.min_age:
+        elif last is not None and (parse_time(capture.fetched_at) or 0.0) - last.fetched_at < self.min_age:
             item.capture = None
             self.stats.inc_value("linkhealth/archive/changed_too_recent")
             return
@@ -96,5 +98,5 @@ class Archiver:
             return
         self.history.snapshots[item.url] = LastSnapshot(
             item.snapshot_id, capture.digest or "", parse_time(capture.fetched_at) or 0.0,
-            capture.etag, capture.last_modified)
+            capture.etag, capture.last_modified, capture.final_url)
         capture.compressed = None

@@ -75,10 +75,8 @@ def check_from_failure(failure: Failure, request: Request) -> CheckItem:
 
 def judge_response(response: Response) -> tuple[str, str | None]:
     status = response.status
-    if 200 <= status < 300:
+    if 200 <= status < 300 or status == 304:  # 304: the copy we hold is this answer's body
         return _judge_success(response)
-    if status == 304:
-        return "ok", None
     if 300 <= status < 400:
         return _judge_unfollowed_redirect(response)
     if status == 999 or status == 429 or _is_challenge(response):

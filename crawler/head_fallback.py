@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import NotConfigured
 
+from crawler.follow_up import next_url
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.statscollectors import StatsCollector
 
-# Request meta that describes one attempt and must not leak into the GET.
-_ATTEMPT_META = ("redirect_times", "redirect_ttl", "redirect_urls", "redirect_reasons",
-                 "retry_times", "download_slot", "download_latency", "linkhealth_peeked")
+# The HEAD's redirect chain and retries are its own: the GET starts again from the URL as
+# written (what described the HEAD's last URL and answer goes too: crawler.follow_up).
+_HEAD_META = ("redirect_times", "redirect_ttl", "redirect_urls", "redirect_reasons", "retry_times")
 
 
 class HeadFallbackMiddleware:
@@ -50,8 +52,8 @@ class HeadFallbackMiddleware:
 
 
 def get_instead_of_head(request: Request, head_status: int) -> Request:
-    meta = {k: v for k, v in request.meta.items() if k not in _ATTEMPT_META}
+    meta = {k: v for k, v in request.meta.items() if k not in _HEAD_META}
     meta["linkhealth_head_status"] = head_status
-    return request.replace(
+    return next_url(request.replace(
         url=request.meta.get("linkhealth_url", request.url), method="GET",
-        meta=meta, dont_filter=True)
+        meta=meta, dont_filter=True), request)

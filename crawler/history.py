@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from crawler.snapshots import latest_per_url
+from crawler.urls import normalise
 
 if TYPE_CHECKING:
     from crawler.store import Store
@@ -38,6 +39,15 @@ class LastSnapshot:
     fetched_at: float
     etag: str | None
     last_modified: str | None
+    final_url: str  # where the body was served: the validators are that URL's only
+
+    @property
+    def has_validators(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+    def served_at(self, url: str, key: str) -> bool:
+        """Was this copy served at ``url`` (whose deduplication key is ``key``)?"""
+        return self.final_url == url or normalise(self.final_url) == key
 
 
 @dataclass(slots=True)
@@ -62,7 +72,7 @@ class History:
         for row in latest_per_url(store.db.conn):
             history.snapshots[row["key"]] = LastSnapshot(
                 row["id"], row["digest"], parse_time(row["fetched_at"]) or 0.0,
-                row["etag"], row["last_modified"])
+                row["etag"], row["last_modified"], row["final_url"] or "")
         for key, around, status, looked_up_at in store.db.execute(
                 "SELECT u.url, w.around, w.status, w.looked_up_at FROM wayback w"
                 " JOIN urls u ON u.id = w.url_id"):

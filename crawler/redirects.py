@@ -5,7 +5,8 @@ Scrapy's ``RedirectMiddleware`` keeps the chain in ``request.meta``
 ``REDIRECT_MAX_TIMES`` with a bare ``IgnoreRequest``. This subclass raises
 ``TooManyRedirects`` carrying the chain instead, and stops a loop as soon as a
 URL comes round a third time (a single repeat is allowed: sites that set a
-cookie and redirect to the same URL are healthy).
+cookie and redirect to the same URL are healthy). Each hop sheds what belonged to the
+previous URL or its answer (``crawler.follow_up``): its conditional validators above all.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.exceptions import IgnoreRequest
 
 from crawler.errors import TooManyRedirects
+from crawler.follow_up import next_url
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -46,6 +48,8 @@ class RedirectChainMiddleware(RedirectMiddleware):
             raise TooManyRedirects(
                 f"more than {self.max_redirect_times} redirects",
                 chain_of(request, response)) from exc
-        if isinstance(result, Request) and result.meta["redirect_urls"].count(result.url) >= 2:
+        if not isinstance(result, Request):
+            return result
+        if result.meta["redirect_urls"].count(result.url) >= 2:
             raise TooManyRedirects(f"redirect loop back to {result.url}", chain_of(request, response))
-        return result
+        return next_url(result, request)

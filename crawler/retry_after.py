@@ -22,6 +22,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.utils.asyncio import sleep
 
 from crawler.errors import HostNotFound
+from crawler.follow_up import next_attempt
 from crawler.tls import is_tls_failure
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         result = super().process_response(request, response)
         if isinstance(result, Request):
             await sleep(self.delay(request, response))
+            next_attempt(result)
         return result
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:
@@ -70,6 +72,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         result = super().process_exception(request, exception)
         if isinstance(result, Request):
             await sleep(self.delay(request, None))
+            next_attempt(result)
         return result
 
     def delay(self, request: Request, response: Response | None) -> float:

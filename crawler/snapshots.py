@@ -68,7 +68,7 @@ def insert_snapshot(db: sqlite3.Connection, run_id: int, url_id: int, capture: C
 def latest_per_url(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """The newest snapshot of every URL (for the snapshot policy and conditional requests)."""
     cursor = db.execute(
-        "SELECT u.url AS key, s.id, s.digest, s.fetched_at, s.etag, s.last_modified"
+        "SELECT u.url AS key, s.id, s.digest, s.fetched_at, s.etag, s.last_modified, s.final_url"
         " FROM snapshots s JOIN urls u ON u.id = s.url_id"
         " WHERE s.id = (SELECT max(id) FROM snapshots WHERE url_id = s.url_id)")
     columns = [c[0] for c in cursor.description]

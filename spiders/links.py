@@ -262,8 +262,9 @@ class LinksSpider(scrapy.Spider):
 
     def parse(self, response: Response) -> list[Any] | None:
         item = check_from_response(response)
-        if response.status == 304:
-            item.not_modified = True
+        validated = response.request.meta.get("linkhealth_validated")
+        if response.status == 304 and validated is not None:  # the copy whose validators we sent
+            item.not_modified, item.snapshot_id = True, validated
         elif self.archive and item.outcome == "ok" and is_archivable(response, self.archive_types):
             item.capture = capture_from_response(response, self.archive_cap)
         return self._done(item)

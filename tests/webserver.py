@@ -155,6 +155,13 @@ def flaky(req, n, code):
     return status(req, code) if req.nth <= int(n) else page("OK", "Recovered")
 
 
+def flaky_big(req, n, size):
+    """The first `n` answers: 503 with a page of `size` bytes; then a small page."""
+    if req.nth <= int(n):
+        return Reply(503, (b"<html><head><title>Busy</title></head><body>" + b"b" * int(size))[:int(size)])
+    return page("OK", "Recovered")
+
+
 def retry_after(req, variant, seconds):
     if req.nth > 1:
         return page("OK", "Retried")
@@ -367,6 +374,7 @@ ROUTES = [
         (r"/status/([1-9]\d\d)", status),
         (r"/head/([1-9]\d\d)", head_status),
         (r"/flaky/(\d+)/([1-9]\d\d)", flaky),
+        (r"/flaky-big/(\d+)/(\d+)", flaky_big),
         (r"/retry-after(-503)?/(\d+)", retry_after),
         (r"/redirect/([1-9]\d\d)", redirect_to),
         (r"/chain/(\d+)", chain),
@@ -405,6 +413,28 @@ def path_of(target: str) -> str:
 
 def dispatch(req) -> Reply | None:
     path = path_of(req.target)
+    if path in req.server.moves:  # a move outranks everything, as on a real site
+        return redirect(301, req.server.moves[path])
+    if req.server.careless:
+        return careless(req, path)
+    return routed(req, path)
+
+
+def careless(req, path) -> Reply | None:
+    """A server that answers 304 to any conditional request it sees, on every path, whatever
+    the validators say; other requests get the route's answer with a Last-Modified."""
+    conditional = {"if-none-match", "if-modified-since"} & {name.lower() for name in req.headers}
+    if conditional:
+        return Reply(304, b"", headers=(("Last-Modified", LAST_MODIFIED),))
+    reply = routed(req, path)
+    if reply is None or reply.status != 200 or any(
+            name.lower() == "last-modified" for name, _ in reply.headers):
+        return reply
+    return Reply(reply.status, reply.body, reply.ctype,
+                 reply.headers + (("Last-Modified", LAST_MODIFIED),))
+
+
+def routed(req, path) -> Reply | None:
     for pattern, route in ROUTES:
         match = pattern.fullmatch(path)
         if match:
@@ -485,6 +515,8 @@ class _Server(ThreadingHTTPServer):
         self.pages: dict[str, bytes] = {}  # /page/<name> bodies, set by tests
         self.cdx: dict = {}  # how /cdx/search/cdx answers: {"mode": ..., "timestamps": [...]}
         self.gates: dict[str, threading.Event] = {}
+        self.moves: dict[str, str] = {}  # path -> where it moved (301), set by tests
+        self.careless = False  # 304 to any conditional request (set by tests)
         super().__init__((host, 0), _Handler)
 
     def gate(self, name: str) -> threading.Event:
@@ -587,6 +619,16 @@ class Web:
     def pages(self) -> dict[str, bytes]:
         """Bodies served at /page/<name> (with ETag; 304 to a matching If-None-Match)."""
         return self._server.pages
+
+    @property
+    def moves(self) -> dict[str, str]:
+        """Paths that answer 301 to a new location (path -> Location), before any route."""
+        return self._server.moves
+
+    def answer_any_conditional_with_304(self, on: bool = True) -> None:
+        """Answer every If-None-Match / If-Modified-Since with 304, on every path, whatever
+        the validators (as some servers and CDNs do); give 200 answers a Last-Modified."""
+        self._server.careless = on
 
     @property
     def cdx(self) -> dict:
