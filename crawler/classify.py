@@ -18,7 +18,7 @@ from scrapy.exceptions import (
 )
 from twisted.internet import error as tx_error
 
-from crawler.errors import ForbiddenAddress, TooManyRedirects
+from crawler.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
 from crawler.items import CheckItem, Hop
 from crawler.redirects import chain_of
 from crawler.tls import causes, is_tls_failure
@@ -48,7 +48,11 @@ def check_from_response(response: Response) -> CheckItem:
     assert request is not None
     outcome, error = judge_response(response)
     hops = chain_of(request)
+    host_state = request.meta.get("linkhealth_host_state")
+    if host_state and error:  # its host gave up on it: the answer is judged as it came
+        error = f"{error}; not retried: host {host_state[0]} ({host_state[1]})"
     item = _base_item(request, outcome, error)
+    item.host_state = host_state[0] if host_state else None
     item.status = response.status
     item.final_url = redact(response.url)
     item.redirects = [Hop(redact(url), status) for url, status in hops]
@@ -63,7 +67,13 @@ def check_from_failure(failure: Failure, request: Request) -> CheckItem:
     outcome, error = judge_exception(exc)
     if outcome == "tls_error" and request.meta.get("linkhealth_tls_reason"):
         error = f"TLS: {request.meta['linkhealth_tls_reason']}"
+    host_state = request.meta.get("linkhealth_host_state")
+    if host_state and not isinstance(exc, SettledByHost):
+        error = f"{error}; not retried: host {host_state[0]} ({host_state[1]})"
     item = _base_item(request, outcome, error)
+    if isinstance(exc, SettledByHost):
+        item.attempts = exc.attempts
+    item.host_state = host_state[0] if host_state else None
     hops = exc.chain if isinstance(exc, TooManyRedirects) else chain_of(request)
     item.redirects = [Hop(redact(url), status) for url, status in hops]
     if isinstance(exc, TooManyRedirects) and hops:
@@ -79,13 +89,17 @@ def judge_response(response: Response) -> tuple[str, str | None]:
         return _judge_success(response)
     if 300 <= status < 400:
         return _judge_unfollowed_redirect(response)
-    if status == 999 or status == 429 or _is_challenge(response):
+    if status == 999 or status == 429 or is_challenge(response):
+        return "blocked", _blocked_reason(response)
+    if status == 503 and response.request.meta.get("linkhealth_rate_limited"):
         return "blocked", _blocked_reason(response)
     return "broken", f"HTTP {status}"
 
 
 def judge_exception(exc: BaseException) -> tuple[str, str]:
     message = describe(exc)
+    if isinstance(exc, SettledByHost):
+        return exc.outcome, message
     if isinstance(exc, TooManyRedirects):
         return "too_many_redirects", message
     if isinstance(exc, ForbiddenAddress):
@@ -144,7 +158,8 @@ def _judge_unfollowed_redirect(response: Response) -> tuple[str, str]:
     return "broken", f"HTTP {response.status} redirect to {target[:200]} not followed"
 
 
-def _is_challenge(response: Response) -> bool:
+def is_challenge(response: Response) -> bool:
+    """A 403/503 bot wall: a challenge header, or a challenge page."""
     if response.status not in (403, 503):
         return False
     if any(name in response.headers for name in CHALLENGE_HEADERS):
@@ -153,8 +168,12 @@ def _is_challenge(response: Response) -> bool:
 
 
 def _blocked_reason(response: Response) -> str:
+    tries = response.request.meta.get("linkhealth_rate_limited")
+    if tries:
+        return (f"HTTP {response.status} {'Too Many Requests' if response.status == 429 else 'Service Unavailable'}"
+                f" after {tries + 1} attempts while its host was paced")
     if response.status == 429:
-        return "HTTP 429 Too Many Requests, still after retries"
+        return "HTTP 429 Too Many Requests"
     if response.status == 999:
         return "HTTP 999 (bot protection)"
     return f"HTTP {response.status} bot challenge"
@@ -168,7 +187,7 @@ def _base_item(request: Request, outcome: str, error: str | None) -> CheckItem:
         error=redact_text(error) if error else None,
         method=request.method,
         head_status=request.meta.get("linkhealth_head_status"),
-        attempts=request.meta.get("retry_times", 0) + 1,
+        attempts=request.meta.get("retry_times", 0) + request.meta.get("linkhealth_rate_limited", 0) + 1,
         elapsed_ms=round((time.monotonic() - started) * 1000) if started else None,
         checked_at=utc_now(),
     )

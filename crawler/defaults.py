@@ -77,7 +77,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds before the first retry of a transient failure; doubles with each further retry."),
     Setting("LINKHEALTH_RETRY_BACKOFF_MAX", 60.0, "Upper bound, in seconds, of the exponential backoff."),
     Setting("LINKHEALTH_RETRY_AFTER_MAX", 120.0,
-            "Longest Retry-After (seconds) honoured on 429/503; a longer one is capped to this."),
+            "Longest Retry-After (seconds) honoured on 429/503, as a pause of the whole host; "
+            "a longer one is capped to this."),
+    Setting("LINKHEALTH_RATE_LIMIT_RETRIES", 6,
+            "Retries of a request answered 429 (or 503 with Retry-After) while its host is paced; "
+            "they do not count against RETRY_TIMES. After them the URL is blocked, and a host "
+            "that gave this many rate-limit answers in a row is treated as refusing."),
+    Setting("LINKHEALTH_UNRESPONSIVE_AFTER", 5,
+            "Consecutive timeouts or connection failures, from a host that has not answered in "
+            "this run, after which it is probed one request at a time and the URLs waiting for "
+            "it are settled without a request (0: request every URL)."),
     Setting("LINKHEALTH_CA_BUNDLE", "",
             "PEM file of extra trusted CA certificates, added to the system trust store."),
     Setting("LINKHEALTH_VERIFY_TLS", True,

@@ -22,3 +22,14 @@ class TooManyRedirects(IgnoreRequest):
 
 class HostNotFound(CannotResolveHostError):
     """The name does not exist (NXDOMAIN); unlike a failed lookup it is not retried."""
+
+
+class SettledByHost(IgnoreRequest):
+    """The URL's host gives nothing, unresponsive or refusing (``crawler.host_health``): the
+    check is settled with the host's ``outcome`` after ``attempts`` requests (0: never
+    requested)."""
+
+    def __init__(self, message: str, outcome: str, attempts: int):
+        super().__init__(message)
+        self.outcome = outcome
+        self.attempts = attempts

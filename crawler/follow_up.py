@@ -25,12 +25,13 @@ from scrapy.utils.httpobj import urlparse_cached
 if TYPE_CHECKING:
     from scrapy import Request
 
-# Set while one answer is read (crawler.body_limit, crawler.decompression, Scrapy's client)
-# or one attempt fails (crawler.tls_diagnosis).
-ANSWER_META = (
+# Set for one attempt: while its answer is read (crawler.body_limit, crawler.decompression,
+# the HTTP client), when it fails (crawler.tls_diagnosis), or by the scheduler as it leaves
+# (crawler.host_pacing, crawler.host_health).
+ATTEMPT_META = (
     "linkhealth_body_cap", "linkhealth_received", "linkhealth_truncated", "linkhealth_too_big",
     "linkhealth_content_encoding", "linkhealth_decode_error", "linkhealth_tls_reason",
-    "download_latency",
+    "download_latency", "linkhealth_probe", "linkhealth_settle",
 )
 # Validators of one URL's archived copy (crawler.conditional); "linkhealth_validated" names
 # the snapshot they came from.
@@ -41,7 +42,7 @@ URL_META = ("linkhealth_validated",)
 
 def next_attempt(request: Request) -> Request:
     """``request`` (a retry of the same URL) without what its predecessor's answer left."""
-    for key in ANSWER_META:
+    for key in ATTEMPT_META:
         request.meta.pop(key, None)
     return request
 

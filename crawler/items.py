@@ -101,6 +101,21 @@ class WaybackItem:
 
 
 @dataclass(slots=True)
+class HostItem:
+    """What one host needed in a run: pacing after rate-limit answers, or being treated as
+    unresponsive or refusing. Recorded when the crawl closes, for the hosts that needed any."""
+
+    host: str  # its download slot: the host name (or a named slot such as "wayback")
+    rate_limited: int = 0  # rate-limit answers (429, 503) it gave
+    slowest_rate: float | None = None  # requests/s it was slowed to at most
+    longest_wait: float = 0.0  # seconds of the longest pause it asked for (or we chose)
+    state: str | None = None  # "unresponsive: 12 consecutive timeouts", "refusing: ..." or None
+    reopened: bool = False  # it answered healthily again after that
+    settled: int = 0  # checks settled without a request because of it
+    probes: int = 0  # requests sent to it one at a time while it was so
+
+
+@dataclass(slots=True)
 class CheckItem:
     url: str  # key of the url row
     outcome: str
@@ -116,6 +131,7 @@ class CheckItem:
     head_status: int | None = None
     attempts: int = 0
     checked_at: str | None = None
+    host_state: str | None = None  # "unresponsive"/"refusing": cut short (attempts 0: not requested)
     not_modified: bool = False  # a 304 answer to our conditional request
     snapshot_id: int | None = None  # the snapshot holding this check's content
     capture: Capture | None = None  # a new snapshot to store with this check

@@ -24,7 +24,9 @@ from twisted.internet.task import LoopingCall
 from crawler.archiver import Archiver
 from crawler.durations import parse_duration
 from crawler.history import History
-from crawler.items import CheckItem, DocumentItem, UnchangedDocumentItem, WaybackItem
+from crawler.host_health import HostHealthMiddleware
+from crawler.host_pacing import HostPacingMiddleware
+from crawler.items import CheckItem, DocumentItem, HostItem, UnchangedDocumentItem, WaybackItem
 from crawler.store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class StorePipeline:
         self.documents: list[DocumentItem | UnchangedDocumentItem] = []
         self.checks: list[CheckItem] = []
         self.wayback: list[WaybackItem] = []
+        self.hosts: list[HostItem] = []
         self.write_attempts = settings.getint("LINKHEALTH_WRITE_ATTEMPTS")
         self.write_failures = 0
         self.resumed_from: dict[str, Any] | None = None
@@ -155,6 +158,8 @@ class StorePipeline:
         elif isinstance(item, WaybackItem):
             self.wayback.append(item)
             self.stats.inc_value(f"linkhealth/wayback/{item.status}")
+        elif isinstance(item, HostItem):
+            self.hosts.append(item)
         if len(self.documents) + len(self.checks) + len(self.wayback) >= self.batch_size:
             self.flush()
 
@@ -170,18 +175,19 @@ class StorePipeline:
 
     def flush(self) -> None:
         self.publish()
-        if self.store is None or self.failed or not (self.documents or self.checks or self.wayback):
+        if self.store is None or self.failed or not (
+                self.documents or self.checks or self.wayback or self.hosts):
             return
-        documents, checks, wayback = self.documents, self.checks, self.wayback
+        documents, checks, wayback, hosts = self.documents, self.checks, self.wayback, self.hosts
         try:
-            self.store.write_batch(self.run_id, documents, checks, wayback)
+            self.store.write_batch(self.run_id, documents, checks, wayback, hosts)
         except StoreError as exc:
             self._write_failed(exc)
             return
         self.write_failures = 0
         for check in checks:
             self.archiver.stored(check)
-        self.documents, self.checks, self.wayback = [], [], []
+        self.documents, self.checks, self.wayback, self.hosts = [], [], [], []
         self.stats.inc_value("linkhealth/store/batches")
 
     def _write_failed(self, exc: StoreError) -> None:
@@ -200,6 +206,8 @@ class StorePipeline:
     def close_spider(self) -> None:
         if self.flusher.running:
             self.flusher.stop()
+        for item in host_reports(self.crawler):
+            self.record(item)
         self.flush()
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
@@ -225,6 +233,21 @@ class StorePipeline:
             self.store.close()
             self.store = None
         logger.info("Run %s %s: %s", self.run_id, status, run_summary(counts, summary))
+
+
+def host_reports(crawler: Crawler) -> list[HostItem]:
+    """What each host needed in this run (pacing, being unresponsive or refusing), one item
+    per host."""
+    merged: dict[str, HostItem] = {}
+    for component in (crawler.get_downloader_middleware(HostPacingMiddleware),
+                      crawler.get_downloader_middleware(HostHealthMiddleware)):
+        for item in component.reports() if component is not None else ():
+            known = merged.setdefault(item.host, item)
+            if known is not item:
+                for name in HostItem.__dataclass_fields__:
+                    if getattr(item, name):
+                        setattr(known, name, getattr(item, name))
+    return list(merged.values())
 
 
 def run_summary(counts: dict[str, int], outcomes: dict[str, int]) -> str:

@@ -1,25 +1,30 @@
-"""Retries with exponential backoff, honouring ``Retry-After`` on 429 and 503.
+"""Retries with exponential backoff that wait in the scheduler, and ``Retry-After`` parsing.
 
 Scrapy's ``RetryMiddleware`` decides *whether* to retry (``RETRY_TIMES``,
-``RETRY_HTTP_CODES``, ``RETRY_EXCEPTIONS``) and builds the retry request; it
-retries at once and ignores ``Retry-After``. This subclass waits before handing
-the retry back: ``Retry-After`` when the server sent one (capped by
-``LINKHEALTH_RETRY_AFTER_MAX``), else ``BASE * 2**attempt`` with jitter, capped
-by ``LINKHEALTH_RETRY_BACKOFF_MAX``. The wait holds no per-host download slot.
-A name that does not exist (``HostNotFound``) and a refused TLS certificate are
-not retried.
+``RETRY_HTTP_CODES``, ``RETRY_EXCEPTIONS``) and builds the retry request; it retries at
+once. This subclass makes the retry wait ``BASE * 2**attempt`` seconds with jitter (capped
+by ``LINKHEALTH_RETRY_BACKOFF_MAX``), and the wait happens in the scheduler
+(``meta["linkhealth_not_before"]``, honoured by ``crawler.host_queue``). Nothing sleeps
+inside the middleware chain: Scrapy keeps a request in the downloader's active set, which
+is the crawl's global ``CONCURRENT_REQUESTS`` budget, until the chain returns, so a
+sleeping retry held a place every other host could have used.
+
+Rate-limit answers (429, a 503 that is not a bot wall) are retried by
+``crawler.host_pacing`` before they get here: it paces their host, honouring
+``Retry-After``. A name that does not exist (``HostNotFound``) and a refused TLS
+certificate are not retried.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.utils.asyncio import sleep
 
 from crawler.errors import HostNotFound
 from crawler.follow_up import next_attempt
@@ -28,8 +33,6 @@ from crawler.tls import is_tls_failure
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def parse_retry_after(value: bytes | str | None, now: datetime | None = None) -> float | None:
@@ -56,35 +59,26 @@ class BackoffRetryMiddleware(RetryMiddleware):
         settings = crawler.settings
         middleware.backoff_base = settings.getfloat("LINKHEALTH_RETRY_BACKOFF_BASE")
         middleware.backoff_max = settings.getfloat("LINKHEALTH_RETRY_BACKOFF_MAX")
-        middleware.retry_after_max = settings.getfloat("LINKHEALTH_RETRY_AFTER_MAX")
         return middleware
 
-    async def process_response(self, request: Request, response: Response) -> Request | Response:
-        result = super().process_response(request, response)
-        if isinstance(result, Request):
-            await sleep(self.delay(request, response))
-            next_attempt(result)
-        return result
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        return self._later(request, super().process_response(request, response))
 
-    async def process_exception(self, request: Request, exception: Exception) -> Request | None:
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
         if isinstance(exception, HostNotFound) or is_tls_failure(exception):
             return None  # a missing name or a refused certificate does not heal in seconds
-        result = super().process_exception(request, exception)
+        return self._later(request, super().process_exception(request, exception))
+
+    def _later(self, request: Request, result: Request | Response | None
+               ) -> Request | Response | None:
+        """A retry waits its backoff in the scheduler, without what its predecessor's answer left."""
         if isinstance(result, Request):
-            await sleep(self.delay(request, None))
+            result.meta["linkhealth_not_before"] = time.monotonic() + self.delay(request)
             next_attempt(result)
         return result
 
-    def delay(self, request: Request, response: Response | None) -> float:
+    def delay(self, request: Request) -> float:
         """Seconds to wait before the next attempt of ``request``."""
-        if response is not None and response.status in RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
-            if retry_after is not None:
-                stats = self.crawler.stats
-                stats.inc_value("linkhealth/retry_after/honoured")
-                if retry_after > self.retry_after_max:
-                    stats.inc_value("linkhealth/retry_after/capped")
-                return min(retry_after, self.retry_after_max)
         attempt = request.meta.get("retry_times", 0)
         backoff = self.backoff_base * 2 ** attempt * random.uniform(1.0, 1.25)
         return min(backoff, self.backoff_max)

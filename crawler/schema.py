@@ -196,3 +196,14 @@ def m007_document_digest(db: sqlite_utils.Database) -> None:
     """The digest of a document's bytes as last read (``crawler.unchanged_documents``): a
     document whose digest is the same is not parsed again."""
     db["documents"].add_column("source_digest", str)
+
+
+@migrations()
+def m008_hosts_in_runs(db: sqlite_utils.Database) -> None:
+    """What a host needed in a run (crawler/host_pacing.py, crawler/host_health.py), and which
+    checks were cut short by their host's state rather than judged on their own answer."""
+    db["checks"].add_column("host_state", str)
+    db["host_runs"].create({
+        "run_id": int, "host": str, "rate_limited": int, "slowest_rate": float,
+        "longest_wait": float, "state": str, "reopened": int, "settled": int, "probes": int,
+    }, pk=("run_id", "host"), foreign_keys=[("run_id", "runs", "id")])

@@ -36,7 +36,10 @@ CONCURRENT_ITEMS = 1  # the default 100 spawns that many tasks per callback outp
 # Scrapy re-parses the callback's source for every response to warn about `return` in a
 # generator: 11% of the crawl's CPU in a profile of bench/archive_bench.py.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+# Requests wait in the scheduler until their host may take them (its concurrency, its pace
+# after rate-limit answers, a retry's backoff), never in the downloader, where each would hold
+# a place of CONCURRENT_REQUESTS (crawler/host_queue.py).
+SCHEDULER_PRIORITY_QUEUE = "crawler.host_queue.HostQueue"
 REACTOR_THREADPOOL_MAXSIZE = 20
 
 # Each unique URL is requested once per run: the spider deduplicates on our own key.
@@ -82,6 +85,9 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
     "crawler.decompression.DecompressionMiddleware": 590,
     "crawler.redirects.RedirectChainMiddleware": 600,
+    # Both see every answer before the redirect middleware turns a 3xx into a new request.
+    "crawler.host_pacing.HostPacingMiddleware": 604,
+    "crawler.host_health.HostHealthMiddleware": 607,
     "crawler.conditional.ConditionalRequestMiddleware": 610,
     # Each enabled middleware is a hop for every request and response. These two do nothing
     # here: the spider sets no allowed_domains and no http_user (credentials in a URL become

@@ -25,6 +25,7 @@ from crawler.items import (
     FAILING_OUTCOMES,
     CheckItem,
     DocumentItem,
+    HostItem,
     UnchangedDocumentItem,
     WaybackItem,
 )
@@ -36,7 +37,7 @@ URL_ID_CACHE = 100_000  # url key -> id entries kept between batches
 # CheckItem fields stored in the checks table (the capture goes to snapshots).
 CHECK_COLUMNS = (
     "outcome", "status", "final_url", "error", "elapsed_ms", "content_type", "content_length",
-    "method", "head_status", "attempts", "checked_at", "snapshot_id",
+    "method", "head_status", "attempts", "checked_at", "snapshot_id", "host_state",
 )
 
 
@@ -155,9 +156,10 @@ class Store:
     # -- writes -------------------------------------------------------------
 
     def write_batch(self, run_id: int, documents: Iterable[DocumentItem | UnchangedDocumentItem],
-                    checks: Iterable[CheckItem], wayback: Iterable[WaybackItem] = ()) -> None:
+                    checks: Iterable[CheckItem], wayback: Iterable[WaybackItem] = (),
+                    hosts: Iterable[HostItem] = ()) -> None:
         """Record documents (with their refs; an unchanged one and its refs only marked seen),
-        checks (with new snapshots) and Wayback lookups in one transaction.
+        checks (with new snapshots), Wayback lookups and what hosts needed, in one transaction.
 
         Statements are prepared once (module constants) and rows go in with
         ``executemany``: per row, SQLite's work is all that is left.
@@ -187,6 +189,7 @@ class Store:
                 self.conn.executemany(_UPDATE_URL_STATE, states)
                 for lookup in wayback:
                     self._write_wayback(lookup, now)
+                self.conn.executemany(_UPSERT_HOST, [(run_id, *_host_row(h)) for h in hosts])
         except sqlite3.DatabaseError as exc:
             self._url_ids.clear()  # ids inserted in the rolled-back transaction are gone
             raise StoreError(f"cannot write to {self.path}: {exc}") from exc
@@ -273,6 +276,19 @@ _UPDATE_URL_STATE = (
     "   WHEN :failing AND last_run_id IS NOT :run THEN consecutive_failures + 1"
     "   WHEN :failing THEN max(consecutive_failures, 1) ELSE consecutive_failures END"
     " WHERE id = :id")
+
+
+_HOST_COLUMNS = ("host", "rate_limited", "slowest_rate", "longest_wait", "state", "reopened",
+                 "settled", "probes")
+_UPSERT_HOST = (
+    f"INSERT INTO host_runs (run_id, {', '.join(_HOST_COLUMNS)})"
+    f" VALUES (?, {', '.join('?' * len(_HOST_COLUMNS))}) ON CONFLICT(run_id, host) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _HOST_COLUMNS[1:]))
+
+
+def _host_row(host: HostItem) -> tuple[Any, ...]:
+    return tuple(int(v) if isinstance(v, bool) else v
+                 for v in (getattr(host, name) for name in _HOST_COLUMNS))
 
 
 def _check_row(run_id: int, url_id: int, check: CheckItem) -> tuple[Any, ...]:

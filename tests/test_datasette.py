@@ -338,7 +338,8 @@ def test_full_text_search_on_documents_and_urls(crawled, get):
 def test_every_table_has_a_title_and_the_fts_tables_are_hidden(get):
     database = get("/linkhealth.json").json()
     visible = {t["name"] for t in database["tables"] if not t["hidden"]}
-    assert visible == {"runs", "documents", "urls", "refs", "checks", "snapshots", "blobs", "wayback"}
+    assert visible == {"runs", "documents", "urls", "refs", "checks", "snapshots", "blobs", "wayback",
+                       "host_runs"}
     hidden = {t["name"] for t in database["tables"] if t["hidden"]}
     assert {"documents_fts", "documents_fts_data", "urls_fts", "urls_fts_idx"} <= hidden
     metadata = get("/-/metadata.json").json()

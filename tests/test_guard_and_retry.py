@@ -118,7 +118,7 @@ def test_retry_after_superscript_digit_is_garbage():
 
 # -- BackoffRetryMiddleware.delay ----------------------------------------------------------
 
-BASE, BACKOFF_MAX, AFTER_MAX = 0.5, 10.0, 30.0
+BASE, BACKOFF_MAX = 0.5, 10.0
 
 
 @pytest.fixture
@@ -126,47 +126,23 @@ def middleware():
     crawler = get_crawler(Spider, {
         "LINKHEALTH_RETRY_BACKOFF_BASE": BASE,
         "LINKHEALTH_RETRY_BACKOFF_MAX": BACKOFF_MAX,
-        "LINKHEALTH_RETRY_AFTER_MAX": AFTER_MAX,
     })
+    crawler.spider = Spider.from_crawler(crawler, "test")
     return build_from_crawler(BackoffRetryMiddleware, crawler)
 
 
-def stats(middleware) -> dict:
-    return middleware.crawler.stats.get_stats()
-
-
-def answer(status: int, retry_after: str | None = None) -> Response:
-    headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return Response("https://example.com/", status=status, headers=headers)
-
-
 def test_settings_are_read(middleware):
-    assert (middleware.backoff_base, middleware.backoff_max, middleware.retry_after_max) == (
-        BASE, BACKOFF_MAX, AFTER_MAX)
+    assert (middleware.backoff_base, middleware.backoff_max) == (BASE, BACKOFF_MAX)
 
 
-def test_retry_after_honoured(middleware):
-    request = Request("https://example.com/", meta={"retry_times": 1})
-    assert middleware.delay(request, answer(429, "7")) == 7.0
-    assert middleware.delay(request, answer(503, "0")) == 0.0
-    assert stats(middleware).get("linkhealth/retry_after/honoured") == 2
-    assert "linkhealth/retry_after/capped" not in stats(middleware)
-
-
-def test_retry_after_capped(middleware):
-    request = Request("https://example.com/")
-    assert middleware.delay(request, answer(429, "3600")) == AFTER_MAX
-    assert middleware.delay(request, answer(503, "31")) == AFTER_MAX
-    assert stats(middleware)["linkhealth/retry_after/capped"] == 2
-    assert stats(middleware)["linkhealth/retry_after/honoured"] == 2
-
-
-def test_retry_after_ignored_on_other_statuses_and_garbage(middleware):
-    request = Request("https://example.com/")
-    for response in (answer(502, "100"), answer(429, "soon"), answer(429)):
-        delay = middleware.delay(request, response)
-        assert BASE <= delay <= BASE * 1.25
-    assert "linkhealth/retry_after/honoured" not in stats(middleware)
+def test_a_retry_waits_in_the_scheduler_not_in_the_middleware(middleware):
+    """The retry comes back at once, stamped with when it may go (crawler.host_queue)."""
+    request = Request("https://example.com/", meta={"linkhealth_truncated": True})
+    before = time.monotonic()
+    retry = middleware.process_response(request, Response(request.url, status=502, request=request))
+    assert retry.meta["retry_times"] == 1
+    assert before + BASE <= retry.meta["linkhealth_not_before"] <= time.monotonic() + BASE * 1.25
+    assert "linkhealth_truncated" not in retry.meta  # what the last answer left is shed
 
 
 @pytest.mark.parametrize("attempt", [0, 1, 2, 3, 4])
@@ -174,13 +150,13 @@ def test_backoff_grows_within_jitter_bounds(middleware, attempt):
     request = Request("https://example.com/", meta={"retry_times": attempt})
     low = BASE * 2 ** attempt
     for _ in range(50):
-        assert low <= middleware.delay(request, None) <= low * 1.25
+        assert low <= middleware.delay(request) <= low * 1.25
     assert low < BACKOFF_MAX
 
 
 def test_backoff_is_monotonic_in_attempts(middleware, monkeypatch):
     monkeypatch.setattr(retry_after.random, "uniform", lambda a, b: a)
-    delays = [middleware.delay(Request("https://e.com/", meta={"retry_times": n}), None)
+    delays = [middleware.delay(Request("https://e.com/", meta={"retry_times": n}))
               for n in range(5)]
     assert delays == [BASE * 2 ** n for n in range(5)]
 
@@ -188,10 +164,10 @@ def test_backoff_is_monotonic_in_attempts(middleware, monkeypatch):
 def test_backoff_capped_without_jitter(middleware, monkeypatch):
     monkeypatch.setattr(retry_after.random, "uniform", lambda a, b: a)
     request = Request("https://example.com/", meta={"retry_times": 12})
-    assert middleware.delay(request, None) == BACKOFF_MAX
+    assert middleware.delay(request) == BACKOFF_MAX
 
 
 def test_backoff_never_exceeds_max(middleware, monkeypatch):
     monkeypatch.setattr(retry_after.random, "uniform", lambda a, b: b)
     request = Request("https://example.com/", meta={"retry_times": 12})
-    assert middleware.delay(request, None) <= BACKOFF_MAX
+    assert middleware.delay(request) <= BACKOFF_MAX

@@ -93,7 +93,8 @@ def test_migrations_recorded_once(tmp_path):
                        {"migration_set": "linkhealth", "name": "m004_resume"},
                        {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"},
                        {"migration_set": "linkhealth", "name": "m006_fts_only_on_change"},
-                       {"migration_set": "linkhealth", "name": "m007_document_digest"}]
+                       {"migration_set": "linkhealth", "name": "m007_document_digest"},
+                       {"migration_set": "linkhealth", "name": "m008_hosts_in_runs"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -216,13 +217,13 @@ def test_write_batch_records_whole_rows(store):
          "outcome": "ok", "status": 200, "final_url": None, "redirects": None,
          "permanent_redirect": 0, "error": None, "elapsed_ms": 12, "content_type": "text/html",
          "content_length": 10, "method": "HEAD", "head_status": None, "attempts": 1,
-         "snapshot_id": None, "not_modified": 0},
+         "snapshot_id": None, "not_modified": 0, "host_state": None},
         {"id": 2, "run_id": run_id, "url_id": 2, "checked_at": "2025-01-01T00:00:01Z",
          "outcome": "broken", "status": 404, "final_url": "https://example.com/img2.png",
          "redirects": json.dumps([{"url": "https://example.com/img.png", "status": 301}]),
          "permanent_redirect": 1, "error": "HTTP 404", "elapsed_ms": None,
          "content_type": None, "content_length": None, "method": "GET", "head_status": 404,
-         "attempts": 2, "snapshot_id": None, "not_modified": 0},
+         "attempts": 2, "snapshot_id": None, "not_modified": 0, "host_state": None},
     ]
 
 

@@ -16,6 +16,7 @@ import functools
 import gzip
 import hashlib
 import json
+import math
 import re
 import socket
 import socketserver
@@ -166,6 +167,33 @@ def retry_after(req, variant, seconds):
     if req.nth > 1:
         return page("OK", "Retried")
     return page("Too busy", "Retry later", 503 if variant else 429, [("Retry-After", seconds)])
+
+
+def limited(req, rate, burst, retry_after):
+    """A rate limiter shared by every path under /limited/RATE/BURST/RETRY_AFTER/: a token
+    bucket of BURST tokens refilled at RATE a second. A request that finds none gets 429 with
+    that Retry-After (0: the seconds until the next token, rounded up)."""
+    wait = req.server.take_token(f"{rate}/{burst}", float(rate), int(burst))
+    if wait:
+        seconds = int(retry_after) or math.ceil(wait)
+        return page("Too Many Requests", "Slow down", 429, [("Retry-After", str(seconds))])
+    return page("OK", "Allowed")
+
+
+def lockout(req, rate, seconds):
+    """Locks the client out for `seconds` (429 to everything, no Retry-After) whenever more
+    than `rate` requests came in the last second, under /lockout/RATE/SECONDS/."""
+    if req.server.locked_out(f"{rate}/{seconds}", int(rate), float(seconds)):
+        return page("Too Many Requests", "Locked out", 429)
+    return page("OK", "Allowed")
+
+
+def hang_first(req, count):
+    """The first `count` requests to any /hang-first/COUNT/ path hang (until the client gives
+    up or the server stops); later ones are answered."""
+    if req.server.take_hang(int(count)):
+        return hang(req)
+    return page("OK", "Answered")
 
 
 def redirect_to(req, code):
@@ -375,6 +403,9 @@ ROUTES = [
         (r"/head/([1-9]\d\d)", head_status),
         (r"/flaky/(\d+)/([1-9]\d\d)", flaky),
         (r"/flaky-big/(\d+)/(\d+)", flaky_big),
+        (r"/limited/(\d+)/(\d+)/(\d+)(?:/.*)?", limited),
+        (r"/lockout/(\d+)/(\d+)(?:/.*)?", lockout),
+        (r"/hang-first/(\d+)(?:/.*)?", hang_first),
         (r"/retry-after(-503)?/(\d+)", retry_after),
         (r"/redirect/([1-9]\d\d)", redirect_to),
         (r"/chain/(\d+)", chain),
@@ -517,7 +548,38 @@ class _Server(ThreadingHTTPServer):
         self.gates: dict[str, threading.Event] = {}
         self.moves: dict[str, str] = {}  # path -> where it moved (301), set by tests
         self.careless = False  # 304 to any conditional request (set by tests)
+        self.buckets: dict[str, tuple[float, float]] = {}  # /limited: name -> (tokens, at)
+        self.lockouts: dict[str, tuple[list[float], float]] = {}  # /lockout: (recent, until)
+        self.hung = 0  # /hang-first requests so far
         super().__init__((host, 0), _Handler)
+
+    def take_token(self, name: str, rate: float, burst: int) -> float:
+        """0 when a token of bucket `name` was taken, else the seconds until one is due."""
+        with self.lock:
+            now = time.monotonic()
+            tokens, at = self.buckets.get(name, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * rate)
+            if tokens >= 1:
+                self.buckets[name] = (tokens - 1, now)
+                return 0.0
+            self.buckets[name] = (tokens, now)
+            return (1 - tokens) / rate
+
+    def locked_out(self, name: str, rate: int, seconds: float) -> bool:
+        """Count a request against lockout `name`; True while the client is locked out."""
+        with self.lock:
+            now = time.monotonic()
+            recent, until = self.lockouts.get(name, ([], 0.0))
+            recent = [t for t in recent if now - t < 1.0] + [now]
+            if now >= until and len(recent) > rate:
+                until = now + seconds
+            self.lockouts[name] = (recent, until)
+            return now < until
+
+    def take_hang(self, count: int) -> bool:
+        with self.lock:
+            self.hung += 1
+            return self.hung <= count
 
     def gate(self, name: str) -> threading.Event:
         with self.lock:
