@@ -4,10 +4,10 @@ Every request, including each hop of a redirect chain, has its host resolved
 (in a thread, cached for the run) before it is sent. The check runs in the
 download handler (``crawler/download_handler.py``), inside the per-host
 download slot, so requests waiting for a slow DNS answer hold their host's
-slots only, never the whole crawl's. If any address it
-resolves to is not a public unicast address, the request is refused with
-``ForbiddenAddress`` (outcome ``forbidden_address``). A name that does not
-exist raises ``HostNotFound`` here, which is not retried.
+slots only, never the whole crawl's. If any address it resolves to is not a
+public unicast address (``crawler/special_addresses.py``), the request is
+refused with ``ForbiddenAddress`` (outcome ``forbidden_address``). A name that
+does not exist raises ``HostNotFound`` here, which is not retried.
 
 Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
 ``TEMPORARY_FAILURE_TTL`` seconds) and shared between concurrent requests.
@@ -26,6 +26,7 @@ through Scrapy's client, which looks the name up again.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -37,28 +38,33 @@ from twisted.internet.defer import Deferred
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import ForbiddenAddress, HostNotFound
+from crawler.special_addresses import address_problem
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
 
+__all__ = ["AddressGuard", "address_problem", "literal_address", "lookup"]
+
 TEMPORARY_FAILURE_TTL = 30.0  # seconds before a name whose lookup failed (not NXDOMAIN) is asked again
 _NOT_FOUND = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+# A host made of one to four numbers (decimal, octal 0..., hex 0x...) is an IPv4 address to
+# inet_aton, and so to the resolvers of most systems and proxies: 127.1, 0x7f.1, 2130706433.
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
 
 
-def address_problem(address: str) -> str | None:
-    """Why an IP address must not be contacted, or None for a public unicast address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    for label, flag in (
-        ("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-        ("private", ip.is_private), ("reserved", ip.is_reserved),
-    ):
-        if flag:
-            return label
-    return None if ip.is_global else "non-public"
+def literal_address(host: str) -> str | None:
+    """The IP address a host is written as, or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host.removesuffix(".")))
+        except OSError:
+            raise HostNotFound(f"DNS lookup failed: invalid host name {host}") from None
+    return None
 
 
 def lookup(host: str, port: int) -> list[str]:
@@ -106,9 +112,8 @@ class AddressGuard:
         for address in addresses:
             problem = address_problem(address)
             if problem:
-                raise ForbiddenAddress(f"{host} is a {problem} address ({address})"
-                                       if host == address else
-                                       f"{host} resolves to a {problem} address ({address})")
+                written = literal_address(host) is not None
+                raise ForbiddenAddress(_forbidden(host, address, problem, written))
         return self._keep(host, addresses)
 
     def _keep(self, host: str, addresses: list[str]) -> list[str]:
@@ -119,10 +124,9 @@ class AddressGuard:
         return addresses
 
     async def _addresses(self, host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            pass
+        address = literal_address(host)
+        if address is not None:
+            return [address]
         result = self._cached(host)
         if result is None:
             result = await self._lookup_once(host, port)
@@ -155,3 +159,10 @@ class AddressGuard:
         for waiter in self._pending.pop(host):
             waiter.callback(result)
         return result
+
+
+def _forbidden(host: str, address: str, problem: str, written: bool) -> str:
+    """The error of a refused request; ``written``: the URL names the address itself."""
+    article = "an" if problem[0] in "aeiouAEIOU" else "a"
+    verb = "is" if written else "resolves to"
+    return f"{host} {verb} {article} {problem} address ({address})"
