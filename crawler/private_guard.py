@@ -12,10 +12,10 @@ does not exist raises ``HostNotFound`` here, which is not retried.
 Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
 ``TEMPORARY_FAILURE_TTL`` seconds) and shared between concurrent requests.
 
-``LINKHEALTH_ALLOW_HOSTS`` exempts named hosts (an intranet server you do want
-checked); a redirect from one of them to any other private address is still
-refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
-resolved).
+``LINKHEALTH_ALLOW_HOSTS`` exempts host:port pairs (``crawler/allowed_hosts.py``: an
+intranet server you do want checked); a redirect from one of them to any other private
+address or port is still refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check
+off (the name is still resolved).
 
 The download handler connects to the addresses returned here (``crawler/http_client.py``),
 so a DNS answer that changes after the check (DNS rebinding) cannot send a request to a
@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
+from crawler.allowed_hosts import AllowedHosts
 from crawler.errors import ForbiddenAddress, HostNotFound
 from crawler.special_addresses import address_problem
+from crawler.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -81,40 +83,47 @@ def lookup(host: str, port: int) -> list[str]:
 
 
 class AddressGuard:
-    def __init__(self, allow_private: bool, allow_hosts: frozenset[str] = frozenset(),
+    def __init__(self, allow_private: bool, allowed: AllowedHosts | None = None,
                  retry_lookup_after: float = TEMPORARY_FAILURE_TTL):
         self.allow_private = allow_private
-        self.allow_hosts = allow_hosts
+        self.allowed = allowed or AllowedHosts([])
         self.retry_lookup_after = retry_lookup_after
         self._resolved: dict[str, tuple[float, list[str] | Exception]] = {}
-        self._vetted: dict[str, list[str]] = {}  # host -> addresses, for hosts found fine for good
+        # host -> addresses, for hosts found fine for good on every port
+        self._vetted: dict[str, list[str]] = {}
         self._pending: dict[str, list[Deferred]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuard:
         settings = crawler.settings
         return cls(settings.getbool("LINKHEALTH_ALLOW_PRIVATE"),
-                   frozenset(h.lower() for h in settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
+                   AllowedHosts(settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
 
     async def check(self, request: Request) -> list[str]:
         """The addresses the request may connect to (IPv4 first); or raise ForbiddenAddress,
         HostNotFound or CannotResolveHostError."""
         parsed = urlparse_cached(request)
-        if parsed.scheme not in ("http", "https"):
-            raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
+        scheme = parsed.scheme
+        if scheme not in ("http", "https"):
+            raise ForbiddenAddress(f"refusing to fetch a {scheme}: URL")
         host = parsed.hostname or ""
         vetted = self._vetted.get(host)
         if vetted is not None:
             return vetted
-        addresses = await self._addresses(host, parsed.port or 443)
-        if self.allow_private or host in self.allow_hosts:
+        port = parsed.port or DEFAULT_PORTS[scheme]
+        addresses = await self._addresses(host, port)
+        if self.allow_private:
             return self._keep(host, addresses)
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                written = literal_address(host) is not None
-                raise ForbiddenAddress(_forbidden(host, address, problem, written))
-        return self._keep(host, addresses)
+        problems = [(address, problem) for address in addresses
+                    if (problem := address_problem(address))]
+        if not problems:
+            return self._keep(host, addresses)
+        if self.allowed.exempts(scheme, host, port):
+            return addresses  # not kept: the exemption is for this port only
+        address, problem = problems[0]
+        written = literal_address(host) is not None
+        raise ForbiddenAddress(_forbidden(host, address, problem, written)
+                               + self.allowed.hint(host, port))
 
     def _keep(self, host: str, addresses: list[str]) -> list[str]:
         """Remember a verdict that cannot change in this run (a successful lookup is kept)."""
