@@ -4,9 +4,10 @@
   (see ``crawler/private_guard.py``), and returns the addresses it vetted;
 * the request goes to one of those addresses through ``crawler/http_client.py``, which
   gives the same responses and failures as Scrapy's HTTP/1.1 client with much less work
-  per request. Requests through a proxy (``meta["proxy"]``) or from a bound local address
-  (``DOWNLOAD_BIND_ADDRESS``, ``meta["bindaddress"]``), and every request when
-  ``LINKHEALTH_LEAN_CLIENT`` is off, go through Scrapy's client;
+  per request. Requests through a proxy (``meta["proxy"]``, whose names the guard leaves
+  to the proxy) or from a bound local address (``DOWNLOAD_BIND_ADDRESS``,
+  ``meta["bindaddress"]``), and every request when ``LINKHEALTH_LEAN_CLIENT`` is off, go
+  through Scrapy's client;
 * TLS uses ``crawler.tls.VerifyingContextFactory`` (certificates verified
   against the system store plus ``LINKHEALTH_CA_BUNDLE``) in both.
 

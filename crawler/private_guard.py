@@ -19,8 +19,17 @@ off (the name is still resolved).
 
 The download handler connects to the addresses returned here (``crawler/http_client.py``),
 so a DNS answer that changes after the check (DNS rebinding) cannot send a request to a
-private address. Requests through a proxy, or with ``LINKHEALTH_LEAN_CLIENT`` off, go
-through Scrapy's client, which looks the name up again.
+private address. With ``LINKHEALTH_LEAN_CLIENT`` off, Scrapy's client looks the name up
+again.
+
+**Through a proxy** (``request.meta["proxy"]``, set by Scrapy's ``HttpProxyMiddleware``
+from ``http_proxy``/``https_proxy``/``no_proxy``), names are the proxy's to resolve: where
+only the proxy can resolve them, a local lookup would fail every URL. So nothing is
+looked up, and only what the URL itself shows is checked: an IP address written as the
+host (also in the numeric spellings resolvers accept, such as ``127.1`` or
+``2130706433``), and ``localhost`` names (RFC 6761: always loopback). What a name
+resolves to on the proxy's side, and whether that answer changes (DNS rebinding), is the
+proxy's business.
 """
 
 from __future__ import annotations
@@ -69,6 +78,12 @@ def literal_address(host: str) -> str | None:
     return None
 
 
+def is_localhost_name(host: str) -> bool:
+    """``localhost`` and names under it, which RFC 6761 reserves for loopback."""
+    name = host.removesuffix(".")
+    return name == "localhost" or name.endswith(".localhost")
+
+
 def lookup(host: str, port: int) -> list[str]:
     """Every address a name resolves to (blocking; run in a thread)."""
     try:
@@ -100,13 +115,16 @@ class AddressGuard:
                    AllowedHosts(settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
 
     async def check(self, request: Request) -> list[str]:
-        """The addresses the request may connect to (IPv4 first); or raise ForbiddenAddress,
-        HostNotFound or CannotResolveHostError."""
+        """The addresses the request may connect to (IPv4 first; none through a proxy);
+        or raise ForbiddenAddress, HostNotFound or CannotResolveHostError."""
         parsed = urlparse_cached(request)
         scheme = parsed.scheme
         if scheme not in ("http", "https"):
             raise ForbiddenAddress(f"refusing to fetch a {scheme}: URL")
         host = parsed.hostname or ""
+        if request.meta.get("proxy"):
+            self._check_proxied(scheme, host, parsed.port or DEFAULT_PORTS[scheme])
+            return []
         vetted = self._vetted.get(host)
         if vetted is not None:
             return vetted
@@ -124,6 +142,20 @@ class AddressGuard:
         written = literal_address(host) is not None
         raise ForbiddenAddress(_forbidden(host, address, problem, written)
                                + self.allowed.hint(host, port))
+
+    def _check_proxied(self, scheme: str, host: str, port: int) -> None:
+        """What the URL itself shows: through a proxy, names are the proxy's to resolve."""
+        if self.allow_private or self.allowed.exempts(scheme, host, port):
+            return
+        address = literal_address(host)
+        if address is not None:
+            problem = address_problem(address)
+            if problem:
+                raise ForbiddenAddress(_forbidden(host, address, problem, True)
+                                       + self.allowed.hint(host, port))
+        elif is_localhost_name(host):
+            raise ForbiddenAddress(f"{host} is a loopback name (RFC 6761)"
+                                   + self.allowed.hint(host, port))
 
     def _keep(self, host: str, addresses: list[str]) -> list[str]:
         """Remember a verdict that cannot change in this run (a successful lookup is kept)."""
