@@ -8,7 +8,9 @@ share of a checking crawl's CPU (``bench.check_bench --profile``). Here one prot
 object per connection does the same exchange:
 
 * it connects to an address that the private-address guard has vetted, so the name is not
-  looked up a second time (an answer that changed in between cannot lead elsewhere);
+  looked up a second time (an answer that changed in between cannot lead elsewhere); the
+  address it dials is put in ``request.meta["linkhealth_address"]`` (the TLS diagnosis
+  connects there too);
 * connections are kept alive: at most ``max_idle`` idle ones per host, closed after
   ``IDLE_TIMEOUT`` seconds unused. A request that fails on a reused connection before any
   byte of its answer arrived (the server had closed it) is sent once more on a new one;
@@ -276,7 +278,9 @@ class Exchange:
             self.connected(connection)
 
     def _dial(self, index: int) -> None:
-        connection = Connection(self.key, self.addresses[index], self.client)
+        address = self.addresses[index]
+        self.request.meta["linkhealth_address"] = address  # for the TLS diagnosis
+        connection = Connection(self.key, address, self.client)
         connection.exchange = self
         self.dialling = index
         factory: Any = _Dial(connection)
@@ -284,7 +288,7 @@ class Exchange:
             options = self.client.tls_options(self.hostname.encode("ascii"), self.port)
             factory = TLSMemoryBIOFactory(options, True, factory)
         self.connector = self.client.reactor.connectTCP(
-            self.addresses[index], self.port, factory, timeout=self.timeout + 1)
+            address, self.port, factory, timeout=self.timeout + 1)
 
     def connect_failed(self, reason: Failure) -> None:
         self.connector = None
