@@ -16,6 +16,9 @@ object per connection does the same exchange:
   byte of its answer arrived (the server had closed it) is sent once more on a new one;
 * the request and the answer are read as ``crawler/http_message.py`` says, which follows
   Scrapy's lenient parser, and the request target is written byte-exact;
+* a ``101 Switching Protocols`` ends the exchange at once, as a failure: nothing here asks
+  to switch (no ``Upgrade``), so no HTTP answer follows it. Twisted's parser, and so
+  Scrapy's client, skips it as an interim answer and waits for one until the timeout;
 * Scrapy's downloader gets the same ``Response`` as from Scrapy's handler: headers
   (``Content-Length`` set from the length the body was framed with), body, flags
   ``partial``, ``dataloss`` and ``download_stopped``, ``ip_address``, ``certificate`` and
@@ -340,7 +343,10 @@ class Exchange:
             last, body_start = ends
             block = bytes(buffer[self.status_end + 1:last])
             rest = bytes(buffer[body_start:])
-            if 100 <= self.status < 200:  # an interim answer: the real one follows
+            if 100 <= self.status < 200:  # an interim answer (100, 102, 103): the real one follows
+                if self.status == message.SWITCHING_PROTOCOLS:
+                    raise message.ProtocolSwitched(
+                        "server switched protocols (101) without being asked")
                 buffer.clear()
                 self.status_end = -1
                 buffer += rest
