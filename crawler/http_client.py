@@ -15,7 +15,9 @@ object per connection does the same exchange:
   ``IDLE_TIMEOUT`` seconds unused. A request that fails on a reused connection before any
   byte of its answer arrived (the server had closed it) is sent once more on a new one;
 * the request and the answer are read as ``crawler/http_message.py`` says, which follows
-  Scrapy's lenient parser, and the request target is written byte-exact;
+  Scrapy's lenient parser, and the request target is written byte-exact; a
+  ``Transfer-Encoding`` list frames and decodes the body as ``crawler/transfer_codings.py``
+  says (RFC 9112), where Scrapy's client reads its first line only;
 * a ``101 Switching Protocols`` ends the exchange at once, as a failure: nothing here asks
   to switch (no ``Upgrade``), so no HTTP answer follows it. Twisted's parser, and so
   Scrapy's client, skips it as an interim answer and waits for one until the timeout;
@@ -67,6 +69,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.iweb import UNKNOWN_LENGTH
 
 from crawler import http_message as message
+from crawler.transfer_codings import BadCoding, TransferDecoder, transfer_codings
 from crawler.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
@@ -221,10 +224,11 @@ class Exchange:
 
     __slots__ = (
         "addresses", "answered", "body", "buffer", "certificate", "chunks", "client",
-        "connection", "connector", "data", "dialling", "headers", "hostname", "ip_address",
-        "key", "left", "maxsize", "phase", "port", "reached_warnsize", "received", "replayed",
-        "request", "result", "reusable", "reused", "scanned", "started", "status",
-        "status_end", "timeout", "timer", "tls", "url", "version", "warnsize",
+        "connection", "connector", "data", "decoder", "dialling", "headers", "hostname",
+        "ip_address", "key", "left", "maxsize", "phase", "port", "reached_warnsize",
+        "received", "replayed", "request", "result", "reusable", "reused", "scanned",
+        "started", "status", "status_end", "timeout", "timer", "tls", "url", "version",
+        "warnsize",
     )
 
     def __init__(self, client: LeanHTTPClient, request: Request, addresses: list[str]):
@@ -262,6 +266,7 @@ class Exchange:
         self.received = 0
         self.left = 0
         self.chunks: message.ChunkedBody | None = None
+        self.decoder: TransferDecoder | None = None
         self.reusable = False
         self.reached_warnsize = False
         self.maxsize = request.meta.get("download_maxsize", client.maxsize)
@@ -364,11 +369,17 @@ class Exchange:
         length: int | None
         if self.status in message.NO_BODY_STATUSES or head_request:
             length, self.phase = 0, FINISHED
-        elif b"transfer-encoding" in control:
-            coding = control[b"transfer-encoding"][0]
-            if coding.lower() != b"chunked":
-                raise ValueError(f"unsupported Transfer-Encoding: {coding[:40]!r}")
-            length, self.phase, self.chunks = None, BODY_CHUNKED, message.ChunkedBody()
+        elif b"transfer-encoding" in control:  # it overrides any Content-Length
+            framed, codings = transfer_codings(control[b"transfer-encoding"])
+            if codings:
+                self.decoder = TransferDecoder(codings)
+            if b"content-length" in control:  # both: the connection is not to be trusted
+                self.reusable = False
+            length = None
+            if framed:
+                self.phase, self.chunks = BODY_CHUNKED, message.ChunkedBody()
+            else:  # chunked is not the final coding: the body ends when the connection does
+                self.phase, self.reusable = BODY_TO_CLOSE, False
         else:
             length = message.content_length(control.get(b"content-length", []))
             if length is None:
@@ -420,8 +431,9 @@ class Exchange:
                 self._finish()
         elif phase == BODY_CHUNKED:
             chunks = self.chunks
+            deliver = self._deliver if self.decoder is None else self._decode
             for piece in chunks.feed(data):
-                if not self._deliver(piece):
+                if not deliver(piece):
                     return
             if chunks.error is not None:
                 self.reusable = False
@@ -430,11 +442,35 @@ class Exchange:
             if chunks.done:
                 if chunks.rest:
                     self.reusable = False
-                self._finish()
+                self._end_of_body()
         elif phase == BODY_TO_CLOSE:
-            self._deliver(data)
+            if self.decoder is None:
+                self._deliver(data)
+            else:
+                self._decode(data)
         else:  # bytes after a finished answer: nobody asked for them
             self.reusable = False
+
+    def _decode(self, data: bytes) -> bool:
+        """Undo the transfer codings of a piece of the body and keep what comes out, a
+        piece at a time: a cap that ends the download ends the decoding too."""
+        try:
+            for piece in self.decoder.feed(data):
+                if not self._deliver(piece):
+                    return False
+        except BadCoding as exc:
+            self.reusable = False
+            self._data_lost(Failure(exc))
+            return False
+        return True
+
+    def _end_of_body(self, flags: list[str] | None = None) -> None:
+        """The framing says the body is over: is the transfer coding, too?"""
+        if self.decoder is not None and not self.decoder.complete:
+            self.reusable = False
+            self._data_lost(Failure(BadCoding("the body ends before its transfer coding does")))
+            return
+        self._finish(flags=flags)
 
     def _deliver(self, data: bytes) -> bool:
         """Keep a piece of the body; False when the download ended with it."""
@@ -471,7 +507,7 @@ class Exchange:
         if self.result.called:
             return
         if self.phase == BODY_TO_CLOSE:
-            self._finish(flags=["partial"])
+            self._end_of_body(flags=["partial"])
         elif self.phase in (BODY_SIZED, BODY_CHUNKED):
             self._data_lost(reason)
         elif self.answered:
@@ -528,6 +564,7 @@ class Exchange:
             self.timer.cancel()
         self.phase = FINISHED
         self.body, self.headers, self.buffer, self.chunks = [], None, bytearray(), None
+        self.decoder = None
         connection, self.connection = self.connection, None
         if connection is None:
             return

@@ -48,7 +48,12 @@ QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
     "/two-lengths": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", b"hello!", False),
     "/same-lengths": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2, 2\r\n\r\n",
                       b"ok", True),
-    "/gzip-coded": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", b"xxxx", False),
+    "/te-unknown": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+                    b"2\r\nok\r\n0\r\n\r\n", False),
+    "/te-twice": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                  b"2\r\nok\r\n0\r\n\r\n", False),
+    "/te-and-length": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 3\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", False),
     "/bad-status": (b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n", b"", False),
     "/bad-version": (b"HTTP/one 200 OK\r\nContent-Length: 0\r\n\r\n", b"", False),
     "/moved": (b"HTTP/1.1 301 Moved Permanently\r\nLocation: /chunked\r\nContent-Length: 0\r\n\r\n", b"", True),
@@ -66,15 +71,18 @@ EDGES: dict[str, tuple[bytes, bytes, bool]] = {
 
 
 class RawServer:
-    """A loopback server that answers with QUIRKS' exact bytes, one thread per connection.
+    """A loopback server that answers with exact bytes (``answers``: QUIRKS and EDGES by
+    default), one thread per connection.
 
     ``drop_reused``: a request that arrives on a connection which has already served one is
     not answered; the connection is closed instead, as a server does when its keep-alive
     timeout ends just as the client reuses the connection.
     """
 
-    def __init__(self, drop_reused: bool = False):
+    def __init__(self, drop_reused: bool = False,
+                 answers: dict[str, tuple[bytes, bytes, bool]] | None = None):
         self.drop_reused = drop_reused
+        self.answers = answers if answers is not None else {**QUIRKS, **EDGES}
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -130,7 +138,7 @@ class RawServer:
                         return
                 method, target = line.split(b" ")[:2]
                 path = target.decode().partition("?")[0]
-                answer_head, body, stays_open = QUIRKS.get(path) or EDGES.get(path, NOT_FOUND)
+                answer_head, body, stays_open = self.answers.get(path, NOT_FOUND)
                 conn.sendall(answer_head if method == b"HEAD" else answer_head + body)
                 served += 1
                 if not stays_open:
@@ -208,7 +216,8 @@ def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
     assert row("/close")["headers"] == [("Content-Length", "2"), ("Content-Type", "text/html")]
     assert row("/moved")["final_url"] == raw.url("/chunked")
     assert row("/no-reason")["outcome"] == "broken"
-    for path in ("/two-lengths", "/gzip-coded", "/bad-status", "/bad-version"):
+    assert row("/te-and-length")["size"] == len(b"hello")
+    for path in ("/two-lengths", "/te-unknown", "/te-twice", "/bad-status", "/bad-version"):
         assert row(path)["outcome"] == "connection_error", path
         assert row(path)["error"], path
 
