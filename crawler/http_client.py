@@ -11,9 +11,12 @@ object per connection does the same exchange:
   looked up a second time (an answer that changed in between cannot lead elsewhere); the
   address it dials is put in ``request.meta["linkhealth_address"]`` (the TLS diagnosis
   connects there too);
-* connections are kept alive: at most ``max_idle`` idle ones per host, closed after
-  ``IDLE_TIMEOUT`` seconds unused. A request that fails on a reused connection before any
-  byte of its answer arrived (the server had closed it) is sent once more on a new one;
+* connections are kept alive: at most ``max_idle`` idle ones per host, and at most
+  ``max_idle_total`` in all (``idle_bound``: a site linking thousands of hosts once each
+  must not run the process out of file descriptors), closed after ``IDLE_TIMEOUT``
+  seconds unused, the least recently used first when the total is reached. A request
+  that fails on a reused connection before any byte of its answer arrived (the server
+  had closed it) is sent once more on a new one;
 * the request and the answer are read as ``crawler/http_message.py`` says, which follows
   Scrapy's lenient parser, and the request target is written byte-exact; a
   ``Transfer-Encoding`` list frames and decodes the body as ``crawler/transfer_codings.py``
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import resource
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -84,6 +88,8 @@ IDLE_TIMEOUT = 240.0  # seconds an unused connection stays open (Twisted's pool:
 SWEEP_EVERY = 30.0
 DEFAULT_TIMEOUT = 10.0  # seconds, when a request has no download_timeout (Scrapy's value)
 TLS_OPTIONS_CACHED = 512  # hosts whose TLS settings (an OpenSSL context each) are kept
+IDLE_PER_REQUEST = 32  # idle connections kept, at most, per request the crawl runs at once
+FD_RESERVE = 256  # file descriptors left for all but connections: SQLite, logs, files, DNS
 REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"})
 
 # How far an answer has come.
@@ -91,23 +97,29 @@ HEAD, BODY_SIZED, BODY_CHUNKED, BODY_TO_CLOSE, FINISHED = range(5)
 
 
 class LeanHTTPClient:
-    def __init__(self, crawler: Crawler, tls_policy: IPolicyForHTTPS, max_idle: int):
+    def __init__(self, crawler: Crawler, tls_policy: IPolicyForHTTPS, max_idle: int,
+                 max_idle_total: int):
         from twisted.internet import reactor
 
         self.reactor = reactor
         self.crawler = crawler
         self.max_idle = max_idle
+        self.max_idle_total = max_idle_total
         self.maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE")
         self.warnsize = crawler.settings.getint("DOWNLOAD_WARNSIZE")
         self.fail_on_dataloss = crawler.settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
         self.tls_options = lru_cache(maxsize=TLS_OPTIONS_CACHED)(tls_policy.creatorForNetloc)
         self.idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self.lru: dict[Connection, None] = {}  # every idle connection, least recently used first
         self.sweeper = LoopingCall(self.close_idle, IDLE_TIMEOUT)
         self.sweeper.clock = reactor
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, tls_policy: IPolicyForHTTPS) -> LeanHTTPClient:
-        return cls(crawler, tls_policy, crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        settings = crawler.settings
+        total = idle_bound(settings.getint("CONCURRENT_REQUESTS"),
+                           resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        return cls(crawler, tls_policy, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), total)
 
     def fetch(self, request: Request, addresses: list[str]) -> Deferred[Response]:
         """The response to ``request``, sent to the first of ``addresses`` that accepts."""
@@ -121,32 +133,38 @@ class LeanHTTPClient:
         idle = self.idle.get(key)
         while idle:
             connection = idle.pop()  # the most recently used is the least likely closed
+            del self.lru[connection]
             if connection.open:
                 return connection
         return None
 
     def put_back(self, connection: Connection) -> None:
         idle = self.idle.setdefault(connection.key, [])
-        if len(idle) >= self.max_idle:
+        if len(idle) >= self.max_idle or not self.max_idle_total:
             connection.close()
             return
+        if len(self.lru) >= self.max_idle_total:
+            next(iter(self.lru)).close()  # the least recently used makes room
+            self.crawler.stats.inc_value("linkhealth/http/idle_evicted")
         connection.idle_since = time.monotonic()
         idle.append(connection)
+        self.lru[connection] = None
         if not self.sweeper.running:
             self.sweeper.start(SWEEP_EVERY, now=False)
 
     def forget(self, connection: Connection) -> None:
-        idle = self.idle.get(connection.key)
-        if idle and connection in idle:
-            idle.remove(connection)
+        if connection in self.lru:
+            del self.lru[connection]
+            self.idle[connection.key].remove(connection)
 
     def close_idle(self, older_than: float = 0.0) -> None:
         limit = time.monotonic() - older_than
-        for key, idle in list(self.idle.items()):
-            for connection in [c for c in idle if c.idle_since <= limit]:
-                connection.close()
-            if not idle:
-                del self.idle[key]
+        for connection in list(self.lru):
+            if connection.idle_since > limit:
+                break
+            connection.close()
+        for key in [key for key, idle in self.idle.items() if not idle]:
+            del self.idle[key]
 
     def close(self) -> None:
         if self.sweeper.running:
@@ -590,6 +608,15 @@ class Exchange:
                 connector.stopConnecting()
             except NotConnectingError:
                 pass
+
+
+def idle_bound(concurrency: int, nofile: int) -> int:
+    """Idle connections kept in all: ``IDLE_PER_REQUEST`` per request the crawl runs at
+    once, within what the file-descriptor limit leaves once every request has its
+    connection and ``FD_RESERVE`` is set aside (640 at 1,024 descriptors and 128 requests)."""
+    if nofile == resource.RLIM_INFINITY:
+        nofile = 1 << 30
+    return max(0, min(IDLE_PER_REQUEST * concurrency, nofile - concurrency - FD_RESERVE))
 
 
 @lru_cache(maxsize=4096)
