@@ -30,8 +30,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Allow requests to loopback, private, link-local, multicast and reserved addresses "
             "(off: such URLs are recorded as forbidden_address)."),
     Setting("LINKHEALTH_ALLOW_HOSTS", [],
-            "Hosts (names or addresses, exactly as in URLs) exempt from the private-address "
-            "guard; a redirect from them to any other private address is still refused."),
+            "HOST:PORT pairs ([IPV6]:PORT) exempt from the private-address guard; a HOST "
+            "without a port is exempt on its scheme's default port only (80, 443). Any other "
+            "private address or port, also as a redirect target, is still refused."),
     Setting("LINKHEALTH_EXCLUDE", [],
             "Regular expressions (comma-separated on the command line); a matching URL is not "
             "requested and is recorded as excluded."),

@@ -4,11 +4,14 @@
   (see ``crawler/private_guard.py``), and returns the addresses it vetted;
 * the request goes to one of those addresses through ``crawler/http_client.py``, which
   gives the same responses and failures as Scrapy's HTTP/1.1 client with much less work
-  per request. Requests through a proxy (``meta["proxy"]``) or from a bound local address
-  (``DOWNLOAD_BIND_ADDRESS``, ``meta["bindaddress"]``), and every request when
-  ``LINKHEALTH_LEAN_CLIENT`` is off, go through Scrapy's client;
+  per request. Requests through a proxy (``meta["proxy"]``, whose names the guard leaves
+  to the proxy) or from a bound local address (``DOWNLOAD_BIND_ADDRESS``,
+  ``meta["bindaddress"]``), and every request when ``LINKHEALTH_LEAN_CLIENT`` is off, go
+  through Scrapy's client;
 * TLS uses ``crawler.tls.VerifyingContextFactory`` (certificates verified
-  against the system store plus ``LINKHEALTH_CA_BUNDLE``) in both.
+  against the system store plus ``LINKHEALTH_CA_BUNDLE``) in both;
+* ``request.meta["linkhealth_address"]`` says which vetted address the request went to,
+  so that a TLS diagnosis connects there and looks nothing up.
 
 URLs reach the server unchanged: ``//`` in paths and escapes such as ``%2C`` are sent
 byte-exact.
@@ -55,6 +58,9 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         request.meta.setdefault("linkhealth_started", time.monotonic())
         addresses = await self.guard.check(request)
         meta = request.meta
+        # Where the request goes, for the TLS diagnosis (crawler/tls_diagnosis.py): an
+        # address the guard vetted (the lean client puts the one it dials); none via a proxy.
+        meta["linkhealth_address"] = addresses[0] if addresses else None
         if self.client is None or self._bind_address or meta.get("proxy") or meta.get("bindaddress"):
             return await super().download_request(request)
         try:

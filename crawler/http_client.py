@@ -8,12 +8,22 @@ share of a checking crawl's CPU (``bench.check_bench --profile``). Here one prot
 object per connection does the same exchange:
 
 * it connects to an address that the private-address guard has vetted, so the name is not
-  looked up a second time (an answer that changed in between cannot lead elsewhere);
-* connections are kept alive: at most ``max_idle`` idle ones per host, closed after
-  ``IDLE_TIMEOUT`` seconds unused. A request that fails on a reused connection before any
-  byte of its answer arrived (the server had closed it) is sent once more on a new one;
+  looked up a second time (an answer that changed in between cannot lead elsewhere); the
+  address it dials is put in ``request.meta["linkhealth_address"]`` (the TLS diagnosis
+  connects there too);
+* connections are kept alive: at most ``max_idle`` idle ones per host, and at most
+  ``max_idle_total`` in all (``idle_bound``: a site linking thousands of hosts once each
+  must not run the process out of file descriptors), closed after ``IDLE_TIMEOUT``
+  seconds unused, the least recently used first when the total is reached. A request
+  that fails on a reused connection before any byte of its answer arrived (the server
+  had closed it) is sent once more on a new one;
 * the request and the answer are read as ``crawler/http_message.py`` says, which follows
-  Scrapy's lenient parser, and the request target is written byte-exact;
+  Scrapy's lenient parser, and the request target is written byte-exact; a
+  ``Transfer-Encoding`` list frames and decodes the body as ``crawler/transfer_codings.py``
+  says (RFC 9112), where Scrapy's client reads its first line only;
+* a ``101 Switching Protocols`` ends the exchange at once, as a failure: nothing here asks
+  to switch (no ``Upgrade``), so no HTTP answer follows it. Twisted's parser, and so
+  Scrapy's client, skips it as an interim answer and waits for one until the timeout;
 * Scrapy's downloader gets the same ``Response`` as from Scrapy's handler: headers
   (``Content-Length`` set from the length the body was framed with), body, flags
   ``partial``, ``dataloss`` and ``download_stopped``, ``ip_address``, ``certificate`` and
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import resource
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -62,6 +73,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.iweb import UNKNOWN_LENGTH
 
 from crawler import http_message as message
+from crawler.transfer_codings import BadCoding, TransferDecoder, transfer_codings
 from crawler.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
@@ -76,6 +88,8 @@ IDLE_TIMEOUT = 240.0  # seconds an unused connection stays open (Twisted's pool:
 SWEEP_EVERY = 30.0
 DEFAULT_TIMEOUT = 10.0  # seconds, when a request has no download_timeout (Scrapy's value)
 TLS_OPTIONS_CACHED = 512  # hosts whose TLS settings (an OpenSSL context each) are kept
+IDLE_PER_REQUEST = 32  # idle connections kept, at most, per request the crawl runs at once
+FD_RESERVE = 256  # file descriptors left for all but connections: SQLite, logs, files, DNS
 REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"})
 
 # How far an answer has come.
@@ -83,23 +97,29 @@ HEAD, BODY_SIZED, BODY_CHUNKED, BODY_TO_CLOSE, FINISHED = range(5)
 
 
 class LeanHTTPClient:
-    def __init__(self, crawler: Crawler, tls_policy: IPolicyForHTTPS, max_idle: int):
+    def __init__(self, crawler: Crawler, tls_policy: IPolicyForHTTPS, max_idle: int,
+                 max_idle_total: int):
         from twisted.internet import reactor
 
         self.reactor = reactor
         self.crawler = crawler
         self.max_idle = max_idle
+        self.max_idle_total = max_idle_total
         self.maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE")
         self.warnsize = crawler.settings.getint("DOWNLOAD_WARNSIZE")
         self.fail_on_dataloss = crawler.settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
         self.tls_options = lru_cache(maxsize=TLS_OPTIONS_CACHED)(tls_policy.creatorForNetloc)
         self.idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self.lru: dict[Connection, None] = {}  # every idle connection, least recently used first
         self.sweeper = LoopingCall(self.close_idle, IDLE_TIMEOUT)
         self.sweeper.clock = reactor
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, tls_policy: IPolicyForHTTPS) -> LeanHTTPClient:
-        return cls(crawler, tls_policy, crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        settings = crawler.settings
+        total = idle_bound(settings.getint("CONCURRENT_REQUESTS"),
+                           resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        return cls(crawler, tls_policy, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), total)
 
     def fetch(self, request: Request, addresses: list[str]) -> Deferred[Response]:
         """The response to ``request``, sent to the first of ``addresses`` that accepts."""
@@ -113,32 +133,38 @@ class LeanHTTPClient:
         idle = self.idle.get(key)
         while idle:
             connection = idle.pop()  # the most recently used is the least likely closed
+            del self.lru[connection]
             if connection.open:
                 return connection
         return None
 
     def put_back(self, connection: Connection) -> None:
         idle = self.idle.setdefault(connection.key, [])
-        if len(idle) >= self.max_idle:
+        if len(idle) >= self.max_idle or not self.max_idle_total:
             connection.close()
             return
+        if len(self.lru) >= self.max_idle_total:
+            next(iter(self.lru)).close()  # the least recently used makes room
+            self.crawler.stats.inc_value("linkhealth/http/idle_evicted")
         connection.idle_since = time.monotonic()
         idle.append(connection)
+        self.lru[connection] = None
         if not self.sweeper.running:
             self.sweeper.start(SWEEP_EVERY, now=False)
 
     def forget(self, connection: Connection) -> None:
-        idle = self.idle.get(connection.key)
-        if idle and connection in idle:
-            idle.remove(connection)
+        if connection in self.lru:
+            del self.lru[connection]
+            self.idle[connection.key].remove(connection)
 
     def close_idle(self, older_than: float = 0.0) -> None:
         limit = time.monotonic() - older_than
-        for key, idle in list(self.idle.items()):
-            for connection in [c for c in idle if c.idle_since <= limit]:
-                connection.close()
-            if not idle:
-                del self.idle[key]
+        for connection in list(self.lru):
+            if connection.idle_since > limit:
+                break
+            connection.close()
+        for key in [key for key, idle in self.idle.items() if not idle]:
+            del self.idle[key]
 
     def close(self) -> None:
         if self.sweeper.running:
@@ -216,10 +242,11 @@ class Exchange:
 
     __slots__ = (
         "addresses", "answered", "body", "buffer", "certificate", "chunks", "client",
-        "connection", "connector", "data", "dialling", "headers", "hostname", "ip_address",
-        "key", "left", "maxsize", "phase", "port", "reached_warnsize", "received", "replayed",
-        "request", "result", "reusable", "reused", "scanned", "started", "status",
-        "status_end", "timeout", "timer", "tls", "url", "version", "warnsize",
+        "connection", "connector", "data", "decoder", "dialling", "headers", "hostname",
+        "ip_address", "key", "left", "maxsize", "phase", "port", "reached_warnsize",
+        "received", "replayed", "request", "result", "reusable", "reused", "scanned",
+        "started", "status", "status_end", "timeout", "timer", "tls", "url", "version",
+        "warnsize",
     )
 
     def __init__(self, client: LeanHTTPClient, request: Request, addresses: list[str]):
@@ -257,6 +284,7 @@ class Exchange:
         self.received = 0
         self.left = 0
         self.chunks: message.ChunkedBody | None = None
+        self.decoder: TransferDecoder | None = None
         self.reusable = False
         self.reached_warnsize = False
         self.maxsize = request.meta.get("download_maxsize", client.maxsize)
@@ -276,7 +304,9 @@ class Exchange:
             self.connected(connection)
 
     def _dial(self, index: int) -> None:
-        connection = Connection(self.key, self.addresses[index], self.client)
+        address = self.addresses[index]
+        self.request.meta["linkhealth_address"] = address  # for the TLS diagnosis
+        connection = Connection(self.key, address, self.client)
         connection.exchange = self
         self.dialling = index
         factory: Any = _Dial(connection)
@@ -284,7 +314,7 @@ class Exchange:
             options = self.client.tls_options(self.hostname.encode("ascii"), self.port)
             factory = TLSMemoryBIOFactory(options, True, factory)
         self.connector = self.client.reactor.connectTCP(
-            self.addresses[index], self.port, factory, timeout=self.timeout + 1)
+            address, self.port, factory, timeout=self.timeout + 1)
 
     def connect_failed(self, reason: Failure) -> None:
         self.connector = None
@@ -336,7 +366,10 @@ class Exchange:
             last, body_start = ends
             block = bytes(buffer[self.status_end + 1:last])
             rest = bytes(buffer[body_start:])
-            if 100 <= self.status < 200:  # an interim answer: the real one follows
+            if 100 <= self.status < 200:  # an interim answer (100, 102, 103): the real one follows
+                if self.status == message.SWITCHING_PROTOCOLS:
+                    raise message.ProtocolSwitched(
+                        "server switched protocols (101) without being asked")
                 buffer.clear()
                 self.status_end = -1
                 buffer += rest
@@ -354,11 +387,17 @@ class Exchange:
         length: int | None
         if self.status in message.NO_BODY_STATUSES or head_request:
             length, self.phase = 0, FINISHED
-        elif b"transfer-encoding" in control:
-            coding = control[b"transfer-encoding"][0]
-            if coding.lower() != b"chunked":
-                raise ValueError(f"unsupported Transfer-Encoding: {coding[:40]!r}")
-            length, self.phase, self.chunks = None, BODY_CHUNKED, message.ChunkedBody()
+        elif b"transfer-encoding" in control:  # it overrides any Content-Length
+            framed, codings = transfer_codings(control[b"transfer-encoding"])
+            if codings:
+                self.decoder = TransferDecoder(codings)
+            if b"content-length" in control:  # both: the connection is not to be trusted
+                self.reusable = False
+            length = None
+            if framed:
+                self.phase, self.chunks = BODY_CHUNKED, message.ChunkedBody()
+            else:  # chunked is not the final coding: the body ends when the connection does
+                self.phase, self.reusable = BODY_TO_CLOSE, False
         else:
             length = message.content_length(control.get(b"content-length", []))
             if length is None:
@@ -410,8 +449,9 @@ class Exchange:
                 self._finish()
         elif phase == BODY_CHUNKED:
             chunks = self.chunks
+            deliver = self._deliver if self.decoder is None else self._decode
             for piece in chunks.feed(data):
-                if not self._deliver(piece):
+                if not deliver(piece):
                     return
             if chunks.error is not None:
                 self.reusable = False
@@ -420,11 +460,35 @@ class Exchange:
             if chunks.done:
                 if chunks.rest:
                     self.reusable = False
-                self._finish()
+                self._end_of_body()
         elif phase == BODY_TO_CLOSE:
-            self._deliver(data)
+            if self.decoder is None:
+                self._deliver(data)
+            else:
+                self._decode(data)
         else:  # bytes after a finished answer: nobody asked for them
             self.reusable = False
+
+    def _decode(self, data: bytes) -> bool:
+        """Undo the transfer codings of a piece of the body and keep what comes out, a
+        piece at a time: a cap that ends the download ends the decoding too."""
+        try:
+            for piece in self.decoder.feed(data):
+                if not self._deliver(piece):
+                    return False
+        except BadCoding as exc:
+            self.reusable = False
+            self._data_lost(Failure(exc))
+            return False
+        return True
+
+    def _end_of_body(self, flags: list[str] | None = None) -> None:
+        """The framing says the body is over: is the transfer coding, too?"""
+        if self.decoder is not None and not self.decoder.complete:
+            self.reusable = False
+            self._data_lost(Failure(BadCoding("the body ends before its transfer coding does")))
+            return
+        self._finish(flags=flags)
 
     def _deliver(self, data: bytes) -> bool:
         """Keep a piece of the body; False when the download ended with it."""
@@ -461,7 +525,7 @@ class Exchange:
         if self.result.called:
             return
         if self.phase == BODY_TO_CLOSE:
-            self._finish(flags=["partial"])
+            self._end_of_body(flags=["partial"])
         elif self.phase in (BODY_SIZED, BODY_CHUNKED):
             self._data_lost(reason)
         elif self.answered:
@@ -518,6 +582,7 @@ class Exchange:
             self.timer.cancel()
         self.phase = FINISHED
         self.body, self.headers, self.buffer, self.chunks = [], None, bytearray(), None
+        self.decoder = None
         connection, self.connection = self.connection, None
         if connection is None:
             return
@@ -543,6 +608,15 @@ class Exchange:
                 connector.stopConnecting()
             except NotConnectingError:
                 pass
+
+
+def idle_bound(concurrency: int, nofile: int) -> int:
+    """Idle connections kept in all: ``IDLE_PER_REQUEST`` per request the crawl runs at
+    once, within what the file-descriptor limit leaves once every request has its
+    connection and ``FD_RESERVE`` is set aside (640 at 1,024 descriptors and 128 requests)."""
+    if nofile == resource.RLIM_INFINITY:
+        nofile = 1 << 30
+    return max(0, min(IDLE_PER_REQUEST * concurrency, nofile - concurrency - FD_RESERVE))
 
 
 @lru_cache(maxsize=4096)

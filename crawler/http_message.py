@@ -11,7 +11,9 @@ whichever client asked:
 * the connection-control headers (``Content-Length``, ``Transfer-Encoding``,
   ``Connection``...) decide how the body is framed and are not part of the response's
   headers, except ``Content-Length`` in the answer to a HEAD;
-* several ``Content-Length`` values must agree.
+* several ``Content-Length`` values must agree;
+* ``1xx`` answers are interim (the final one follows), except ``101``: we never send
+  ``Upgrade``, so a protocol switch is a failure, not something to wait past.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 MAX_LINE = 16384  # bytes in one line of the head: Twisted's LineReceiver.MAX_LENGTH
 MAX_HEAD = 4 * 1024 * 1024  # bytes in the whole head, whatever its lines
 NO_BODY_STATUSES = frozenset({204, 304})
+SWITCHING_PROTOCOLS = 101
 CONNECTION_CONTROL = frozenset({
     b"content-length", b"connection", b"keep-alive", b"te", b"trailers",
     b"transfer-encoding", b"upgrade", b"proxy-connection",
@@ -37,6 +40,10 @@ HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 class OversizedHead(Exception):
     """A line of the answer's head, or the head as a whole, is longer than we read."""
+
+
+class ProtocolSwitched(Exception):
+    """A ``101`` answer to a request that asked for no other protocol: nothing HTTP follows."""
 
 
 class BadChunk(Exception):

@@ -4,28 +4,38 @@ Every request, including each hop of a redirect chain, has its host resolved
 (in a thread, cached for the run) before it is sent. The check runs in the
 download handler (``crawler/download_handler.py``), inside the per-host
 download slot, so requests waiting for a slow DNS answer hold their host's
-slots only, never the whole crawl's. If any address it
-resolves to is not a public unicast address, the request is refused with
-``ForbiddenAddress`` (outcome ``forbidden_address``). A name that does not
-exist raises ``HostNotFound`` here, which is not retried.
+slots only, never the whole crawl's. If any address it resolves to is not a
+public unicast address (``crawler/special_addresses.py``), the request is
+refused with ``ForbiddenAddress`` (outcome ``forbidden_address``). A name that
+does not exist raises ``HostNotFound`` here, which is not retried.
 
 Lookups are cached for the run (a failed, non-NXDOMAIN lookup for
 ``TEMPORARY_FAILURE_TTL`` seconds) and shared between concurrent requests.
 
-``LINKHEALTH_ALLOW_HOSTS`` exempts named hosts (an intranet server you do want
-checked); a redirect from one of them to any other private address is still
-refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check off (the name is still
-resolved).
+``LINKHEALTH_ALLOW_HOSTS`` exempts host:port pairs (``crawler/allowed_hosts.py``: an
+intranet server you do want checked); a redirect from one of them to any other private
+address or port is still refused. ``LINKHEALTH_ALLOW_PRIVATE`` turns the address check
+off (the name is still resolved).
 
 The download handler connects to the addresses returned here (``crawler/http_client.py``),
 so a DNS answer that changes after the check (DNS rebinding) cannot send a request to a
-private address. Requests through a proxy, or with ``LINKHEALTH_LEAN_CLIENT`` off, go
-through Scrapy's client, which looks the name up again.
+private address. With ``LINKHEALTH_LEAN_CLIENT`` off, Scrapy's client looks the name up
+again.
+
+**Through a proxy** (``request.meta["proxy"]``, set by Scrapy's ``HttpProxyMiddleware``
+from ``http_proxy``/``https_proxy``/``no_proxy``), names are the proxy's to resolve: where
+only the proxy can resolve them, a local lookup would fail every URL. So nothing is
+looked up, and only what the URL itself shows is checked: an IP address written as the
+host (also in the numeric spellings resolvers accept, such as ``127.1`` or
+``2130706433``), and ``localhost`` names (RFC 6761: always loopback). What a name
+resolves to on the proxy's side, and whether that answer changes (DNS rebinding), is the
+proxy's business.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -33,32 +43,45 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
+from crawler.allowed_hosts import AllowedHosts
 from crawler.errors import ForbiddenAddress, HostNotFound
+from crawler.special_addresses import address_problem
+from crawler.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
 
+__all__ = ["AddressGuard", "address_problem", "literal_address", "lookup"]
+
 TEMPORARY_FAILURE_TTL = 30.0  # seconds before a name whose lookup failed (not NXDOMAIN) is asked again
 _NOT_FOUND = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+# A host made of one to four numbers (decimal, octal 0..., hex 0x...) is an IPv4 address to
+# inet_aton, and so to the resolvers of most systems and proxies: 127.1, 0x7f.1, 2130706433.
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?")
 
 
-def address_problem(address: str) -> str | None:
-    """Why an IP address must not be contacted, or None for a public unicast address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    for label, flag in (
-        ("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
-        ("private", ip.is_private), ("reserved", ip.is_reserved),
-    ):
-        if flag:
-            return label
-    return None if ip.is_global else "non-public"
+def literal_address(host: str) -> str | None:
+    """The IP address a host is written as, or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host.removesuffix(".")))
+        except OSError:
+            raise HostNotFound(f"DNS lookup failed: invalid host name {host}") from None
+    return None
+
+
+def is_localhost_name(host: str) -> bool:
+    """``localhost`` and names under it, which RFC 6761 reserves for loopback."""
+    name = host.removesuffix(".")
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def lookup(host: str, port: int) -> list[str]:
@@ -75,41 +98,64 @@ def lookup(host: str, port: int) -> list[str]:
 
 
 class AddressGuard:
-    def __init__(self, allow_private: bool, allow_hosts: frozenset[str] = frozenset(),
+    def __init__(self, allow_private: bool, allowed: AllowedHosts | None = None,
                  retry_lookup_after: float = TEMPORARY_FAILURE_TTL):
         self.allow_private = allow_private
-        self.allow_hosts = allow_hosts
+        self.allowed = allowed or AllowedHosts([])
         self.retry_lookup_after = retry_lookup_after
         self._resolved: dict[str, tuple[float, list[str] | Exception]] = {}
-        self._vetted: dict[str, list[str]] = {}  # host -> addresses, for hosts found fine for good
+        # host -> addresses, for hosts found fine for good on every port
+        self._vetted: dict[str, list[str]] = {}
         self._pending: dict[str, list[Deferred]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuard:
         settings = crawler.settings
         return cls(settings.getbool("LINKHEALTH_ALLOW_PRIVATE"),
-                   frozenset(h.lower() for h in settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
+                   AllowedHosts(settings.getlist("LINKHEALTH_ALLOW_HOSTS")))
 
     async def check(self, request: Request) -> list[str]:
-        """The addresses the request may connect to (IPv4 first); or raise ForbiddenAddress,
-        HostNotFound or CannotResolveHostError."""
+        """The addresses the request may connect to (IPv4 first; none through a proxy);
+        or raise ForbiddenAddress, HostNotFound or CannotResolveHostError."""
         parsed = urlparse_cached(request)
-        if parsed.scheme not in ("http", "https"):
-            raise ForbiddenAddress(f"refusing to fetch a {parsed.scheme}: URL")
+        scheme = parsed.scheme
+        if scheme not in ("http", "https"):
+            raise ForbiddenAddress(f"refusing to fetch a {scheme}: URL")
         host = parsed.hostname or ""
+        if request.meta.get("proxy"):
+            self._check_proxied(scheme, host, parsed.port or DEFAULT_PORTS[scheme])
+            return []
         vetted = self._vetted.get(host)
         if vetted is not None:
             return vetted
-        addresses = await self._addresses(host, parsed.port or 443)
-        if self.allow_private or host in self.allow_hosts:
+        port = parsed.port or DEFAULT_PORTS[scheme]
+        addresses = await self._addresses(host, port)
+        if self.allow_private:
             return self._keep(host, addresses)
-        for address in addresses:
+        problems = [(address, problem) for address in addresses
+                    if (problem := address_problem(address))]
+        if not problems:
+            return self._keep(host, addresses)
+        if self.allowed.exempts(scheme, host, port):
+            return addresses  # not kept: the exemption is for this port only
+        address, problem = problems[0]
+        written = literal_address(host) is not None
+        raise ForbiddenAddress(_forbidden(host, address, problem, written)
+                               + self.allowed.hint(host, port))
+
+    def _check_proxied(self, scheme: str, host: str, port: int) -> None:
+        """What the URL itself shows: through a proxy, names are the proxy's to resolve."""
+        if self.allow_private or self.allowed.exempts(scheme, host, port):
+            return
+        address = literal_address(host)
+        if address is not None:
             problem = address_problem(address)
             if problem:
-                raise ForbiddenAddress(f"{host} is a {problem} address ({address})"
-                                       if host == address else
-                                       f"{host} resolves to a {problem} address ({address})")
-        return self._keep(host, addresses)
+                raise ForbiddenAddress(_forbidden(host, address, problem, True)
+                                       + self.allowed.hint(host, port))
+        elif is_localhost_name(host):
+            raise ForbiddenAddress(f"{host} is a loopback name (RFC 6761)"
+                                   + self.allowed.hint(host, port))
 
     def _keep(self, host: str, addresses: list[str]) -> list[str]:
         """Remember a verdict that cannot change in this run (a successful lookup is kept)."""
@@ -119,10 +165,9 @@ class AddressGuard:
         return addresses
 
     async def _addresses(self, host: str, port: int) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            pass
+        address = literal_address(host)
+        if address is not None:
+            return [address]
         result = self._cached(host)
         if result is None:
             result = await self._lookup_once(host, port)
@@ -155,3 +200,10 @@ class AddressGuard:
         for waiter in self._pending.pop(host):
             waiter.callback(result)
         return result
+
+
+def _forbidden(host: str, address: str, problem: str, written: bool) -> str:
+    """The error of a refused request; ``written``: the URL names the address itself."""
+    article = "an" if problem[0] in "aeiouAEIOU" else "a"
+    verb = "is" if written else "resolves to"
+    return f"{host} {verb} {article} {problem} address ({address})"

@@ -82,9 +82,10 @@ class Crawl:
 
 def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
           args: dict[str, str] | None = None, timeout: float = 180,
-          expect_status: int = 0) -> Crawl:
-    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
-               "-s", f"LINKHEALTH_DB={db_path}"]
+          expect_status: int = 0, prefix: list[str] | None = None) -> Crawl:
+    """``prefix``: a command the crawl runs under (``prlimit ...``, ``unshare ...``)."""
+    command = [*(prefix or []), sys.executable, "-m", "scrapy", "crawl", "links",
+               "-a", f"source={site}", "-s", f"LINKHEALTH_DB={db_path}"]
     for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
         command += ["-s", f"{name}={value}"]
     for name, value in (args or {}).items():

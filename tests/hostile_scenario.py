@@ -59,7 +59,7 @@ def urls(plain: Web, tls: dict[str, Web]) -> dict[str, str]:
 
 def settings(plain: Web, tls: dict[str, Web], bundle: str) -> dict[str, str]:
     """The guard stays on: only the test servers themselves are allowed."""
-    allowed = ",".join(["127.0.0.1", *(web.host for web in tls.values())])
+    allowed = ",".join(f"{web.host}:{web.port}" for web in (plain, *tls.values()))
     return {"LINKHEALTH_ALLOW_PRIVATE": "0", "LINKHEALTH_ALLOW_HOSTS": allowed,
             "LINKHEALTH_CA_BUNDLE": bundle}
 

@@ -37,7 +37,8 @@ QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
     "/folded": ((b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n\tsecond\r\nthis line has no colon\r\n"
                  b"Content-Type: text/html\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 2\r\n\r\n"),
                 b"ok", True),
-    "/interim": ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    "/interim": ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+                  b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
                   b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n"),
                  b"<p>ok</p>", True),
     "/http10": (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<title>old</title>", False),
@@ -47,7 +48,12 @@ QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
     "/two-lengths": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", b"hello!", False),
     "/same-lengths": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2, 2\r\n\r\n",
                       b"ok", True),
-    "/gzip-coded": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", b"xxxx", False),
+    "/te-unknown": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: br, chunked\r\n\r\n",
+                    b"2\r\nok\r\n0\r\n\r\n", False),
+    "/te-twice": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                  b"2\r\nok\r\n0\r\n\r\n", False),
+    "/te-and-length": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 3\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", False),
     "/bad-status": (b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n", b"", False),
     "/bad-version": (b"HTTP/one 200 OK\r\nContent-Length: 0\r\n\r\n", b"", False),
     "/moved": (b"HTTP/1.1 301 Moved Permanently\r\nLocation: /chunked\r\nContent-Length: 0\r\n\r\n", b"", True),
@@ -57,18 +63,26 @@ QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
                      b"\x89PNG", True),
 }
 NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", b"", True)
+# Answers the lean client reads differently from Scrapy's, on purpose (see each test).
+EDGES: dict[str, tuple[bytes, bytes, bool]] = {
+    "/switch": (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                b"", True),
+}
 
 
 class RawServer:
-    """A loopback server that answers with QUIRKS' exact bytes, one thread per connection.
+    """A loopback server that answers with exact bytes (``answers``: QUIRKS and EDGES by
+    default), one thread per connection.
 
     ``drop_reused``: a request that arrives on a connection which has already served one is
     not answered; the connection is closed instead, as a server does when its keep-alive
     timeout ends just as the client reuses the connection.
     """
 
-    def __init__(self, drop_reused: bool = False):
+    def __init__(self, drop_reused: bool = False,
+                 answers: dict[str, tuple[bytes, bytes, bool]] | None = None):
         self.drop_reused = drop_reused
+        self.answers = answers if answers is not None else {**QUIRKS, **EDGES}
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -101,6 +115,12 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._answer(conn)
+        except OSError:
+            pass  # the client reset the connection (it gave up on the answer)
+
+    def _answer(self, conn: socket.socket) -> None:
         with conn:
             pending, served = b"", 0
             while True:
@@ -118,7 +138,7 @@ class RawServer:
                         return
                 method, target = line.split(b" ")[:2]
                 path = target.decode().partition("?")[0]
-                answer_head, body, stays_open = QUIRKS.get(path, NOT_FOUND)
+                answer_head, body, stays_open = self.answers.get(path, NOT_FOUND)
                 conn.sendall(answer_head if method == b"HEAD" else answer_head + body)
                 served += 1
                 if not stays_open:
@@ -196,7 +216,8 @@ def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
     assert row("/close")["headers"] == [("Content-Length", "2"), ("Content-Type", "text/html")]
     assert row("/moved")["final_url"] == raw.url("/chunked")
     assert row("/no-reason")["outcome"] == "broken"
-    for path in ("/two-lengths", "/gzip-coded", "/bad-status", "/bad-version"):
+    assert row("/te-and-length")["size"] == len(b"hello")
+    for path in ("/two-lengths", "/te-unknown", "/te-twice", "/bad-status", "/bad-version"):
         assert row(path)["outcome"] == "connection_error", path
         assert row(path)["error"], path
 
@@ -231,6 +252,22 @@ def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_p
         assert {rows[normalise(u)]["outcome"] for u in urls} == {"ok"}
         assert {rows[normalise(u)]["attempts"] for u in urls} == {1}
         assert raw.dropped >= 1
+
+
+def test_a_protocol_switch_nobody_asked_for_ends_the_check_at_once(tmp_path):
+    """Issue 15: a 101 was taken for an interim answer, and the check waited for its timeout.
+    We never send Upgrade, so nothing HTTP follows a 101: the exchange fails at once."""
+    with RawServer() as raw:
+        url = raw.url("/switch")
+        site = write_site(tmp_path / "site", {"a.md": {"title": "A", "webUrl": url}})
+        settings = {"RETRY_TIMES": "0"}
+        lean = crawl(site, tmp_path / "lean.db", settings=settings).check(normalise(url))
+        scrapy = crawl(site, tmp_path / "scrapy.db", settings={
+            **settings, "LINKHEALTH_LEAN_CLIENT": "0"}).check(normalise(url))
+    assert (lean["outcome"], lean["error"]) == (
+        "connection_error", "ProtocolSwitched: server switched protocols (101) without being asked")
+    # Twisted's parser, under Scrapy's client, skips the 101 and waits for another answer.
+    assert scrapy["outcome"] == "timeout"
 
 
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=8), st.data())
