@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crawler.control_chars import json_safe, printable
+from crawler.control_chars import CONTROLS, REPLACEMENT, json_safe, printable
 from crawler.fast_json import dumps_indented, key_text
 from crawler.report import (
     DocumentGroup,
@@ -474,14 +474,18 @@ def render_csv(report: Report) -> str:
 CSV_CHUNK_ROWS = 10_000
 
 
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_FORMULA_START = "=+-@\t\r"
 
 
 def csv_text(value: str | None) -> str:
     """A text cell that no spreadsheet runs: one starting like a formula gets a leading
-    single quote (OWASP's advice; every cell is quoted), control characters are replaced."""
-    text = printable(value or "")
-    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+    single quote (OWASP's advice; every cell is quoted), control characters are replaced.
+    Written out: called for every text cell of a report of every URL."""
+    if not value:
+        return ""
+    if value[0] in CSV_FORMULA_START:
+        value = "'" + value
+    return value if value.isprintable() else CONTROLS.sub(REPLACEMENT, value)
 
 
 def csv_chunks(report: Report) -> Iterator[str]:
