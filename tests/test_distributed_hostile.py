@@ -27,6 +27,7 @@ import zstandard
 from scrapy import Request
 
 from crawler.distributed import local
+from crawler.distributed.worker import WorkerScheduler
 from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_secret
 from crawler.items import Capture, CheckItem, Hop
 from spiders.links_worker import LinksWorkerSpider
@@ -127,6 +128,31 @@ def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_pa
         "SELECT u.url, c.outcome FROM checks c JOIN urls u ON u.id = c.url_id WHERE c.run_id = ?",
         [run["id"]])}
     assert checks == {**{url: "ok" for url in urls}, broken: "broken"}  # the forged "ok" lost
+
+
+def test_conditional_headers_cross_redis_to_the_worker(tmp_path, redis_server):  # noqa: F811
+    """The second run's If-None-Match (added by the coordinator, which holds the snapshots)
+    reaches the page through a worker: the signed request carries the headers it needs."""
+    with Web(host="127.0.0.2") as web:
+        site = write_site(tmp_path / "site", {"a.md": {"webUrl": web.url("/page/a")}})
+        db_path = tmp_path / "run.db"
+        settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": redis_server.url, "LINKHEALTH_DB": str(db_path)}
+        for n in range(2):
+            worker, _ = start_worker(redis_server.url, tmp_path, n)
+            log = tmp_path / f"coordinator-{n}.log"
+            with open(log, "w") as stream:
+                coordinator = start("links", settings, {"source": str(site)}, stream)
+            try:
+                assert coordinator.wait(timeout=60) == 0, log.read_text()[-3000:]
+                assert worker.wait(timeout=30) == 0
+            finally:
+                kill_left_over([coordinator, worker])
+            assert "in the coordinator" not in log.read_text()  # it went through Redis
+        conditional = [r for r in web.requests if r.target == "/page/a"]
+    assert [r.headers.get("if-none-match") is not None for r in conditional] == [False, True]
+    assert "linkhealth" in conditional[1].headers["user-agent"]
+    db = sqlite_utils.Database(db_path)
+    assert [r["not_modified"] for r in db.query("SELECT not_modified FROM checks ORDER BY run_id")] == [0, 1]
 
 
 def listening_tcp_inodes() -> set[str]:
@@ -301,6 +327,18 @@ def test_a_request_crosses_redis_with_only_what_the_links_spider_sets():
         callback="parse", errback="failed")
     with pytest.raises(WireError, match="bad signature"):  # moved to another host's queue
         wire().load_request(frame, "other.example")
+
+
+def test_a_worker_rebuilds_the_request_with_its_headers_and_the_spiders_callbacks():
+    scheduler = WorkerScheduler.__new__(WorkerScheduler)  # only its request building
+    scheduler.spider = LinksWorkerSpider()
+    data = wire().load_request(wire().dump_request(link_request(), "example.org"), "example.org")
+    request = scheduler._request(data)
+    assert (request.url, request.method, request.dont_filter) == ("https://example.org/a?b=1", "GET", True)
+    assert request.headers.get("If-None-Match") == b'"e"'
+    assert request.headers.get("Authorization") == b"Basic eA=="
+    assert request.callback == scheduler.spider.parse and request.errback == scheduler.spider.failed
+    assert request.meta == data.meta
 
 
 def signed_request(data: dict, host: str = "example.org") -> bytes:
