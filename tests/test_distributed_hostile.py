@@ -104,7 +104,9 @@ def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_pa
             attacker.rpush(f"{ns}:q:{host}", evil, forged_request)
             attacker.sadd(f"{ns}:hosts", "evil.invalid")
             attacker.rpush(f"{ns}:q:evil.invalid", evil)
-            attacker.sadd("linkhealth:active", "not-a-namespace\x1b[2J")
+            attacker.sadd("linkhealth:active", "not-a-namespace\x1b[2J", b"\xff\xfe")
+            attacker.sadd(f"{ns}:hosts", b"\xff")  # not UTF-8: must neither crash nor stall
+            attacker.rpush(f"{ns}:q:".encode() + b"\xff", evil)
             workers = [start_worker(redis_server.url, tmp_path, n) for n in range(2)]
             assert coordinator.wait(timeout=60) == 0, (tmp_path / "coordinator.log").read_text()[-3000:]
             for process, _ in workers:

@@ -62,6 +62,7 @@ class WorkerScheduler(BaseScheduler):
         self.secret = run_secret(setting(s, "LINKHEALTH_REDIS_SECRET"))
         self.body_limit = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
         self.rejected = Rejections(crawler.stats, "request")
+        self.rejected_names = Rejections(crawler.stats, "name")
         self.foreign: set[str] = set()  # names in PREFIX:active that are no run's namespace
         self.lease_ms = int(setting(s, "LINKHEALTH_REDIS_LEASE", "float") * 1000)
         self.outage = RedisOutage(self.redis_url, setting(s, "LINKHEALTH_REDIS_WAIT", "float"))
@@ -212,8 +213,8 @@ class WorkerScheduler(BaseScheduler):
             if not is_namespace(self.prefix, ns):
                 if ns not in self.foreign:
                     self.foreign.add(ns)
-                    self.rejected(f"{self.prefix}:active", WireError(f"{ns[:200]!r} is no run's "
-                                                                      "namespace"))
+                    self.rejected_names(f"{self.prefix}:active",
+                                        WireError(f"{ns[:200]!r} is no run's namespace"))
                 continue
             for host, previous, back in self._frontier(ns).claim(self.worker_id, self.lease_ms, room):
                 if previous:
