@@ -258,6 +258,9 @@ def test_a_check_and_its_capture_cross_redis_unchanged():
     assert wire().load_result(frame, item.url) == item
     bare = CheckItem(url="https://example.org/", outcome="dns_error", error="DNS: no such name")
     assert wire().load_result(wire().dump_result(bare), bare.url) == bare
+    unchanged = CheckItem(url="https://example.org/", outcome="ok", status=304, not_modified=True,
+                          snapshot_id=5)  # points at the snapshot the coordinator's request named
+    assert wire().load_result(wire().dump_result(unchanged), unchanged.url) == unchanged
 
 
 def test_a_result_verifies_only_for_its_run_url_and_secret():
@@ -286,7 +289,8 @@ def signed_result(data: object, body: bytes = b"", key: str = "k") -> bytes:
     ({"url": "k", "outcome": "ok", "attempts": "1"}, b"", "attempts"),
     ({"url": "k", "outcome": "ok", "attempts": True}, b"", "attempts"),
     ({"url": "k", "outcome": "ok", "attempts": 1, "status": 10_000}, b"", "status"),
-    ({"url": "k", "outcome": "ok", "attempts": 1, "snapshot_id": 3}, b"", "unknown field"),
+    ({"url": "k", "outcome": "ok", "attempts": 1, "snapshot_id": "3"}, b"", "snapshot_id"),
+    ({"url": "k", "outcome": "ok", "attempts": 1, "snapshot": 3}, b"", "unknown field"),
     ({"url": "k", "outcome": "ok", "attempts": 1, "__class__": "os.system"}, b"", "unknown field"),
     ({"url": "k", "outcome": "ok", "attempts": 1, "error": "x" * (2 << 20)}, b"", "error"),
     ({"url": "k", "outcome": "ok", "attempts": 1, "redirects": [["u"]]}, b"", "redirects"),
@@ -316,7 +320,8 @@ def test_a_compressed_bomb_is_refused_before_it_is_inflated():
 def link_request(url: str = "https://example.org/a?b=1", **extra) -> Request:
     return Request(url, method="GET", headers={"If-None-Match": '"e"', "Authorization": "Basic eA=="},
                    callback=LinksWorkerSpider.parse, errback=LinksWorkerSpider.failed, dont_filter=True,
-                   meta={"linkhealth_key": url, "linkhealth_url": url, "is_start_request": True, **extra})
+                   meta={"linkhealth_key": url, "linkhealth_url": url, "linkhealth_validated": 7,
+                         "is_start_request": True, **extra})
 
 
 def test_a_request_crosses_redis_with_only_what_the_links_spider_sets():
@@ -325,7 +330,8 @@ def test_a_request_crosses_redis_with_only_what_the_links_spider_sets():
     assert data == RequestData(
         url="https://example.org/a?b=1", method="GET",
         headers=[("If-None-Match", '"e"'), ("Authorization", "Basic eA==")],
-        meta={"linkhealth_key": "https://example.org/a?b=1", "linkhealth_url": "https://example.org/a?b=1"},
+        meta={"linkhealth_key": "https://example.org/a?b=1", "linkhealth_url": "https://example.org/a?b=1",
+              "linkhealth_validated": 7},
         callback="parse", errback="failed")
     with pytest.raises(WireError, match="bad signature"):  # moved to another host's queue
         wire().load_request(frame, "other.example")
@@ -362,6 +368,8 @@ GOOD_REQUEST = {"url": "https://example.org/", "method": "GET", "headers": [],
     ({"headers": [["Cookie", "a=b"]]}, "request headers"),
     ({"meta": {"linkhealth_key": "k", "linkhealth_url": "u", "proxy": "http://evil:8080"}}, "unknown field"),
     ({"meta": {"linkhealth_key": 1, "linkhealth_url": "u"}}, "linkhealth_key"),
+    ({"meta": {"linkhealth_key": "k", "linkhealth_url": "u", "linkhealth_validated": "1"}},
+     "linkhealth_validated"),
     ({"priority": 10}, "unknown field"),
 ])
 def test_a_signed_request_that_does_not_fit_the_schema_is_refused(change, message):

@@ -43,7 +43,7 @@ SECRET_HELP = ("set LINKHEALTH_REDIS_SECRET in the environment of the coordinato
 # What a request crossing Redis may carry: the fields the links spider sets, nothing else.
 REQUEST_METHODS = frozenset({"GET", "HEAD"})
 REQUEST_HEADERS = frozenset({"authorization", "if-none-match", "if-modified-since"})
-REQUEST_META = frozenset({"linkhealth_key", "linkhealth_url"})
+REQUEST_META = frozenset({"linkhealth_key", "linkhealth_url", "linkhealth_validated"})
 CALLBACKS = frozenset({"parse"})
 ERRBACKS = frozenset({"failed"})
 
@@ -73,7 +73,7 @@ class RequestData:
     url: str
     method: str
     headers: list[tuple[str, str]]
-    meta: dict[str, str]
+    meta: dict[str, Any]
     callback: str
     errback: str
 
@@ -253,8 +253,10 @@ def _request_data(data: Any, host: str) -> RequestData:
         raise WireError("request headers: only " + ", ".join(sorted(REQUEST_HEADERS)))
     meta = data.get("meta")
     _only(meta, set(REQUEST_META), "request meta")
-    for name in REQUEST_META:
+    for name in ("linkhealth_key", "linkhealth_url"):
         _text(meta, name, optional=False)
+    # the snapshot whose validators the coordinator sent (crawler.conditional): a 304 points at it
+    _int(meta, "linkhealth_validated", 1, BIG)
     if data.get("callback") not in CALLBACKS or data.get("errback") not in ERRBACKS:
         raise WireError("callback/errback not among " + ", ".join(sorted(CALLBACKS | ERRBACKS)))
     return RequestData(url, method, headers, dict(meta), data["callback"], data["errback"])
@@ -262,7 +264,7 @@ def _request_data(data: Any, host: str) -> RequestData:
 
 CHECK_FIELDS = {"url", "outcome", "status", "final_url", "redirects", "permanent_redirect",
                 "error", "elapsed_ms", "content_type", "content_length", "method",
-                "head_status", "attempts", "checked_at", "not_modified", "capture"}
+                "head_status", "attempts", "checked_at", "not_modified", "snapshot_id", "capture"}
 CAPTURE_FIELDS = {"url", "final_url", "fetched_at", "status", "protocol", "headers",
                   "content_type", "content_encoding", "truncated", "etag", "last_modified",
                   "body_size"}
@@ -271,8 +273,6 @@ BIG = 1 << 62
 
 
 def _check_dict(item: CheckItem) -> dict[str, Any]:
-    if item.snapshot_id is not None:
-        raise WireError("a worker's check never points at a snapshot of the database")
     capture = item.capture
     return {
         "url": item.url, "outcome": item.outcome, "status": item.status,
@@ -282,6 +282,7 @@ def _check_dict(item: CheckItem) -> dict[str, Any]:
         "content_length": item.content_length, "method": item.method,
         "head_status": item.head_status, "attempts": item.attempts,
         "checked_at": item.checked_at, "not_modified": item.not_modified,
+        "snapshot_id": item.snapshot_id,  # a 304: the snapshot the coordinator's request named
         "capture": None if capture is None else {
             "url": capture.url, "final_url": capture.final_url, "fetched_at": capture.fetched_at,
             "status": capture.status, "protocol": capture.protocol,
@@ -324,6 +325,7 @@ def _check_item(data: Any, body: bytes) -> CheckItem:
         attempts=_int(data, "attempts", 0, 1_000_000, optional=False),  # type: ignore[arg-type]
         checked_at=_text(data, "checked_at", limit=64),
         not_modified=_bool(data, "not_modified"),
+        snapshot_id=_int(data, "snapshot_id", 1, BIG),
         capture=None if capture is None else _capture(capture, body),
     )
     if capture is None and body:
