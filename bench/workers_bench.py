@@ -67,7 +67,7 @@ def commandstats(client: redis.Redis) -> tuple[int, int]:
 def distributed(site: Path, db: Path, workers: int) -> tuple[float, float, tuple[int, int]]:
     server = local.LocalRedis()
     try:
-        client = redis.Redis(host="127.0.0.1", port=server.port)
+        client = server.client()
         client.config_resetstat()
         cpu, started = children_cpu(), time.monotonic()
         status = local.run(workers, str(site), str(db), SETTINGS, [], redis_server=server)

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler.control_chars import printable
+
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
@@ -41,5 +43,5 @@ class DatabaseCommand(ScrapyCommand):
         return opts.db or self.settings.get("LINKHEALTH_DB")
 
     def error(self, message: str) -> None:
-        print(f"scrapy {self.name}: error: {message}", file=sys.stderr)
+        print(f"scrapy {self.name}: error: {printable(message)}", file=sys.stderr)
         self.exitcode = EXIT_ERROR

@@ -119,7 +119,12 @@ SETTINGS: tuple[Setting, ...] = (
             "stderr is not a terminal; on a terminal a live line is redrawn instead. 0: no progress."),
     Setting("LINKHEALTH_REDIS_URL", "",
             "Redis holding the shared frontier of a distributed run (redis://HOST:PORT/DB); "
-            "empty: the crawl runs in one process (docs/scale-out.md)."),
+            "empty: the crawl runs in one process (docs/scale-out.md). Also read from the "
+            "environment variable of the same name, which keeps a password off command lines."),
+    Setting("LINKHEALTH_REDIS_SECRET", "",
+            "Key every process of a distributed run signs and checks what crosses Redis with "
+            "(the same on all, 16+ characters); give it in the environment variable of the "
+            "same name, not with -s."),
     Setting("LINKHEALTH_REDIS_PREFIX", "linkhealth", "Prefix of every Redis key linkhealth uses."),
     Setting("LINKHEALTH_REDIS_LEASE", 30.0,
             "Seconds a worker's hold on a host lasts without renewal; a killed worker's "

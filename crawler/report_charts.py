@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from crawler.control_chars import printable
 from crawler.items import OUTCOMES
 from crawler.report import DomainGroup, RunOutcomes
 from crawler.report_render import outcomes_text
@@ -21,11 +22,14 @@ from crawler.report_render import outcomes_text
 
 
 def h(value: object) -> str:
-    """``html.escape`` (quotes too) of ``str(value)``; None is empty. Written out: a report
-    of every URL escapes about a million values."""
+    """``html.escape`` (quotes too) of ``str(value)``, control characters replaced (the page
+    may be written to a terminal); None is empty. Written out: a report of every URL escapes
+    about a million values."""
     if value is None:
         return ""
     text = value if type(value) is str else str(value)
+    if not text.isprintable():
+        text = printable(text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
         .replace('"', "&quot;").replace("'", "&#x27;")
 

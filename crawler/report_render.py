@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from crawler.control_chars import CONTROLS, REPLACEMENT, json_safe, printable
 from crawler.fast_json import dumps_indented, key_text
 from crawler.report import (
     DocumentGroup,
@@ -80,7 +81,12 @@ JSON_CHUNK_URLS = 2_000
 def json_chunks(report: Report) -> Iterator[str]:
     """``report_dict(report)`` as ``json.dumps(..., indent=2, ensure_ascii=False)`` writes
     it (by ``crawler.fast_json``), in pieces: the URLs ``JSON_CHUNK_URLS`` at a time, each
-    made only when written."""
+    made only when written. DEL and C1 characters, which that leaves raw, are escaped
+    (``\\u009b``): the same data, harmless on a terminal."""
+    return map(json_safe, _json_pieces(report))
+
+
+def _json_pieces(report: Report) -> Iterator[str]:
     document = report_dict(report, with_urls=False)
     yield "{"
     for number, (key, value) in enumerate(document.items()):
@@ -248,20 +254,54 @@ COMPARISON_SECTIONS = (
 # -- Markdown ------------------------------------------------------------------
 
 
+# Markdown punctuation that could start a link, an image, emphasis, code, strikethrough,
+# math (GitHub) or end a table cell; '_' only where it is not inside a word (a_b is safe).
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|~$]|(?<![^\W_])_|_(?![^\W_])")
+# What would make a paragraph a heading or a list (a document's title stands alone).
+_MD_BLOCK_START = re.compile(r"^(?:([#+=-])|(\d+)([.)]))")
+_AUTOLINK_STOP = re.compile(r"[\s<>]")
+
+
+def _md_text(value: Any) -> str:
+    """One line: whitespace runs (newlines too) collapsed, control characters replaced."""
+    return printable(" ".join(("" if value is None else str(value)).split()))
+
+
 def md_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())
-    # '&' stays as written: URLs in the table must be copyable as they are in the file.
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    """Text from the site or the web as inert Markdown: links, images, HTML and emphasis in it
+    show as the characters they are. '&' stays: an entity only ever makes text."""
+    text = _MD_SPECIAL.sub(r"\\\g<0>", _md_text(value))
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_BLOCK_START.sub(_escape_block_start, text, count=1)
 
 
-def md_code(value: Any) -> str:
-    text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
+def _escape_block_start(match: re.Match) -> str:
+    marker, number, delimiter = match.groups()
+    return f"\\{marker}" if marker else f"{number}\\{delimiter}"
+
+
+def md_code(value: Any, in_table: bool = True) -> str:
+    """A code span (nothing in it is Markdown); its fence is longer than any run of
+    backticks inside. In a table cell '|' is escaped, which GFM undoes."""
+    text = _md_text(value)
+    if in_table:
+        text = text.replace("|", "\\|")
     fence = "`"
     while fence in text:
         fence += "`"
     return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") \
         else f"{fence}{text}{fence}"
+
+
+def md_url(url: str | None) -> str:
+    """An http(s) URL as an autolink, ``<URL>``: clickable, and nothing inside it is Markdown.
+    Anything else (``javascript:``, a URL with spaces) is text (``md_cell``). For table cells."""
+    if not url:
+        return ""
+    if url[:8].lower().startswith(("http://", "https://")) and url.isprintable() \
+            and not _AUTOLINK_STOP.search(url):
+        return "<" + url.replace("|", "\\|") + ">"
+    return md_cell(url)
 
 
 def md_link(text: str, url: str | None) -> str:
@@ -350,7 +390,7 @@ def _md_comparison(report: Report) -> list[str]:
             continue
         lines += [f"## {heading}", "", md_cell(explain(report)), ""]
         lines += md_table(COMPARISON_COLUMNS, [
-            (md_cell(e.url), md_cell(e.outcome), status_text(e.status), md_cell(e.error),
+            (md_url(e.url), md_cell(e.outcome), status_text(e.status), md_cell(e.error),
              md_cell(failing_text(e)), _md_refs(e), md_archived_copy(e)) for e in entries])
     return lines
 
@@ -360,7 +400,7 @@ def _md_fixed(report: Report) -> list[str]:
         return []
     return ["## Fixed", "", "Failing in the previous check, ok now.", ""] + md_table(
         ("URL", "was", "status", "referenced in"),
-        [(md_cell(e.url), md_cell(fixed_text(e)), status_text(e.status), _md_refs(e))
+        [(md_url(e.url), md_cell(fixed_text(e)), status_text(e.status), _md_refs(e))
          for e in report.fixed])
 
 
@@ -378,7 +418,7 @@ def _md_document_blocks(report: Report) -> Iterator[list[str]]:
     url_cells: dict[int, str] = {}
     field_cells: dict[str, str] = {}
     for group in groups:
-        lines = [f"### {md_code(group.path)}", ""]
+        lines = [f"### {md_code(group.path, in_table=False)}", ""]
         if group.title:
             lines += [md_cell(group.title), ""]
         rows = []
@@ -387,7 +427,7 @@ def _md_document_blocks(report: Report) -> Iterator[list[str]]:
             cells = url_cells.get(id(entry))
             if cells is None:
                 cells = url_cells[id(entry)] = " | ".join((
-                    md_cell(entry.url), md_cell(entry.outcome), status_text(entry.status),
+                    md_url(entry.url), md_cell(entry.outcome), status_text(entry.status),
                     md_cell(entry.error), md_cell(failing_text(entry)), md_archived_copy(entry)))
             field = field_cells.get(row.field)
             if field is None:
@@ -412,7 +452,7 @@ def _md_redirects(report: Report) -> list[str]:
         return []
     return ["## Permanent redirects to update", ""] + md_table(
         ("document", "field", "old URL", "new URL"),
-        [(md_code(u.path), md_code(u.field), md_cell(u.old_url), md_cell(u.new_url))
+        [(md_code(u.path), md_code(u.field), md_url(u.old_url), md_url(u.new_url))
          for u in updates])
 
 
@@ -434,22 +474,38 @@ def render_csv(report: Report) -> str:
 CSV_CHUNK_ROWS = 10_000
 
 
+CSV_FORMULA_START = "=+-@\t\r"
+
+
+def csv_text(value: str | None) -> str:
+    """A text cell that no spreadsheet runs: one starting like a formula gets a leading
+    single quote (OWASP's advice; every cell is quoted), control characters are replaced.
+    Written out: called for every text cell of a report of every URL."""
+    if not value:
+        return ""
+    if value[0] in CSV_FORMULA_START:
+        value = "'" + value
+    return value if value.isprintable() else CONTROLS.sub(REPLACEMENT, value)
+
+
 def csv_chunks(report: Report) -> Iterator[str]:
     """One row per (URL, reference); a URL without references gets one row. In pieces of
-    ``CSV_CHUNK_ROWS`` rows."""
+    ``CSV_CHUNK_ROWS`` rows. Text from the site or the web goes through ``csv_text``."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     rows = 0
     for entry in report.urls:
+        url_cells = [csv_text(entry.url), csv_text(entry.outcome), status_text(entry.status),
+                     csv_text(entry.final_url), csv_text(entry.error), csv_text(entry.checked_at),
+                     csv_text(entry.first_failed_at), entry.consecutive_failures,
+                     int(entry.permanent_redirect),
+                     entry.last_snapshot["id"] if entry.last_snapshot else "",
+                     csv_text(entry.wayback), entry.failing_streak, int(entry.confirmed),
+                     csv_text(entry.change)]
         for ref in entry.refs or [None]:
-            writer.writerow([
-                ref.path if ref else "", ref.field if ref else "", (ref.kind or "") if ref else "",
-                entry.url, entry.outcome, status_text(entry.status), entry.final_url or "",
-                entry.error or "", entry.checked_at or "", entry.first_failed_at or "",
-                entry.consecutive_failures, int(entry.permanent_redirect),
-                entry.last_snapshot["id"] if entry.last_snapshot else "", entry.wayback or "",
-                entry.failing_streak, int(entry.confirmed), entry.change])
+            writer.writerow([csv_text(ref.path), csv_text(ref.field), csv_text(ref.kind),
+                             *url_cells] if ref else ["", "", "", *url_cells])
             rows += 1
             if rows % CSV_CHUNK_ROWS == 0:
                 yield out.getvalue()

@@ -11,6 +11,11 @@ from scrapy.settings import default_settings as scrapy_defaults
 from crawler.defaults import DEFAULTS
 
 globals().update(DEFAULTS)
+# A distributed run's Redis URL (with its password) and signing key come from the environment
+# when set there: a command line (`-s`) is readable by every user of the machine in /proc.
+LINKHEALTH_REDIS_URL = os.environ.get("LINKHEALTH_REDIS_URL", DEFAULTS["LINKHEALTH_REDIS_URL"])
+LINKHEALTH_REDIS_SECRET = os.environ.get("LINKHEALTH_REDIS_SECRET",
+                                         DEFAULTS["LINKHEALTH_REDIS_SECRET"])
 
 # tldextract downloads the public-suffix list the first time an extractor is used, and
 # Scrapy's CookiesMiddleware builds its own extractor: an empty URL list (tldextract's

@@ -1,9 +1,9 @@
 """The ``links-worker`` spider: check URLs taken from a distributed run's Redis frontier.
 
-    scrapy crawl links-worker -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB [-a idle_exit=SECONDS]
+    scrapy crawl links-worker [-a idle_exit=SECONDS]   # LINKHEALTH_REDIS_URL, _SECRET in the environment
 
 It reads no site and opens no database: requests come from the frontier that
-``scrapy crawl links -s LINKHEALTH_REDIS_URL=...`` seeds, go through the same downloader
+``scrapy crawl links`` seeds (with the same two variables), go through the same downloader
 middlewares, are judged by the same ``parse``/``failed`` callbacks as the ``links``
 spider, and each CheckItem goes back through Redis (``crawler.distributed.worker``).
 With ``-a idle_exit=N`` the worker stops after N seconds without any run to work on

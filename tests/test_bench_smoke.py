@@ -148,3 +148,16 @@ def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
                                      "reading the site (files, YAML)")}
     assert rows == {"SQLite (store, history)": "60%", "Twisted reactor and Deferreds": "30%",
                     "reading the site (files, YAML)": "10%"}
+
+
+def test_wire_bench_times_every_kind_of_entry_both_ways():
+    process = subprocess.run([sys.executable, "-m", "bench.wire_bench", "--repeat", "8"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-4000:]
+    rows = json.loads(process.stdout.strip().splitlines()[-1])
+    assert [row["item"] for row in rows] == ["request", "check, no body", "check + 50 KB page",
+                                             "check + 100 KB image"]
+    for row in rows:
+        assert all(row[f"{way}_{part}"] > 0 for way in ("pickle", "wire")
+                   for part in ("encode_us", "decode_us", "bytes"))
+    assert rows[3]["wire_bytes"] > 100 * 1024  # the image's body crossed, incompressible

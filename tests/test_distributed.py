@@ -31,6 +31,8 @@ DISTRIBUTED = {
     # one host per worker at a time (CONCURRENT_REQUESTS / CONCURRENT_REQUESTS_PER_DOMAIN)
     "CONCURRENT_REQUESTS": str(PER_HOST),
 }
+# The run's signing key reaches every process through the environment, as in local mode.
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "LINKHEALTH_REDIS_SECRET": "secret-of-the-test-runs"}
 
 
 def _command(spider: str, settings: dict[str, str], args: dict[str, str]) -> list[str]:
@@ -44,7 +46,7 @@ def _command(spider: str, settings: dict[str, str], args: dict[str, str]) -> lis
 
 def start(spider: str, settings: dict[str, str], args: dict[str, str], log) -> subprocess.Popen:
     return subprocess.Popen(_command(spider, settings, args), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=log, env=ENV)
 
 
 def start_worker(redis_url: str, tmp_path, n: int, **extra: str) -> tuple[subprocess.Popen, object]:
@@ -183,7 +185,7 @@ def test_a_dead_coordinators_results_are_ingested_by_scrapy_ingest(tmp_path, red
             ingest = subprocess.run(
                 [sys.executable, "-m", "scrapy", "ingest", "--db", str(db_path),
                  "-s", f"LINKHEALTH_REDIS_URL={redis_server.url}", "-s", "LINKHEALTH_REDIS_POLL=0.05"],
-                check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+                check=False, cwd=REPO, capture_output=True, text=True, timeout=60, env=ENV)
             assert ingest.returncode == 0, ingest.stderr[-3000:]
             assert "Traceback" not in ingest.stderr
             for process, _ in workers:
@@ -207,7 +209,7 @@ def test_coordinator_with_redis_unreachable_stops_and_says_how_far_it_got(tmp_pa
         settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": RedisServer().url,  # nothing listens
                     "LINKHEALTH_REDIS_WAIT": "1", "LINKHEALTH_DB": str(db_path)}
         process = subprocess.run(_command("links", settings, {"source": str(site)}), cwd=REPO,
-                                 capture_output=True, text=True, timeout=60, check=False)
+                                 capture_output=True, text=True, timeout=60, check=False, env=ENV)
         assert web.requests == []
     assert process.returncode == 1
     assert "unreachable" in process.stderr and "Distributed run stopped" in process.stderr

@@ -192,7 +192,7 @@ def test_default_lists_problems_and_all_lists_everything(db_path: Path):
     assert OLD in {u.url for u in default.urls}  # ok, but permanently redirected
     assert {u.url for u in everything.urls} == {u.url for u in default.urls} | {PIC}
     assert "Links by document" in render_markdown(everything)
-    assert "| `image` | https://cdn.example.org/pic.png | ok | 200 |" in render_markdown(everything)
+    assert "| `image` | <https://cdn.example.org/pic.png> | ok | 200 |" in render_markdown(everything)
 
 
 def test_refs_are_those_of_the_run_sorted(report):
@@ -264,14 +264,14 @@ def test_markdown_sections_and_rows(report):
     assert "| broken | 2 |" in text
     assert "## Problems by document" in text
     assert "### `_posts/2024-01-01-hello.md`" in text
-    assert ("| `links[0].url` | https://example.com/gone | broken | 404 | HTTP 404"
+    assert ("| `links[0].url` | <https://example.com/gone> | broken | 404 | HTTP 404"
             " | 3 days · 2 runs |" in text)
-    assert ("| `links[2].url` | https://slow.example.com/ | timeout |  | timed out after 30s"
+    assert ("| `links[2].url` | <https://slow.example.com/> | timeout |  | timed out after 30s"
             " | first failure · not yet confirmed |") in text
     assert "## Problems by domain" in text
     assert "| example.com | 3 | broken ×2, timeout ×1 |" in text
     assert "## Permanent redirects to update" in text
-    assert (f"| `_posts/2024-01-01-hello.md` | `links[1].url` | {OLD} | {NEW} |") in text
+    assert (f"| `_posts/2024-01-01-hello.md` | `links[1].url` | <{OLD}> | <{NEW}> |") in text
     assert "## Documents that could not be parsed" in text
     assert "| `_posts/bad.md` | 3 | mapping values are not allowed here |" in text
     assert "<script>" not in text
@@ -448,18 +448,18 @@ def test_markdown_archived_copy_column_and_hint(archive_report):
     text = render_markdown(archive_report)
     assert "| field | URL | outcome | status | error | failing for | archived copy |" in text
     pending = "first failure · not yet confirmed"
-    assert (f"| `links[0].url` | {GONE} | broken | 404 | HTTP 404 | {pending} |"
+    assert (f"| `links[0].url` | <{GONE}> | broken | 404 | HTTP 404 | {pending} |"
             f" snapshot 1 (2024-03-01) · [Wayback (2024-02-15)]({WAYBACK_NEW}) |") in text
-    assert (f"| `links[1].url` | {SLOW} | timeout |  | timed out | {pending} |"
+    assert (f"| `links[1].url` | <{SLOW}> | timeout |  | timed out | {pending} |"
             " snapshot 2 (2024-03-01) |") in text
-    assert f"| `links[2].url` | {TLS} | tls_error |  | certificate expired | {pending} |  |" \
+    assert f"| `links[2].url` | <{TLS}> | tls_error |  | certificate expired | {pending} |  |" \
         in text
-    assert f"| `image` | {PIC} | ok | 200 |  |  |  |" in text
+    assert f"| `image` | <{PIC}> | ok | 200 |  |  |  |" in text
     assert text.count("`scrapy snapshot URL -o FILE`") == 1
     hint = text.index("`scrapy snapshot URL -o FILE`")
     assert text.index("## Links by document") < hint < text.index("### `_posts/archived.md`")
     # the comparison lists them too, with where they are referenced
-    assert (f"| {GONE} | broken | 404 | HTTP 404 | {pending} |"
+    assert (f"| <{GONE}> | broken | 404 | HTTP 404 | {pending} |"
             " `_posts/archived.md` (`links[0].url`) |") in text
 
 
@@ -652,7 +652,7 @@ def test_a_fixed_url_is_listed_with_what_it_recovered_from(tmp_path: Path):
                                    "still_failing": []}
     assert report.problems == [] and by_document(report) == []
     text = render_markdown(report)
-    assert f"| {GONE} | broken in 2 runs | 200 | `a.md` (`links[0].url`) |" in text
+    assert f"| <{GONE}> | broken in 2 runs | 200 | `a.md` (`links[0].url`) |" in text
     assert "No problems found" in text
     assert next(csv.DictReader(io.StringIO(render_csv(report))))["change"] == "fixed"
 

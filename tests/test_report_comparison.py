@@ -177,7 +177,8 @@ def md_sections(text: str) -> dict[str, list[str]]:
     for chunk in text.split("\n## ")[1:]:
         heading, _, rest = chunk.partition("\n")
         rows = [line for line in rest.splitlines() if line.startswith("| ")]
-        sections[heading] = [row.split(" | ")[0][2:] for row in rows[1:]]
+        sections[heading] = [row.split(" | ")[0][2:].removeprefix("<").removesuffix(">")
+                             for row in rows[1:]]  # URLs are autolinks: <URL>
     return sections
 
 
@@ -209,11 +210,11 @@ def test_markdown_headline_and_how_long(runs):
     assert "🚨 2 broken · 🆕 1 newly broken · 🔁 1 still broken · ⏳ 1 failing" in third
     assert "A link counts as broken once it has failed in 2 consecutive runs." in third
     d, c = runs["urls"]["d"], runs["urls"]["c"]
-    assert re.search(rf"\| {re.escape(d)} \| broken \| 404 \| HTTP 404 \| [^|]*3 runs \|", third)
-    assert re.search(rf"\| {re.escape(c)} \| broken \| 404 \| HTTP 404 \| first failure"
+    assert re.search(rf"\| <{re.escape(d)}> \| broken \| 404 \| HTTP 404 \| [^|]*3 runs \|", third)
+    assert re.search(rf"\| <{re.escape(c)}> \| broken \| 404 \| HTTP 404 \| first failure"
                      r" · not yet confirmed \|", third)
     # fixed (304: the conditional request found the archived page unchanged)
-    assert re.search(rf"\| {re.escape(runs['urls']['flaky'])} \| broken in 1 run \| (200|304) \|",
+    assert re.search(rf"\| <{re.escape(runs['urls']['flaky'])}> \| broken in 1 run \| (200|304) \|",
                      third)
 
 

@@ -12,16 +12,42 @@ continue an interrupted run).
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES
 
 from crawler.lock import CrawlLock, LockHeld
 
 if TYPE_CHECKING:
     import argparse
+
+logger = logging.getLogger(__name__)
+
+
+def distributed_setup_error(settings: Any, worker: bool) -> str | None:
+    """What a distributed run (a worker, or a crawl with a Redis URL) lacks, in one line."""
+    url = settings.get("LINKHEALTH_REDIS_URL")
+    if not url and not worker:
+        return None
+    if not url:
+        return ("a worker needs the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in its "
+                "environment (or -s)")
+    from crawler.distributed.wire import WireError, run_secret  # redis-free, loaded only here
+
+    try:
+        run_secret(settings.get("LINKHEALTH_REDIS_SECRET"))
+    except WireError as exc:
+        return str(exc)
+    from_cmdline = settings.getpriority("LINKHEALTH_REDIS_URL") == SETTINGS_PRIORITIES["cmdline"]
+    if from_cmdline and urlsplit(url).password:
+        logger.warning("LINKHEALTH_REDIS_URL holds a password and was given with -s: every user of "
+                       "this machine can read it in /proc; set it in the environment instead")
+    return None
 
 
 class Command(ScrapyCrawlCommand):
@@ -30,7 +56,14 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None and self.crawler_process is not None
-        if args and not getattr(self.crawler_process.spider_loader.load(args[0]), "uses_database", True):
+        worker = bool(args) and not getattr(
+            self.crawler_process.spider_loader.load(args[0]), "uses_database", True)
+        problem = distributed_setup_error(self.settings, worker)
+        if problem:
+            print(f"scrapy crawl: error: {problem}", file=sys.stderr)
+            self.exitcode = 1
+            return
+        if worker:
             self._crawl(args, opts)  # a worker of a distributed run: it never opens the database
             return
         lock = CrawlLock(self.settings.get("LINKHEALTH_DB"))

@@ -1,6 +1,6 @@
 """``scrapy ingest``: record into SQLite the results a dead coordinator left in Redis.
 
-    scrapy ingest -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB [--db PATH] [--no-wait]
+    LINKHEALTH_REDIS_URL=redis://... LINKHEALTH_REDIS_SECRET=... scrapy ingest [--db PATH] [--no-wait]
 
 Reopens the latest run of the database (it must be ``running`` or ``interrupted``),
 ingests every result the workers handed back into Redis, and by default waits, as the
@@ -17,6 +17,7 @@ import sys
 
 from scrapy.commands import ScrapyCommand
 
+from crawler.commands.crawl import distributed_setup_error
 from crawler.distributed.ingest import IngestSpider
 from crawler.lock import CrawlLock, LockHeld
 from crawler.store import Store, StoreError
@@ -58,7 +59,11 @@ class Command(ScrapyCommand):
         s = self.settings
         db_path, url = s.get("LINKHEALTH_DB"), setting(s, "LINKHEALTH_REDIS_URL")
         if not url:
-            return self._error("give the frontier: -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB")
+            return self._error("give the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in "
+                               "the environment (or -s)")
+        problem = distributed_setup_error(s, worker=False)
+        if problem:
+            return self._error(problem)
         lock = CrawlLock(db_path)
         try:
             lock.acquire()

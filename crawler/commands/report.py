@@ -17,6 +17,7 @@ from pathlib import Path
 
 from crawler import gc_tuning
 from crawler.command_base import EXIT_OK, DatabaseCommand
+from crawler.control_chars import printable
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
 from crawler.report_render import CHUNK_RENDERERS
@@ -151,7 +152,7 @@ class Command(DatabaseCommand):
         counts = ", ".join(f"{n} {o}" for o, n in matched.items())
         confirmed = " (confirmed: " + rule + ")" if set(matched) & FAILING_OUTCOMES else ""
         listed = fail_on_urls(report, outcomes)[:5]
-        examples = "".join(f"\n  {e.outcome}: {e.url}" for e in listed)
+        examples = "".join(f"\n  {e.outcome}: {printable(e.url)}" for e in listed)
         print(f"scrapy report: --fail-on matched in run {report.run['id']}: {counts}{confirmed}"
               f"{examples}", file=sys.stderr)
         return EXIT_FAIL_ON

@@ -1,4 +1,4 @@
-"""The coordinator: ``scrapy crawl links -a source=DIR -s LINKHEALTH_REDIS_URL=redis://...``.
+"""The coordinator: ``LINKHEALTH_REDIS_URL=redis://... scrapy crawl links -a source=DIR``.
 
 ``CoordinatorScheduler`` is Scrapy's scheduler (unchanged when ``LINKHEALTH_REDIS_URL``
 is empty). With a Redis URL, the spider still reads the site and the store pipeline
@@ -26,15 +26,15 @@ from crawler.distributed.frontier import (
     REDIS_ERRORS,
     Frontier,
     RedisOutage,
-    HostQueue,
-    KeyDupeFilter,
+    Rejections,
     connect,
     describe_url,
+    fingerprint,
     host_of,
-    load_result,
     namespace,
     setting,
 )
+from crawler.distributed.wire import Wire, WireError, run_secret
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -67,13 +67,15 @@ class CoordinatorScheduler(Scheduler):
         self.outage = RedisOutage(self.redis_url, setting(s, "LINKHEALTH_REDIS_WAIT", "float"))
         self.poll = max(0.05, setting(s, "LINKHEALTH_REDIS_POLL", "float"))
         self.db_path = s.get("LINKHEALTH_DB")
+        self.secret = run_secret(setting(s, "LINKHEALTH_REDIS_SECRET"))
+        self.body_limit = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
+        self.rejected = Rejections(crawler.stats, "result")
         self.ingest_only = False
         self.saved = False
         self.seeding_complete = True
         self.server = connect(self.redis_url)
         self.frontier: Frontier | None = None
-        self.redis_queue: HostQueue | None = None
-        self.redis_df: KeyDupeFilter | None = None
+        self.wire: Wire | None = None
         self.pending: list[tuple[str, str, bytes]] = []
         self.seeding_done = False
         self.ingested: set[str] = set()
@@ -106,8 +108,7 @@ class CoordinatorScheduler(Scheduler):
                 return None
             ns = namespace(self.prefix, self.db_path, run_id)
             self.frontier = Frontier(self.server, self.prefix, ns)
-            self.redis_queue = HostQueue(self.server, self.spider_, ns)
-            self.redis_df = KeyDupeFilter(self.server, f"{ns}:df")
+            self.wire = Wire(self.secret, ns, self.body_limit)
             self.ingested = set(self.pipeline.history.done_in_run)
             if getattr(self.spider_, "ingest_only", False):
                 self._restore_stats()
@@ -142,13 +143,21 @@ class CoordinatorScheduler(Scheduler):
             seeded, done, waiting = f.progress() if f else (0, 0, 0)
         except REDIS_ERRORS:
             seeded = done = waiting = None
-        if reason == "finished" and f is not None:
+        if reason in ("finished", "incomplete") and f is not None:
             try:
                 f.drop()
             except REDIS_ERRORS as exc:
                 logger.warning("Could not delete the run's Redis keys: %s", exc)
-            logger.info("Distributed run done: %d results ingested here, %d in the run",
-                        self.ingested_now, len(self.ingested))
+        if reason == "incomplete":
+            logger.error("Distributed run stopped (incomplete): %d results ingested; "
+                         "`scrapy crawl links -a source=DIR -a resume=1` checks the URLs without "
+                         "one", len(self.ingested))
+            return
+        if reason == "finished" and f is not None:
+            logger.info("Distributed run done: %d results ingested here, %d in the run%s",
+                        self.ingested_now, len(self.ingested),
+                        f"; {self.rejected.count} entries from Redis rejected (see above)"
+                        if self.rejected.count else "")
             return
         if seeded is None:
             logger.error("Distributed run stopped (%s) with Redis unreachable: %d results "
@@ -174,8 +183,13 @@ class CoordinatorScheduler(Scheduler):
             return super().enqueue_request(request)
         if self.conditional is not None:
             self.conditional.process_request(request)
-        fingerprint = self.redis_df.request_fingerprint(request)
-        self.pending.append((fingerprint, host_of(request.url), self.redis_queue.encode(request)))
+        host = host_of(request.url)
+        try:
+            frame = self.wire.dump_request(request, host)
+        except WireError as exc:  # checked here, in the coordinator, as a single crawl would
+            logger.warning("Checking %s in the coordinator: %s", request.url, exc)
+            return super().enqueue_request(request)
+        self.pending.append((fingerprint(request.meta["linkhealth_key"]), host, frame))
         if len(self.pending) >= SEED_BATCH:
             self._flush_seeds()
         self.crawler.stats.inc_value("linkhealth/distributed/seeded")
@@ -224,10 +238,16 @@ class CoordinatorScheduler(Scheduler):
             return
         self._redis_ok()
         pipeline = self.pipeline
+        rejected: dict[str, bytes] = {}
         for key, data in batch:
             if data is None or key in self.ingested:
                 continue
-            item = load_result(data)
+            try:
+                item = self.wire.load_result(data, key)
+            except WireError as exc:
+                self.rejected(f"result of {key[:200]!r}", exc)
+                rejected[key] = data
+                continue
             await pipeline.process_item(item)
             self._wayback(item)
             self.ingested.add(key)
@@ -237,7 +257,7 @@ class CoordinatorScheduler(Scheduler):
             if pipeline.checks or pipeline.failed:  # not committed: keep them in Redis
                 return
             try:
-                self.frontier.forget_results([key for key, _ in batch])
+                self.frontier.forget_results([key for key, _ in batch], rejected)
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc)
                 return
@@ -257,9 +277,22 @@ class CoordinatorScheduler(Scheduler):
                     self._stop("ingested", f"Ingested what was waiting: {seeded} URLs seeded, "
                                f"{done} done")
                     return
+                if self._incomplete(seeded):
+                    return
                 self.stopping = True
                 logger.info("Frontier drained: %d URLs seeded, %d done", seeded, done)
                 deferred_from_coro(self.crawler.engine.close_spider_async(reason="finished"))
+
+    def _incomplete(self, seeded: int) -> bool:
+        """A fresh run whose Redis counts every URL done, but not every seeded URL came back
+        with a valid result (an entry altered or forged by another client): it stops as
+        incomplete instead of finishing with holes, and its keys go, so that resume re-seeds."""
+        if self.ingest_only or self.pipeline.resumed_from is not None or self.ingested_now >= seeded:
+            return False
+        self._stop("incomplete", f"{seeded - self.ingested_now} of the {seeded} URLs seeded have "
+                   "no valid result, though Redis counts them done (entries altered by another "
+                   "client?)")
+        return True
 
     def _wayback(self, item: Any) -> None:
         lookup = getattr(self.spider_, "_wayback_lookup", None)
@@ -272,23 +305,31 @@ class CoordinatorScheduler(Scheduler):
         """``scrapy ingest``: the run closes with the dead coordinator's counters."""
         self.ingest_only = True
         self.seeding_done = True
-        meta = {k.decode(): v.decode() for k, v in self.server.hgetall(self.frontier.k["meta"]).items()}
-        self.seeding_complete = meta.get("seeding_done") == "1"
+        frame = self.server.hget(self.frontier.k["meta"], "stats")
+        saved: dict[str, int] = {}
+        if frame is not None:
+            try:
+                saved = self.wire.load_stats(frame, SAVED_STATS)
+            except WireError as exc:
+                self.rejected("the coordinator's counters", exc)
+        self.seeding_complete = bool(saved)
         if not self.seeding_complete:
             logger.warning("The coordinator died before it had seeded the whole site: the run "
                            "stays interrupted after this ingest; `scrapy crawl links -a resume=1` "
                            "seeds the rest")
         resumed = self.pipeline.resumed_from or {}
         for name in SAVED_STATS:
-            value = int(meta.get(name) or 0)
+            value = saved.get(name, 0)
             if name in ("requested", "skipped"):  # the pipeline adds the run's stored counts
                 value -= resumed.get(name) or 0
             self.crawler.stats.set_value(f"linkhealth/{name}", max(0, value))
 
     def _save_stats(self) -> None:
         stats = self.crawler.stats
-        values = {name: stats.get_value(f"linkhealth/{name}", 0) for name in SAVED_STATS}
-        self.server.hset(self.frontier.k["meta"], mapping={"seeding_done": 1, **values})
+        values = {name: int(stats.get_value(f"linkhealth/{name}", 0)) for name in SAVED_STATS}
+        # Signed: `scrapy ingest` closes the run with these counters and trusts nothing else.
+        self.server.hset(self.frontier.k["meta"],
+                         mapping={"seeding_done": 1, "stats": self.wire.dump_stats(values)})
 
     # -- Redis failures ---------------------------------------------------------------
 

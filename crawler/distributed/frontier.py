@@ -7,13 +7,17 @@ of the database path and machine), so a nightly run never meets yesterday's keys
     NS:meta           hash  run id, database, seeding_done, counters of the coordinator
     NS:df             set   fingerprints seen (scrapy-redis RFPDupeFilter, our key)
     NS:hosts          set   hosts with queued or taken requests
-    NS:q:HOST         list  queued requests of HOST (scrapy-redis FifoQueue encoding)
+    NS:q:HOST         list  queued requests of HOST (signed JSON frames, crawler.distributed.wire)
     NS:p:HOST         list  requests of HOST taken by its owner, not done yet
     NS:owner          hash  HOST -> worker id
     NS:lease          zset  HOST -> lease expiry (Redis server time, ms)
     NS:done           hash  URL key -> worker id (first result wins: HSETNX)
-    NS:results        hash  URL key -> zstd(pickle(CheckItem))
+    NS:results        hash  URL key -> signed frame of the CheckItem (zstd inside)
     NS:rkeys          list  URL keys of results, in arrival order (the ingest queue)
+
+Nothing read from Redis is trusted: frames are verified and validated (``wire``), names of
+namespaces and hosts are checked before use, and bytes that are not UTF-8 are carried as
+surrogate escapes rather than failing a decode.
 
 Politeness: a host belongs to one worker at a time (its lease), and that worker keeps at
 most CONCURRENT_REQUESTS_PER_DOMAIN of the host's requests in flight. A worker that
@@ -26,16 +30,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
+import re
 import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-import zstandard
 from scrapy_redis.dupefilter import RFPDupeFilter
-from scrapy_redis.queue import FifoQueue
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ DEFAULTS = {
     "LINKHEALTH_REDIS_LEASE": 30.0,
     "LINKHEALTH_REDIS_WAIT": 60.0,
     "LINKHEALTH_REDIS_POLL": 0.2,
+    "LINKHEALTH_REDIS_SECRET": "",
 }
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
@@ -61,8 +64,14 @@ def setting(settings: Any, name: str, kind: str = "get") -> Any:
 
 
 def connect(url: str) -> redis.Redis:
+    # surrogateescape: a key or host name that is not UTF-8 (anyone can write one) goes back
+    # to Redis as the same bytes instead of failing to encode.
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
-                                health_check_interval=30)
+                                health_check_interval=30, encoding_errors="surrogateescape")
+
+
+def text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
 
 
 def describe_url(url: str) -> str:
@@ -107,6 +116,29 @@ class RedisOutage:
         return None
 
 
+class Rejections:
+    """Entries read from Redis that are not this run's (``wire.WireError``): each is counted
+    (``linkhealth/distributed/rejected_<what>``) and logged in one line, the first
+    ``LOG_AT_MOST`` of them; then skipped, and the run goes on."""
+
+    LOG_AT_MOST = 100
+
+    def __init__(self, stats: Any, what: str):
+        self.stats = stats
+        self.what = what
+        self.count = 0
+
+    def __call__(self, where: str, exc: Exception) -> None:
+        self.count += 1
+        self.stats.inc_value(f"linkhealth/distributed/rejected_{self.what}s")
+        if self.count <= self.LOG_AT_MOST:
+            logger.error("Rejected a %s read from Redis (%s): %s; skipped, the run goes on",
+                         self.what, where, exc)
+        if self.count == self.LOG_AT_MOST:
+            logger.error("%d %ss rejected: further ones are only counted "
+                         "(linkhealth/distributed/rejected_%ss)", self.count, self.what, self.what)
+
+
 def db_id(db_path: str) -> str:
     ident = f"{socket.gethostname()}:{os.path.realpath(db_path)}"
     return hashlib.sha1(ident.encode()).hexdigest()[:10]
@@ -116,23 +148,17 @@ def namespace(prefix: str, db_path: str, run_id: int) -> str:
     return f"{prefix}:{db_id(db_path)}:run:{run_id}"
 
 
+def is_namespace(prefix: str, ns: str) -> bool:
+    """A namespace as ``namespace()`` makes them (``PREFIX:active`` may hold anything)."""
+    return re.fullmatch(rf"{re.escape(prefix)}:[0-9a-f]{{10}}:run:[0-9]+", ns) is not None
+
+
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-# -- results -------------------------------------------------------------------
-
-_compressor = zstandard.ZstdCompressor(level=3)
-_decompressor = zstandard.ZstdDecompressor()
-
-
-def dump_result(item: Any) -> bytes:
-    """A CheckItem (with its Capture body) as zstd-compressed pickle."""
-    return _compressor.compress(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def load_result(data: bytes) -> Any:
-    return pickle.loads(_decompressor.decompress(data))
+def fingerprint(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # -- scrapy-redis classes, keyed our way -------------------------------------------
@@ -145,22 +171,7 @@ class KeyDupeFilter(RFPDupeFilter):
     which would merge distinct URLs; the spider's key is the safe normalisation."""
 
     def request_fingerprint(self, request: Any) -> str:
-        key = request.meta.get("linkhealth_key") or request.url
-        return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-class HostQueue(FifoQueue):
-    """scrapy-redis's FIFO request queue, used for its request encoding (``to_dict`` +
-    pickle); pushes and pops go through the Lua scripts below, per host."""
-
-    def __init__(self, server: redis.Redis, spider: Any, ns: str):
-        super().__init__(server, spider, f"{ns}:q:%(spider)s")
-
-    def encode(self, request: Any) -> bytes:
-        return self._encode_request(request)
-
-    def decode(self, data: bytes) -> Any:
-        return self._decode_request(data)
+        return fingerprint(request.meta.get("linkhealth_key") or request.url)
 
 
 # -- Lua: every move of work is one atomic script ------------------------------------
@@ -283,6 +294,17 @@ return 1
 """
 
 
+# KEYS: results, done, df; ARGV: (key, SHA-1 of the value rejected, fingerprint) triples.
+FORGET_REJECTED = """
+for i = 1, #ARGV, 3 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and redis.sha1hex(v) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  if redis.call('SISMEMBER', KEYS[3], ARGV[i + 2]) == 0 then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+
 class Frontier:
     """The Redis side of one run (namespace ``ns``)."""
 
@@ -300,6 +322,7 @@ class Frontier:
         self._done = server.register_script(DONE)
         self._release = server.register_script(RELEASE)
         self._expire = server.register_script(EXPIRE)
+        self._forget = server.register_script(FORGET_REJECTED)
 
     # coordinator side
     def seed(self, triples: list[tuple[str, str, bytes]]) -> int:
@@ -319,17 +342,27 @@ class Frontier:
         return bool(self.server.exists(self.k["meta"]))
 
     def read_results(self, count: int) -> list[tuple[str, bytes | None]]:
-        keys = [k.decode("utf-8", "surrogateescape") for k in self.server.lrange(self.k["rkeys"], 0, count - 1)]
+        keys = [text(k) for k in self.server.lrange(self.k["rkeys"], 0, count - 1)]
         if not keys:
             return []
         return list(zip(keys, self.server.hmget(self.k["results"], keys)))
 
-    def forget_results(self, keys: list[str]) -> None:
-        """After the batch holding them was committed to SQLite."""
+    def forget_results(self, keys: list[str], rejected: dict[str, bytes] | None = None) -> None:
+        """After the batch holding them was committed to SQLite. ``rejected`` entries (key ->
+        the value refused) go only if no worker's result replaced them meanwhile, and a key
+        that was never seeded also leaves ``done``: a forged entry must not count as done."""
+        rejected = rejected or {}
         pipe = self.server.pipeline(transaction=True)
         pipe.ltrim(self.k["rkeys"], len(keys), -1)
-        if keys:
-            pipe.hdel(self.k["results"], *keys)
+        ingested = [k for k in keys if k not in rejected]
+        if ingested:
+            pipe.hdel(self.k["results"], *ingested)
+        if rejected:
+            args: list[Any] = []
+            for key, value in rejected.items():
+                args += [key, hashlib.sha1(value).hexdigest(), fingerprint(key)]
+            self._forget(keys=[self.k["results"], self.k["done"], self.k["df"]], args=args,
+                         client=pipe)
         pipe.execute()
 
     def drop(self) -> None:
@@ -343,7 +376,7 @@ class Frontier:
     def claim(self, worker: str, lease_ms: int, max_hosts: int) -> list[tuple[str, str, int]]:
         out = self._claim(keys=[self.k["hosts"], self.k["owner"], self.k["lease"]],
                           args=[self.ns, worker, lease_ms, max_hosts])
-        return [(out[i].decode(), out[i + 1].decode(), int(out[i + 2])) for i in range(0, len(out), 3)]
+        return [(text(out[i]), text(out[i + 1]), int(out[i + 2])) for i in range(0, len(out), 3)]
 
     def take(self, host: str, worker: str, count: int) -> list[bytes] | None:
         out = self._take(keys=[self.k["owner"]], args=[self.ns, host, worker, count])
@@ -352,8 +385,8 @@ class Frontier:
     def renew(self, worker: str, lease_ms: int, hosts: list[str]) -> list[str]:
         if not hosts:
             return []
-        return [h.decode() for h in self._renew(keys=[self.k["owner"], self.k["lease"]],
-                                                 args=[worker, lease_ms, *hosts])]
+        return [text(h) for h in self._renew(keys=[self.k["owner"], self.k["lease"]],
+                                              args=[worker, lease_ms, *hosts])]
 
     def done(self, host: str, worker: str, key: str, taken: bytes, result: bytes,
              take: int) -> tuple[bool, bool, list[bytes]]:
@@ -361,6 +394,10 @@ class Frontier:
                                self.k["results"], self.k["rkeys"]],
                          args=[self.ns, host, worker, key, taken, result, take])
         return bool(out[0]), bool(out[1]), list(out[2:])
+
+    def discard(self, host: str, taken: bytes) -> None:
+        """A taken request that is not one of ours (``wire.WireError``) leaves the host."""
+        self.server.lrem(f"{self.ns}:p:{host}", 1, taken)
 
     def release(self, host: str, worker: str) -> bool:
         """True when the host is no longer ours (given up, or taken over)."""

@@ -2,20 +2,24 @@
 
     python -m crawler.distributed.local --workers N --source DIR [--db PATH] [-s NAME=VALUE ...] [-a NAME=VALUE ...]
 
-Starts ``redis-server`` on a free loopback port without persistence, then N
-``scrapy crawl links-worker`` processes and ``scrapy crawl links`` as the coordinator.
-Workers stop by themselves one second after the run is over (``-a idle_exit=1``); any
-still running 20 s after the coordinator get SIGTERM (a bounded wait, then SIGKILL). Then
-Redis stops. The exit status is the coordinator's.
+Starts ``redis-server`` without persistence, reachable by this user only: no TCP port, a
+Unix socket in a private directory (mode 0700), and a random password in its configuration
+file (mode 0600), never on a command line. Then N ``scrapy crawl links-worker`` processes
+and ``scrapy crawl links`` as the coordinator; they get the Redis URL (with the password)
+and a random signing key for the run (``LINKHEALTH_REDIS_SECRET``) in their environment,
+which other users cannot read. Workers stop by themselves one second after the run is over
+(``-a idle_exit=1``); any still running 20 s after the coordinator get SIGTERM (a bounded
+wait, then SIGKILL). Then Redis stops and its directory is removed. The exit status is the
+coordinator's.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,34 +32,43 @@ REPO = Path(__file__).resolve().parents[2]
 COORDINATOR_SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LocalRedis:
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tempfile.mkdtemp(prefix="linkhealth-redis-")
+    """A private redis-server: a Unix socket in a 0700 directory and a random password."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="linkhealth-redis-")  # mode 0700
+        self.socket = os.path.join(self.dir, "redis.sock")
+        self.password = secrets.token_urlsafe(32)
+        self.url = f"unix://:{self.password}@{self.socket}?db=0"
+        config = os.path.join(self.dir, "redis.conf")
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f'port 0\nunixsocket "{self.socket}"\nunixsocketperm 700\n'
+                      f'requirepass "{self.password}"\nsave ""\nappendonly no\n'
+                      f'dir "{self.dir}"\nloglevel warning\n')
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        self.process = subprocess.Popen([binary, config], stdout=subprocess.DEVNULL)
+        client = self.client()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
                 raise RuntimeError("redis-server exited at start")
             try:
                 if client.ping():
                     return
-            except redis.ConnectionError:
+            except (redis.ConnectionError, FileNotFoundError):
                 time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        raise RuntimeError(f"redis-server did not answer on {self.socket}")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def environment(self) -> dict[str, str]:
+        """What the run's processes get, beside the parent's environment."""
+        return {"LINKHEALTH_REDIS_URL": self.url,
+                "LINKHEALTH_REDIS_SECRET": secrets.token_urlsafe(32)}
 
     def stop(self) -> None:
         stop(self.process)
@@ -80,8 +93,8 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
         worker_settings: list[str] | None = None, redis_server: LocalRedis | None = None) -> int:
     own_redis = redis_server is None
     server = redis_server or LocalRedis()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    common = [f"LINKHEALTH_REDIS_URL={server.url}", *settings]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **server.environment()}
+    common = list(settings)
     processes = []
     try:
         for i in range(workers):

@@ -1,4 +1,4 @@
-"""The worker side: ``scrapy crawl links-worker -s LINKHEALTH_REDIS_URL=redis://...``.
+"""The worker side: ``LINKHEALTH_REDIS_URL=redis://... scrapy crawl links-worker``.
 
 ``WorkerScheduler`` replaces Scrapy's scheduler. A poll loop (``LINKHEALTH_REDIS_POLL``)
 claims hosts of any active run (``PREFIX:active``), at most CONCURRENT_REQUESTS /
@@ -7,9 +7,11 @@ CONCURRENT_REQUESTS_PER_DOMAIN hosts at a time, renews their leases every third 
 each owned host into flight. Retries, redirects and HEAD-then-GET follow-ups that the
 downloader middlewares schedule stay local: they belong to the request taken.
 
-``ResultPipeline`` sends each CheckItem back (zstd-compressed pickle, the Capture body
-inside) in the same atomic script that releases the request and takes the next one of
-the host. The first result of a URL in a run wins (HSETNX), so a request done twice
+Requests arrive as signed JSON frames (``crawler.distributed.wire``): one that does not
+verify or fit the schema is counted, logged and dropped from the host's taken list, and
+the worker goes on. ``ResultPipeline`` sends each CheckItem back (a signed frame, the
+Capture body inside, zstd-compressed) in the same atomic script that releases the
+request and takes the next one of the host. The first result of a URL in a run wins (HSETNX), so a request done twice
 (after a lease was taken over) is recorded once.
 """
 
@@ -23,7 +25,7 @@ import time
 from collections import Counter, defaultdict, deque
 from typing import TYPE_CHECKING, Any
 
-from scrapy import signals
+from scrapy import Request, signals
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
@@ -33,16 +35,17 @@ from crawler.distributed.frontier import (
     REDIS_ERRORS,
     Frontier,
     RedisOutage,
-    HostQueue,
+    Rejections,
     connect,
     describe_url,
-    dump_result,
+    is_namespace,
     setting,
+    text,
 )
+from crawler.distributed.wire import RequestData, Wire, WireError, run_secret
 from crawler.items import CheckItem
 
 if TYPE_CHECKING:
-    from scrapy import Request
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -54,8 +57,13 @@ class WorkerScheduler(BaseScheduler):
         self.crawler = crawler
         self.redis_url = setting(s, "LINKHEALTH_REDIS_URL")
         if not self.redis_url:
-            raise ValueError("a worker needs the frontier: -s LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB")
+            raise ValueError("a worker needs the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB")
         self.prefix = setting(s, "LINKHEALTH_REDIS_PREFIX")
+        self.secret = run_secret(setting(s, "LINKHEALTH_REDIS_SECRET"))
+        self.body_limit = s.getint("LINKHEALTH_ARCHIVE_MAX_BYTES")
+        self.rejected = Rejections(crawler.stats, "request")
+        self.rejected_names = Rejections(crawler.stats, "name")
+        self.foreign: set[str] = set()  # names in PREFIX:active that are no run's namespace
         self.lease_ms = int(setting(s, "LINKHEALTH_REDIS_LEASE", "float") * 1000)
         self.outage = RedisOutage(self.redis_url, setting(s, "LINKHEALTH_REDIS_WAIT", "float"))
         self.poll = max(0.02, setting(s, "LINKHEALTH_REDIS_POLL", "float"))
@@ -65,7 +73,7 @@ class WorkerScheduler(BaseScheduler):
         self.server = connect(self.redis_url)
         self.local: deque[Request] = deque()
         self.frontiers: dict[str, Frontier] = {}
-        self.queues: dict[str, HostQueue] = {}
+        self.wires: dict[str, Wire] = {}
         self.owned: set[tuple[str, str]] = set()
         self.inflight: Counter[tuple[str, str]] = Counter()
         self.leases: dict[str, list[tuple[str, str, bytes]]] = defaultdict(list)
@@ -125,17 +133,30 @@ class WorkerScheduler(BaseScheduler):
     def _frontier(self, ns: str) -> Frontier:
         if ns not in self.frontiers:
             self.frontiers[ns] = Frontier(self.server, self.prefix, ns)
-            self.queues[ns] = HostQueue(self.server, self.spider, ns)
+            self.wires[ns] = Wire(self.secret, ns, self.body_limit)
         return self.frontiers[ns]
 
     def _dispatch(self, ns: str, host: str, payloads: list[bytes]) -> None:
         for payload in payloads:
-            request = self.queues[ns].decode(payload)
-            key = request.meta["linkhealth_key"]
+            try:
+                data = self.wires[ns].load_request(payload, host)
+            except WireError as exc:
+                self.rejected(f"queue of {host[:200]!r} in {ns[:200]!r}", exc)
+                self.frontiers[ns].discard(host, payload)
+                continue
+            request = self._request(data)
+            key = data.meta["linkhealth_key"]
             self.leases[key].append((ns, host, payload))
             self.inflight[(ns, host)] += 1
             self.crawler.stats.inc_value("linkhealth/distributed/taken")
             self.crawler.engine.crawl(request)
+
+    def _request(self, data: RequestData) -> Request:
+        """The link check, with the spider's own callbacks (``wire`` allows only those)."""
+        return Request(data.url, method=data.method, headers=data.headers or None,
+                       callback=getattr(self.spider, data.callback),
+                       errback=getattr(self.spider, data.errback),
+                       meta=dict(data.meta), dont_filter=True)
 
     def _tick(self) -> None:
         if self.stopping:
@@ -188,7 +209,13 @@ class WorkerScheduler(BaseScheduler):
         if room <= 0:
             return
         for raw in self.server.smembers(f"{self.prefix}:active"):
-            ns = raw.decode()
+            ns = text(raw)
+            if not is_namespace(self.prefix, ns):
+                if ns not in self.foreign:
+                    self.foreign.add(ns)
+                    self.rejected_names(f"{self.prefix}:active",
+                                        WireError(f"{ns[:200]!r} is no run's namespace"))
+                continue
             for host, previous, back in self._frontier(ns).claim(self.worker_id, self.lease_ms, room):
                 if previous:
                     logger.warning("Took over %s from %s (lease expired; %d requests it had "
@@ -213,7 +240,7 @@ class WorkerScheduler(BaseScheduler):
         if not leases:
             del self.leases[item.url]
         self.inflight[(ns, host)] -= 1
-        args = (ns, host, item.url, payload, dump_result(item))
+        args = (ns, host, item.url, payload, self.wires[ns].dump_result(item))
         try:
             self._send(*args)
         except REDIS_ERRORS as exc:
