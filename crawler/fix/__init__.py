@@ -17,10 +17,12 @@ Pure functions over bytes and text: no Scrapy, no database, no network. The modu
 """
 
 from crawler.fix.apply import StaleFile, apply_changes, write_atomically
+from crawler.fix.body_links import replace_in_body
+from crawler.fix.document_edit import EditResult, edit_document
 from crawler.fix.edits import Edit, EditRefused, Refusal, Remove, Replace
 from crawler.fix.unified_diff import FileChange, unified_diff
 
 __all__ = [
-    "Edit", "EditRefused", "FileChange", "Refusal", "Remove", "Replace", "StaleFile",
-    "apply_changes", "unified_diff", "write_atomically",
+    "Edit", "EditRefused", "EditResult", "FileChange", "Refusal", "Remove", "Replace", "StaleFile",
+    "apply_changes", "edit_document", "replace_in_body", "unified_diff", "write_atomically",
 ]
