@@ -148,3 +148,12 @@ def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
                                      "reading the site (files, YAML)")}
     assert rows == {"SQLite (store, history)": "60%", "Twisted reactor and Deferreds": "30%",
                     "reading the site (files, YAML)": "10%"}
+
+
+def test_fix_bench_edits_every_synthetic_article_without_a_refusal():
+    process = subprocess.run([sys.executable, "-m", "bench.fix_bench", "--documents", "40"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr
+    figures = json.loads(process.stdout)
+    assert figures["documents"] == 40 and figures["refused"] == {}
+    assert figures["applied"] == figures["edits"] > 40 and figures["patch_bytes"] > 0
