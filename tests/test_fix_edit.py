@@ -466,3 +466,9 @@ def test_replace_in_body_alone():
     with pytest.raises(EditRefused) as refused:
         replace_in_body(data, "body:line 4", NEW, OLD)
     assert refused.value.code == "body_link_not_found"
+
+
+def test_a_refused_removal_does_not_block_the_others_of_its_mapping(tmp_path):
+    text = doc(f"webUrl: &u {OLD}\nampWebUrl: *u\ncdnAmpWebUrl: https://cdn.example/x\ntitle: T\n")
+    edits = [Remove("ampWebUrl", OLD), Remove("cdnAmpWebUrl", "https://cdn.example/x")]
+    fix_one(tmp_path, text, edits, doc(f"webUrl: &u {OLD}\nampWebUrl: *u\ntitle: T\n"), refused=["ampWebUrl"])

@@ -69,6 +69,8 @@ class EditResult:
 
     @property
     def changed(self) -> bool:
+        """Whether an edit was applied (``data`` may still equal the input when an edit
+        wrote what was there already: compare bytes to decide whether to diff)."""
         return bool(self.applied)
 
 
@@ -162,18 +164,32 @@ def _plan(document: DocumentText, edits: list[Edit]) -> tuple[list[_Splice], lis
         index = FrontMatterIndex(document.front)
     except EditRefused as exc:
         return splices, refused + [_refusal(edit, exc) for edit in front_edits]
+    front_splices, front_refused = _front_splices(document, index, front_edits)
+    return splices + front_splices, refused + front_refused
+
+
+def _front_splices(document: DocumentText, index: FrontMatterIndex, edits: list[Edit]
+                   ) -> tuple[list[_Splice], list[Refusal]]:
+    """Replacements grouped by scalar (an anchor and its aliases are one scalar), removals
+    grouped by mapping (the last entry left makes it ``{}``)."""
+    splices: list[_Splice] = []
+    refused: list[Refusal] = []
     fields: dict[int, Field] = {}
-    replaced: dict[int, list[Edit]] = {}   # by scalar node
-    removed: dict[int, list[Edit]] = {}    # by mapping node
-    for edit in front_edits:
+    replaced: dict[int, list[Edit]] = {}
+    removed: dict[int, list[Edit]] = {}
+    for edit in edits:
         try:
             field = _located(index, edit)
+            if isinstance(edit, Remove):
+                _check_removable(index, field)
         except EditRefused as exc:
             refused.append(_refusal(edit, exc))
             continue
         fields[id(edit)] = field
-        group = replaced if isinstance(edit, Replace) else removed
-        group.setdefault(id(field.node if isinstance(edit, Replace) else field.parent), []).append(edit)
+        if isinstance(edit, Replace):
+            replaced.setdefault(id(field.node), []).append(edit)
+        else:
+            removed.setdefault(id(field.parent), []).append(edit)
     for group in replaced.values():
         _add(splices, refused, group, lambda g=group: [_scalar_splice(document, index, fields, g)])
     for group in removed.values():
@@ -242,28 +258,27 @@ def _scalar_splice(document: DocumentText, index: FrontMatterIndex, fields: dict
     return _Splice(start + span.start, start + span.end, text, tuple(group))
 
 
+def _check_removable(index: FrontMatterIndex, field: Field) -> None:
+    """A ``key: value`` entry written in its mapping, once, its value used nowhere else."""
+    if field.pair is None or not isinstance(field.parent, MappingNode):
+        raise EditRefused(NOT_AN_ENTRY, "the field is a list item, not a key: value entry")
+    if not field.own:
+        raise EditRefused(MERGED_ENTRY, "the entry comes from a YAML merge key (<<); not removed")
+    if field.key_count > 1:
+        raise EditRefused(DUPLICATE_KEY, f"the key is written {field.key_count} times in its "
+                                         "mapping; not removed")
+    others = [path for path in index.paths_of(field.node) if path != field.path]
+    if others:
+        raise EditRefused(SHARED_VALUE, f"the value is also reached at {', '.join(others)} "
+                                        "through a YAML alias; not removed")
+
+
 def _removal_splices(document: DocumentText, index: FrontMatterIndex, fields: dict[int, Field],
                      group: list[Edit]) -> list[_Splice]:
-    """The cuts of every removed entry of one mapping (removals of one mapping interact:
-    the last one left makes it ``{}``)."""
-    pairs = []
-    for edit in group:
-        field = fields[id(edit)]
-        if field.pair is None or not isinstance(field.parent, MappingNode):
-            raise EditRefused(NOT_AN_ENTRY, "the field is a list item, not a key: value entry")
-        if not field.own:
-            raise EditRefused(MERGED_ENTRY, "the entry comes from a YAML merge key (<<); "
-                                            "not removed")
-        if field.key_count > 1:
-            raise EditRefused(DUPLICATE_KEY, f"the key is written {field.key_count} times in "
-                                             "its mapping; not removed")
-        others = [path for path in index.paths_of(field.node) if path != field.path]
-        if others:
-            raise EditRefused(SHARED_VALUE, f"the value is also reached at {', '.join(others)} "
-                                            "through a YAML alias; not removed")
-        pairs.append(field.pair)
+    """The cuts of the removed entries of one mapping, made together."""
     parent = fields[id(group[0])].parent
     assert isinstance(parent, MappingNode)
+    pairs = [pair for edit in group if (pair := fields[id(edit)].pair) is not None]
     start = document.front_start
     return [_Splice(start + cut.start, start + cut.end, cut.text, tuple(group))
             for cut in removal_cuts(index, parent, pairs)]
