@@ -161,3 +161,12 @@ def test_wire_bench_times_every_kind_of_entry_both_ways():
         assert all(row[f"{way}_{part}"] > 0 for way in ("pickle", "wire")
                    for part in ("encode_us", "decode_us", "bytes"))
     assert rows[3]["wire_bytes"] > 100 * 1024  # the image's body crossed, incompressible
+
+
+def test_fix_bench_edits_every_synthetic_article_without_a_refusal():
+    process = subprocess.run([sys.executable, "-m", "bench.fix_bench", "--documents", "40"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr
+    figures = json.loads(process.stdout)
+    assert figures["documents"] == 40 and figures["refused"] == {}
+    assert figures["applied"] == figures["edits"] > 40 and figures["patch_bytes"] > 0
