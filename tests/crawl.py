@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,40 @@ def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
           args: dict[str, str] | None = None, timeout: float = 180,
           expect_status: int = 0, prefix: list[str] | None = None) -> Crawl:
     """``prefix``: a command the crawl runs under (``prlimit ...``, ``unshare ...``)."""
+    command, env = crawl_command(site, db_path, settings, args, prefix)
+    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                             env=env)
+    return _finished(process, db_path, expect_status)
+
+
+def crawl_watching(site: Path, db_path: Path, when: str, then: Callable[[], None],
+                   settings: dict[str, str] | None = None, timeout: float = 180) -> Crawl:
+    """A crawl during which ``then()`` is called once, as soon as a log line matches the
+    regular expression ``when`` (an event of the crawl, not a guess at its timing)."""
+    command, env = crawl_command(site, db_path, settings)
+    lines: list[str] = []
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as running:
+        waiting = threading.Timer(timeout, running.kill)
+        waiting.start()
+        try:
+            pattern = re.compile(when)
+            for line in running.stderr:
+                lines.append(line)
+                if pattern is not None and pattern.search(line):
+                    then()
+                    pattern = None
+            stdout = running.stdout.read()
+        finally:
+            waiting.cancel()
+    assert pattern is None, f"no log line matched {when!r}"
+    process = subprocess.CompletedProcess(command, running.returncode, stdout, "".join(lines))
+    return _finished(process, db_path, 0)
+
+
+def crawl_command(site: Path, db_path: Path, settings: dict[str, str] | None = None,
+                  args: dict[str, str] | None = None, prefix: list[str] | None = None
+                  ) -> tuple[list[str], dict[str, str]]:
     command = [*(prefix or []), sys.executable, "-m", "scrapy", "crawl", "links",
                "-a", f"source={site}", "-s", f"LINKHEALTH_DB={db_path}"]
     for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
@@ -94,8 +131,10 @@ def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
     # network would log a traceback (regression: Scrapy's cookie middleware did, on a
     # response with Set-Cookie).
     cache = db_path.parent / f"tldextract-cache-{db_path.stem}"
-    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1", "TLDEXTRACT_CACHE": str(cache)})
+    return command, {**os.environ, "PYTHONUNBUFFERED": "1", "TLDEXTRACT_CACHE": str(cache)}
+
+
+def _finished(process: subprocess.CompletedProcess, db_path: Path, expect_status: int) -> Crawl:
     assert process.returncode == expect_status, process.stderr[-4000:]
     assert "Traceback" not in process.stderr, _around(process.stderr, "Traceback")
     return Crawl(process, db_path)
