@@ -252,3 +252,36 @@ def test_redis_restarted_mid_run_the_coordinator_stops_and_resume_completes(tmp_
     assert run["id"] == 1 and run["status"] == "finished"
     checked = [r["url_id"] for r in db.query("SELECT url_id FROM checks WHERE run_id = 1")]
     assert len(checked) == len(set(checked)) == URLS_PER_HOST + 5 + 2
+
+
+def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_path, redis_server):  # noqa: F811
+    """Workers wait as a single process does (issue 15): a rate-limited host's retries in the
+    worker's own scheduler, an unresponsive host's URLs settled after a probe."""
+    with Web(host="127.0.0.2") as limited, Web(host="127.0.0.3") as hanging:
+        urls = [limited.url(f"/limited/5/3/2/{i}") for i in range(12)]
+        urls += [hanging.url(f"/hang?i={i}") for i in range(12)]
+        site = write_site(tmp_path / "site", {f"_news/d{i}.md": {"title": f"D{i}", "webUrl": url}
+                                              for i, url in enumerate(urls)})
+        db_path = tmp_path / "distributed.db"
+        settings = {**DISTRIBUTED, "CONCURRENT_REQUESTS": "4", "DOWNLOAD_TIMEOUT": "1",
+                    "LINKHEALTH_UNRESPONSIVE_AFTER": "2"}
+        worker, worker_log = start_worker(redis_server.url, tmp_path, 0, **settings)
+        coordinator = start("links", {**settings, "LINKHEALTH_REDIS_URL": redis_server.url,
+                                      "LINKHEALTH_DB": str(db_path)},
+                            {"source": str(site)}, open(tmp_path / "coordinator.log", "w"))
+        try:
+            assert coordinator.wait(timeout=60) == 0, (tmp_path / "coordinator.log").read_text()[-3000:]
+            assert worker.wait(timeout=20) == 0
+        finally:
+            kill_left_over([coordinator, worker])
+        refused = [r for r in limited.requests if r.target != limited.requests[-1].target]
+        assert len(limited.requests) > 12  # the limiter refused some: the pace was needed
+    import sqlite_utils
+    db = sqlite_utils.Database(db_path)
+    rows = list(db.query("SELECT u.host, c.outcome, c.attempts, c.host_state FROM checks c"
+                         " JOIN urls u ON u.id = c.url_id"))
+    assert {(r["outcome"]) for r in rows if r["host"] == "127.0.0.2"} == {"ok"}
+    settled = [r for r in rows if r["host"] == "127.0.0.3" and r["attempts"] == 0]
+    assert {r["outcome"] for r in rows if r["host"] == "127.0.0.3"} == {"timeout"}
+    assert settled and {r["host_state"] for r in settled} == {"unresponsive"}
+    assert len(hanging.requests) < 12 and refused

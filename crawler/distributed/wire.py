@@ -264,7 +264,9 @@ def _request_data(data: Any, host: str) -> RequestData:
 
 CHECK_FIELDS = {"url", "outcome", "status", "final_url", "redirects", "permanent_redirect",
                 "error", "elapsed_ms", "content_type", "content_length", "method",
-                "head_status", "attempts", "checked_at", "not_modified", "snapshot_id", "capture"}
+                "head_status", "attempts", "checked_at", "not_modified", "snapshot_id", "capture",
+                "host_state"}
+HOST_STATES = {None, "unresponsive", "refusing"}  # crawler.host_health
 CAPTURE_FIELDS = {"url", "final_url", "fetched_at", "status", "protocol", "headers",
                   "content_type", "content_encoding", "truncated", "etag", "last_modified",
                   "body_size"}
@@ -283,6 +285,7 @@ def _check_dict(item: CheckItem) -> dict[str, Any]:
         "head_status": item.head_status, "attempts": item.attempts,
         "checked_at": item.checked_at, "not_modified": item.not_modified,
         "snapshot_id": item.snapshot_id,  # a 304: the snapshot the coordinator's request named
+        "host_state": item.host_state,
         "capture": None if capture is None else {
             "url": capture.url, "final_url": capture.final_url, "fetched_at": capture.fetched_at,
             "status": capture.status, "protocol": capture.protocol,
@@ -298,6 +301,8 @@ def _check_item(data: Any, body: bytes) -> CheckItem:
     _only(data, CHECK_FIELDS, "result")
     if data.get("outcome") not in OUTCOMES:
         raise WireError(f"outcome {str(data.get('outcome'))[:40]!r} unknown")
+    if data.get("host_state") not in HOST_STATES:
+        raise WireError(f"host_state {str(data.get('host_state'))[:40]!r} unknown")
     hops = data.get("redirects", [])
     if not isinstance(hops, list) or len(hops) > MAX_HOPS:
         raise WireError(f"redirects: not a list of at most {MAX_HOPS} hops")
@@ -326,6 +331,7 @@ def _check_item(data: Any, body: bytes) -> CheckItem:
         checked_at=_text(data, "checked_at", limit=64),
         not_modified=_bool(data, "not_modified"),
         snapshot_id=_int(data, "snapshot_id", 1, BIG),
+        host_state=data.get("host_state"),
         capture=None if capture is None else _capture(capture, body),
     )
     if capture is None and body:

@@ -5,7 +5,10 @@ claims hosts of any active run (``PREFIX:active``), at most CONCURRENT_REQUESTS 
 CONCURRENT_REQUESTS_PER_DOMAIN hosts at a time, renews their leases every third of
 ``LINKHEALTH_REDIS_LEASE``, and takes at most CONCURRENT_REQUESTS_PER_DOMAIN requests of
 each owned host into flight. Retries, redirects and HEAD-then-GET follow-ups that the
-downloader middlewares schedule stay local: they belong to the request taken.
+downloader middlewares schedule stay local: they belong to the request taken. Taken
+requests wait in a local ``crawler.host_queue.HostQueue``, as in a single-process crawl, until
+their host may take them (a rate-limited host's pace, a retry's backoff, the probe of an
+unresponsive host).
 
 Requests arrive as signed JSON frames (``crawler.distributed.wire``): one that does not
 verify or fit the schema is counted, logged and dropped from the host's taken list, and
@@ -22,13 +25,14 @@ import os
 import secrets
 import socket
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.misc import load_object
 from twisted.internet.task import LoopingCall
 
 from crawler.distributed.frontier import (
@@ -43,6 +47,7 @@ from crawler.distributed.frontier import (
     text,
 )
 from crawler.distributed.wire import RequestData, Wire, WireError, run_secret
+from crawler.host_queue import HostQueue
 from crawler.items import CheckItem
 
 if TYPE_CHECKING:
@@ -71,7 +76,7 @@ class WorkerScheduler(BaseScheduler):
         self.max_hosts = max(1, s.getint("CONCURRENT_REQUESTS") // max(1, self.per_host))
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.server = connect(self.redis_url)
-        self.local: deque[Request] = deque()
+        self.local: HostQueue | None = None  # the requests taken, made when the spider opens
         self.frontiers: dict[str, Frontier] = {}
         self.wires: dict[str, Wire] = {}
         self.owned: set[tuple[str, str]] = set()
@@ -90,6 +95,10 @@ class WorkerScheduler(BaseScheduler):
 
     def open(self, spider: Any) -> None:
         self.spider = spider
+        # As in one process: a request leaves when its host may take it (its pace after
+        # rate-limit answers, a retry's backoff, a probe of an unresponsive host).
+        self.local = HostQueue(self.crawler, load_object(
+            self.crawler.settings["SCHEDULER_MEMORY_QUEUE"]), "")
         self.idle_exit = float(getattr(spider, "idle_exit", 0) or 0)
         logger.info("Worker %s pulling from %s (leases %.0fs, %d per host, up to %d hosts)",
                     self.worker_id, describe_url(self.redis_url), self.lease_ms / 1000,
@@ -118,11 +127,11 @@ class WorkerScheduler(BaseScheduler):
         return bool(self.local)
 
     def enqueue_request(self, request: Request) -> bool:
-        self.local.append(request)
+        self.local.push(request)
         return True
 
     def next_request(self) -> Request | None:
-        return self.local.popleft() if self.local else None
+        return self.local.pop()
 
     def _idle(self, spider: Any) -> None:
         if not self.stopping:
