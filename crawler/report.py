@@ -120,6 +120,34 @@ class ParseError:
 
 
 @dataclass(slots=True)
+class HostRow:
+    """What one host needed in the run (the ``host_runs`` table)."""
+    host: str
+    rate_limited: int
+    slowest_rate: float | None
+    longest_wait: float
+    state: str | None
+    reopened: bool
+    settled: int
+    probes: int
+
+    def text(self) -> str:
+        """``slowed to 4.2 requests/s by 57 rate-limit answers (longest wait 10 s)``, and/or
+        ``unresponsive: 12 consecutive timeouts; 148 URLs settled without a request``."""
+        parts = []
+        if self.rate_limited:
+            pace = f"slowed to {self.slowest_rate:.2g} requests/s" if self.slowest_rate else "paused"
+            parts.append(f"{pace} by {self.rate_limited} rate-limit answer"
+                         f"{'s' if self.rate_limited != 1 else ''}"
+                         f" (longest wait {self.longest_wait:.3g} s)")
+        if self.state:
+            settled = (f"; {self.settled} URL{'s' if self.settled != 1 else ''} settled without"
+                       " a request or a retry" if self.settled else "")
+            parts.append(self.state + settled + ("; it answered again later" if self.reopened else ""))
+        return "; ".join(parts)
+
+
+@dataclass(slots=True)
 class RunOutcomes:
     """One run of the outcome history: counts per outcome, URLs skipped as recently ok."""
     run_id: int
@@ -144,6 +172,7 @@ class Report:
     previous_run: dict[str, Any] | None = None  # id and started_at of the run before this one
     history: list[RunOutcomes] = field(default_factory=list)  # oldest first, this run last
     snapshots_taken: int | None = None  # snapshots stored in this run (None: no archive)
+    hosts: list[HostRow] = field(default_factory=list)  # hosts paced, unresponsive or refusing
 
     @property
     def checked(self) -> int:
@@ -260,7 +289,8 @@ def build_report(source: Store | sqlite_utils.Database, run_id: int | None = Non
                       parse_errors=_load_parse_errors(db, run["id"]), include_all=include_all,
                       broken_after=broken_after, previous_run=_previous_run(db, run["id"]),
                       history=_load_history(db, run["id"]),
-                      snapshots_taken=_snapshots_taken(db, run["id"]))
+                      snapshots_taken=_snapshots_taken(db, run["id"]),
+                      hosts=_load_hosts(db, run["id"]))
     except sqlite3.Error as exc:
         raise ReportError(f"cannot read the database: {exc}") from exc
 
@@ -520,6 +550,15 @@ def _attach_archived_copies(db: sqlite_utils.Database, run_id: int,
         capture = captures.get(row["url_id"])
         if capture is not None:
             entry.wayback, entry.wayback_timestamp = capture["capture_url"], capture["timestamp"]
+
+
+def _load_hosts(db: sqlite_utils.Database, run_id: int) -> list[HostRow]:
+    if not db["host_runs"].exists():  # a database not yet migrated
+        return []
+    return [HostRow(r["host"], r["rate_limited"] or 0, r["slowest_rate"], r["longest_wait"] or 0.0,
+                    r["state"], bool(r["reopened"]), r["settled"] or 0, r["probes"] or 0)
+            for r in db.query("SELECT * FROM host_runs WHERE run_id = ?"
+                              " ORDER BY settled DESC, rate_limited DESC, host", [run_id])]
 
 
 def _load_parse_errors(db: sqlite_utils.Database, run_id: int) -> list[ParseError]:

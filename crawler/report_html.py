@@ -43,6 +43,8 @@ from crawler.report_render import (
     COMPARISON_COLUMNS,
     COMPARISON_SECTIONS,
     DOCUMENT_COLUMNS,
+    HOSTS_EXPLAIN,
+    HOSTS_HEADING,
     confirmation_rule,
     failing_text,
     fixed_text,
@@ -418,7 +420,7 @@ def html_chunks(report: Report) -> Iterator[str]:
     # The parts are joined by a line break, empty ones left out; the first part is never empty.
     for number, chunk in enumerate(_documents(report)):
         yield "\n" + chunk if number == 0 else chunk
-    parts = [_domains(report), _redirects(report), _parse_errors(report),
+    parts = [_domains(report), _redirects(report), _parse_errors(report), _hosts(report),
              f"<footer>linkhealth report of run {h(run['id'])}. "
              f"{h(confirmation_rule(report))} Sort a table by clicking its header; the"
              " filter box narrows the link tables.</footer>"]
@@ -485,6 +487,8 @@ def _toc(report: Report) -> str:
         links.append(("Redirects", "redirects"))
     if report.parse_errors:
         links.append(("Parse errors", "parse-errors"))
+    if report.hosts:
+        links.append(("Hosts", "hosts"))
     if len(links) < 2:
         return ""
     return ('<nav class="toc" aria-label="Sections">Jump to: '
@@ -639,3 +643,11 @@ def _parse_errors(report: Report) -> str:
         ("path", "line", "error"),
         [(f"<code>{h(p.path)}</code>", (h(status_text(p.line)), p.line or 0, "num"), h(p.error))
          for p in report.parse_errors], sortable=True))
+
+
+def _hosts(report: Report) -> str:
+    if not report.hosts:
+        return ""
+    return _section("hosts", HOSTS_HEADING, f"<p>{h(HOSTS_EXPLAIN)}</p>\n" + html_table(
+        ("host", "what it needed"),
+        [(h(row.host), h(row.text())) for row in report.hosts], sortable=True))

@@ -52,6 +52,10 @@ def report_dict(report: Report, with_urls: bool = True) -> dict[str, Any]:
         "urls": [_url_dict(entry) for entry in report.urls] if with_urls else [],
         "parse_errors": [{"path": p.path, "error": p.error, "line": p.line}
                          for p in report.parse_errors],
+        "hosts": [{"host": h.host, "rate_limited": h.rate_limited,
+                   "slowest_rate": h.slowest_rate, "longest_wait": h.longest_wait,
+                   "state": h.state, "reopened": h.reopened, "settled": h.settled,
+                   "summary": h.text()} for h in report.hosts],
     }
 
 
@@ -351,7 +355,8 @@ def markdown_chunks(report: Report) -> Iterator[str]:
     blocks = itertools.chain(
         [_md_comparison(report) + _md_fixed(report)],
         _md_document_blocks(report),
-        [_md_domains(report) + _md_redirects(report) + _md_parse_errors(report)])
+        [_md_domains(report) + _md_redirects(report) + _md_parse_errors(report)
+         + _md_hosts(report)])
     for block in blocks:
         lines.extend(block)
         if len(lines) >= MD_CHUNK_LINES:
@@ -462,6 +467,18 @@ def _md_parse_errors(report: Report) -> list[str]:
     return ["## Documents that could not be parsed", ""] + md_table(
         ("path", "line", "error"),
         [(md_code(p.path), status_text(p.line), md_cell(p.error)) for p in report.parse_errors])
+
+
+HOSTS_HEADING = "Hosts that slowed the crawl"
+HOSTS_EXPLAIN = ("Paced after rate-limit answers (429, 503), or treated as unresponsive (only "
+                 "timeouts and connection failures) or refusing (only rate-limit answers).")
+
+
+def _md_hosts(report: Report) -> list[str]:
+    if not report.hosts:
+        return []
+    return [f"## {HOSTS_HEADING}", "", HOSTS_EXPLAIN, ""] + md_table(
+        ("host", "what it needed"), [(md_code(h.host), md_cell(h.text())) for h in report.hosts])
 
 
 # -- CSV -----------------------------------------------------------------------

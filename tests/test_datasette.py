@@ -26,8 +26,9 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from crawler.items import FAILING_OUTCOMES
+from crawler.items import FAILING_OUTCOMES, HostItem
 from crawler.snapshots import compress, sha256_hex
+from crawler.store import Store
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import PNG, Web, free_port
 
@@ -36,7 +37,7 @@ PLUGINS = REPO / "crawler" / "datasette_plugins"
 SCRIPT_PAGE = (b"<html><head><title>Script</title></head><body>"
                b"<script>document.title='pwned'</script></body></html>")
 QUERIES = {"broken_by_document", "broken_by_domain", "newly_broken", "fixed", "flaky",
-           "redirects_to_update", "images_not_images", "url_history"}
+           "redirects_to_update", "images_not_images", "url_history", "slow_hosts"}
 ALPHA, BETA, GAMMA = "_posts/2024-01-01-alpha.md", "_posts/2024-01-02-beta.md", "_news/2024-01-03-gamma.md"
 
 
@@ -188,6 +189,24 @@ def test_redirects_to_update(crawled, query):
     u = crawled["urls"]
     assert {(r["path"], r["field"], r["old_url"], r["new_url"]) for r in query("redirects_to_update")} == {
         (BETA, "related[1].webUrl", u["redirect"], u["redirect_target"])}
+
+
+def test_slow_hosts_say_what_each_host_needed(tmp_path, loop):
+    db_path = tmp_path / "linkhealth.db"
+    with Store(db_path) as store:
+        run_id = store.start_run("site", None, {})
+        store.write_batch(run_id, [], [], hosts=[
+            HostItem("cdn.example", rate_limited=57, slowest_rate=4.2, longest_wait=10.0),
+            HostItem("dead.example", state="unresponsive: 12 consecutive timeouts",
+                     settled=148, probes=2)])
+    ds = datasette(db_path)
+    response = loop.run_until_complete(ds.client.get("/linkhealth/slow_hosts.json?_shape=array"))
+    assert response.json() == [
+        {"host": "dead.example", "paced": None, "state": "unresponsive: 12 consecutive timeouts",
+         "urls_settled_without_request": 148, "reopened": 0, "probes": 2},
+        {"host": "cdn.example",
+         "paced": "slowed to 4.2 requests/s by 57 rate-limit answers (longest wait 10 s)",
+         "state": None, "urls_settled_without_request": 0, "reopened": 0, "probes": 0}]
 
 
 def test_images_that_are_not_images(crawled, query):

@@ -274,7 +274,6 @@ def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_
             assert worker.wait(timeout=20) == 0
         finally:
             kill_left_over([coordinator, worker])
-        refused = [r for r in limited.requests if r.target != limited.requests[-1].target]
         assert len(limited.requests) > 12  # the limiter refused some: the pace was needed
     import sqlite_utils
     db = sqlite_utils.Database(db_path)
@@ -284,4 +283,4 @@ def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_
     settled = [r for r in rows if r["host"] == "127.0.0.3" and r["attempts"] == 0]
     assert {r["outcome"] for r in rows if r["host"] == "127.0.0.3"} == {"timeout"}
     assert settled and {r["host_state"] for r in settled} == {"unresponsive"}
-    assert len(hanging.requests) < 12 and refused
+    assert len(hanging.requests) < 12

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.crawl import crawl, write_site
+from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web
 
 HEALTHY = 200
@@ -117,10 +117,20 @@ def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_p
     assert row["state"].startswith("refusing: ") and row["settled"] >= len(not_requested)
 
 
-def test_the_record_says_how_each_host_was_paced(tmp_path, hosts):
+def test_the_reports_say_how_each_host_was_paced(tmp_path, hosts):
     limited, _ = hosts
     site = site_of(tmp_path, [limited.url(f"/limited/10/5/1/{i}") for i in range(30)], [])
     result = crawl(site, tmp_path / "db.sqlite")
     assert json.loads(result.run()["summary"]) == {"ok": 30}
     [row] = list(result.db.query("SELECT * FROM host_runs"))
     assert row["host"] == limited.host and row["run_id"] == result.run()["id"]
+    said = (f"slowed to {row['slowest_rate']:.2g} requests/s by {row['rate_limited']} "
+            f"rate-limit answer{'s' if row['rate_limited'] > 1 else ''} (longest wait 1 s)")
+    markdown = scrapy_command("report", "--db", str(result.db_path)).stdout
+    assert "## Hosts that slowed the crawl" in markdown
+    assert f"| `{limited.host}` | {said} |" in markdown
+    [host] = json.loads(scrapy_command("report", "--db", str(result.db_path), "--format", "json")
+                        .stdout)["hosts"]
+    assert (host["host"], host["summary"], host["state"]) == (limited.host, said, None)
+    page = scrapy_command("report", "--db", str(result.db_path), "--format", "html").stdout
+    assert '<section id="hosts">' in page and said in page
