@@ -24,6 +24,7 @@ IGNORED_KEYS = frozenset({"secured"})
 PAGE_KEYS = frozenset({"originalurl", "weburl"})
 AMP_KEYS = frozenset({"ampweburl", "cdnampweburl"})
 KINDS = ("page", "amp", "image", "other")
+MAX_KEY_CHARS = 100  # a key longer than this is cut in field paths (a path is stored per ref)
 
 _KNOWN_SCHEMES = re.compile(r"^(?:https?|ftps?|mailto|javascript|data|file|tel|sftp|ssh):", re.I)
 _PROTOCOL_RELATIVE = re.compile(r"^//[^\s/]")
@@ -43,13 +44,21 @@ class Reference:
         return (Reference, (self.field, self.value, self.kind, self.not_a_string))
 
 
-def front_matter_references(metadata: Mapping[str, Any]) -> Iterator[Reference]:
+class TooManyNodes(ValueError):
+    """The walk met more values than its budget (aliases expanded); the message says so."""
+
+
+def front_matter_references(metadata: Mapping[str, Any], max_nodes: int = 1_000_000
+                            ) -> Iterator[Reference]:
     """Every URL reference in a parsed front-matter mapping, in document order.
 
-    A YAML alias that contains itself (``a: &x [*x]``) is walked once, not forever.
+    A YAML alias that contains itself (``a: &x [*x]``) is walked once, not forever. Shared
+    (aliased) values are walked each time they are used, so the walk stops with
+    ``TooManyNodes`` after ``max_nodes`` values: ``crawler.bounded_yaml`` refuses such a
+    document before it is built, and this is the walk's own guard.
     """
     found: list[Reference] = []
-    _collect(metadata, "", "", set(), found)
+    _collect(metadata, "", "", set(), found, [max_nodes])
     return iter(found)
 
 
@@ -82,7 +91,7 @@ def kind_of(field_path: str) -> str:
 
 
 def _collect(node: Any, path: str, parent_key: str, open_containers: set[int],
-             found: list[Reference]) -> None:
+             found: list[Reference], budget: list[int]) -> None:
     """Append the references under ``node`` (at ``path``) to ``found``.
 
     The hot loop of reading a site: string values, the common case, are judged in place,
@@ -98,21 +107,28 @@ def _collect(node: Any, path: str, parent_key: str, open_containers: set[int],
         return
     if id(node) in open_containers:
         return
+    budget[0] -= len(node) + 1
+    if budget[0] < 0:
+        raise TooManyNodes("more values to walk than LINKHEALTH_MAX_YAML_NODES "
+                           "(aliases expanded)")
     open_containers.add(id(node))
     if is_mapping:
         for raw_key, value in node.items():
             key = raw_key if type(raw_key) is str else str(raw_key)
+            if len(key) > MAX_KEY_CHARS:
+                key = key[:MAX_KEY_CHARS] + "…"
             lowered = key.lower()
             if lowered in IGNORED_KEYS:
                 continue
             if type(value) is str and not (_is_lowered_url_key(lowered) or _has_scheme(value)):
                 continue  # most values: not a URL, no path built
-            _collect(value, f"{path}.{key}" if path else key, key, open_containers, found)
+            _collect(value, f"{path}.{key}" if path else key, key, open_containers, found,
+                     budget)
     else:
         for index, value in enumerate(node):
             if type(value) is str and not (_is_url_key(parent_key) or _has_scheme(value)):
                 continue
-            _collect(value, f"{path}[{index}]", parent_key, open_containers, found)
+            _collect(value, f"{path}[{index}]", parent_key, open_containers, found, budget)
     open_containers.discard(id(node))
 
 

@@ -258,4 +258,12 @@ def test_walk_does_not_follow_directory_symlinks(tmp_path):
     write(site, "a.md", "---\ntitle: a\n---\n")
     write(tmp_path, "outside/secret.md", "---\ntitle: s\n---\n")
     os.symlink(tmp_path / "outside", site / "linked")
-    assert relative_paths(site) == ["a.md"]
+    os.symlink(site, site / "loop")
+    # The links are listed, never entered: reading them records why (issue 16).
+    assert relative_paths(site) == ["a.md", "linked", "loop"]
+    documents = {d.path: d.error for d in iter_documents(site)}
+    assert documents == {"a.md": None,
+                         "linked": "a symbolic link to outside the site: not read "
+                                   "(LINKHEALTH_FOLLOW_SYMLINKS=1 reads it)",
+                         "loop": "a symbolic link to a directory: not followed "
+                                 "(LINKHEALTH_FOLLOW_SYMLINKS=1 follows it)"}
