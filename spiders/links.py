@@ -49,7 +49,7 @@ from crawler.site_reader import SiteReader, in_daemon_thread
 from crawler.sources import Document, ReadLimits, read_site_config
 from crawler.store import utc_now
 from crawler.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
-from crawler.urls import Invalid, Target, redact, resolve, split_credentials
+from crawler.urls import Invalid, Target, redact, resolve, shown, split_credentials
 from crawler.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
@@ -191,12 +191,12 @@ class LinksSpider(scrapy.Spider):
             if isinstance(target, Target):
                 # User info is kept redacted: the database could not give it back.
                 exact = exact and split_credentials(target.request_url)[1] is None
-                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key,
+                refs.append(RefItem(ref.field, ref.kind, shown(ref.value), target.key,
                                     host=target.host, domain=target.domain,
                                     request_url=redact(target.request_url)))
             else:
                 exact = False
-                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key))
+                refs.append(RefItem(ref.field, ref.kind, shown(ref.value), target.key))
         self.results.record(DocumentItem(
             document.path, document.collection, document.title, document.published,
             document.error, document.error_line, refs,
@@ -222,8 +222,10 @@ class LinksSpider(scrapy.Spider):
             if target.key not in seen:
                 seen.add(target.key)
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
+                    # Never a URL's user info to the Wayback Machine (nor to the log).
                     self.first_seen[target.key] = (
-                        target.request_url if isinstance(target, Target) else target.key,
+                        split_credentials(target.request_url)[0]
+                        if isinstance(target, Target) else target.key,
                         published)
                 checks.append(self._check(target))
         stats.inc_value("linkhealth/unique_urls", len(checks))
