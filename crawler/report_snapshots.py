@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.output_files import output_directory, write_bytes
 from crawler.report import Report
 from crawler.snapshots import read_body
 from crawler.store import Store
@@ -52,7 +53,8 @@ def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connecti
                             report: Report, directory: str | Path) -> list[Path]:
     """Write the body of every snapshot ``report`` links to into ``directory`` (created),
     named by ``snapshot_filename``; return the files written. A snapshot whose blob is
-    gone is skipped."""
+    gone is skipped. Each file is written beside its name and renamed over it, and a
+    ``directory`` that is a symbolic link is refused (``crawler.output_files``)."""
     conn = db.db.conn if isinstance(db, Store) else (
         db.conn if isinstance(db, sqlite_utils.Database) else db)
     target = Path(directory)
@@ -66,8 +68,7 @@ def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connecti
             body = read_body(conn, row[0])
         except KeyError:
             continue
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / snapshot_filename(snapshots[snapshot_id])
-        path.write_bytes(body)
+        path = output_directory(target) / snapshot_filename(snapshots[snapshot_id])
+        write_bytes(path, body)
         written.append(path)
     return written
