@@ -4,7 +4,8 @@
 into a directory (``snapshots/`` beside the report), named by
 ``snapshot_filename``. Anything a browser would run (HTML, XHTML, SVG, scripts)
 is saved as text, so opening a copy from the report shows its source and runs
-nothing; images keep their own extension.
+nothing; images keep their own extension. The Datasette plugin names its downloads the
+same way.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ SNAPSHOT_EXTENSIONS = {
     "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
     "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
     "text/javascript": ".js.txt", "application/javascript": ".js.txt",
+    "application/x-javascript": ".js.txt", "text/ecmascript": ".js.txt",
+    "application/ecmascript": ".js.txt", "application/rss+xml": ".xml.txt",
+    "application/atom+xml": ".xml.txt", "application/xslt+xml": ".xml.txt",
+    "text/xsl": ".xml.txt",
 }
 """File extension of an exported snapshot, by content type; any other type is ``.bin``."""
 
