@@ -148,3 +148,15 @@ def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
                                      "reading the site (files, YAML)")}
     assert rows == {"SQLite (store, history)": "60%", "Twisted reactor and Deferreds": "30%",
                     "reading the site (files, YAML)": "10%"}
+
+
+def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
+    """Every hostile input of issue 16 in one crawl, read both in the thread and the process."""
+    stdout, result = run_bench(tmp_path, "hostile_site", "--good", "30", "--process-after", "10")
+    assert result["failures"] == []
+    assert set(result["checks"]) == {
+        "crawl exited 0", "YAML bombs, too many references", "special files and symbolic links",
+        "credentials in every form", "good documents checked", "reports written"}
+    assert result["crawl"]["documents"] == 30 + 2 * 13  # good ones, and each bad file twice
+    assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 24
+    assert result["crawl"]["peak_rss_mb"] > 0 and "peak RSS:" in stdout
