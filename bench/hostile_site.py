@@ -5,7 +5,7 @@
 
 Builds one site out of every hostile input of issue 16 (items 2, 3 and 4): alias bombs
 (a sequence, a title and a merge-key bomb, deep nesting), a document with too many
-references, a link to ``/dev/zero``, a FIFO, links out of the site (a file and a
+references, bodies that made the body-link patterns quadratic, a link to ``/dev/zero``, a FIFO, links out of the site (a file and a
 directory), a directory link loop, a dangling link, an oversized file, and URLs with
 credentials in every form, next to ``--good`` good documents. The hostile set is written
 twice, before and after the good documents, so that it is read both in the crawl's thread
@@ -58,7 +58,8 @@ class Site:
 class Case:
     name: str
     build: Callable[[Site, Path], None]  # writes its files under the given directory
-    errors: dict[str, str] = field(default_factory=dict)  # file (in that directory) -> error prefix
+    # file (in that directory) -> the start of its recorded error (None: recorded, no error)
+    errors: dict[str, str | None] = field(default_factory=dict)
     checked: Callable[[Site, str], list[str]] = lambda site, where: []  # targets that must be ok
     never_requested: Callable[[Site, str], list[str]] = lambda site, where: []
     secrets: tuple[str, ...] = ()  # must appear in no byte of the database, log or report
@@ -101,6 +102,16 @@ def build_files(site: Site, where: Path) -> None:
         out.truncate(site.options.oversize_mib * 1024 * 1024)  # sparse: cheap to make
 
 
+def build_bodies(site: Site, where: Path) -> None:
+    """Bodies that made the body-link patterns quadratic, and one with too many links (the
+    crawl reads body links: ``-a body_links=1``)."""
+    write_site(where, {
+        "brackets.md": "---\ntitle: B\n---\n" + "[a](" * 500_000,
+        "open.md": "---\ntitle: O\n---\n" + "[" * 1_000_000 + "\n" + "<a " * 500_000,
+        "body-links.md": "---\ntitle: L\n---\n" + "".join(f"[l](/l/{n})\n" for n in range(20_000)),
+    })
+
+
 def build_credentials(site: Site, where: Path) -> None:
     host = f"127.0.0.1:{site.web.port}"
     tag = where.name
@@ -118,6 +129,10 @@ CASES: list[Case] = [
         "bomb.md": REFUSED, "title-bomb.md": REFUSED, "merge-bomb.md": REFUSED,
         "deep.md": "YAML front matter refused: nested deeper than",
         "many-refs.md": "more than 10,000 link references (10,001)",
+    }),
+    Case("hostile bodies", build_bodies, errors={
+        "brackets.md": None, "open.md": None,
+        "body-links.md": "more than 10,000 link references (20,000)",
     }),
     Case("special files and symbolic links", build_files, errors={
         "zero.md": "not a regular file (a character device)",
@@ -146,7 +161,9 @@ def build(site: Site) -> dict[str, int]:
         for case in CASES:
             case.build(site, site.root / directory)
     return {"good_documents": site.options.good,
-            "bad_files": len(HOSTILE_DIRECTORIES) * sum(len(c.errors) for c in CASES)}
+            "bad_files": len(HOSTILE_DIRECTORIES) * sum(
+                1 for c in CASES for error in c.errors.values() if error is not None),
+            "hostile_files": len(HOSTILE_DIRECTORIES) * sum(len(c.errors) for c in CASES)}
 
 
 def run_crawl(site: Site, db: Path) -> tuple[Crawl | None, float, str | None]:
@@ -155,7 +172,8 @@ def run_crawl(site: Site, db: Path) -> tuple[Crawl | None, float, str | None]:
         settings = {"LOG_LEVEL": "DEBUG"}  # Scrapy's request lines: the log must hide secrets
         if site.options.process_after is not None:
             settings["LINKHEALTH_READ_PROCESS_AFTER"] = str(site.options.process_after)
-        result = crawl(site.root, db, settings, timeout=site.options.timeout)
+        result = crawl(site.root, db, settings, args={"body_links": "1"},
+                       timeout=site.options.timeout)
     except (AssertionError, subprocess.TimeoutExpired) as exc:
         return None, time.monotonic() - started, f"the crawl failed: {str(exc)[-2000:]}"
     return result, time.monotonic() - started, None
@@ -177,9 +195,10 @@ def check(site: Site, result: Crawl, db: Path) -> tuple[dict[str, str], float]:
         wrong: list[str] = []
         for directory in HOSTILE_DIRECTORIES:
             for name, prefix in case.errors.items():
-                got = errors.get(f"{directory}/{name}")
-                if not (got or "").startswith(prefix):
-                    wrong.append(f"{directory}/{name}: {got!r}")
+                path = f"{directory}/{name}"
+                got = errors.get(path, "not recorded")
+                if got != prefix and not (prefix and (got or "").startswith(prefix)):
+                    wrong.append(f"{path}: {got!r}")
             wrong += [f"{t} not requested" for t in case.checked(site, directory)
                       if t not in requested]
             wrong += [f"{t} requested" for t in case.never_requested(site, directory)

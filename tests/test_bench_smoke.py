@@ -155,8 +155,9 @@ def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
     stdout, result = run_bench(tmp_path, "hostile_site", "--good", "30", "--process-after", "10")
     assert result["failures"] == []
     assert set(result["checks"]) == {
-        "crawl exited 0", "YAML bombs, too many references", "special files and symbolic links",
-        "credentials in every form", "good documents checked", "reports written"}
-    assert result["crawl"]["documents"] == 30 + 2 * 13  # good ones, and each bad file twice
-    assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 24
+        "crawl exited 0", "YAML bombs, too many references", "hostile bodies",
+        "special files and symbolic links", "credentials in every form",
+        "good documents checked", "reports written"}
+    assert result["crawl"]["documents"] == 30 + 2 * 16  # good ones, and each hostile file twice
+    assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 26
     assert result["crawl"]["peak_rss_mb"] > 0 and "peak RSS:" in stdout

@@ -110,6 +110,29 @@ def test_the_rest_of_the_site_is_checked_and_the_reports_stay_small(bombs):
         assert len(report.stdout) < 200_000, fmt
 
 
+def test_body_links_of_a_hostile_body_are_found_in_linear_time(tmp_path):
+    """Bodies that made the link patterns rescan the rest of the line from every start (7 s
+    for 32 KB of ``[a](``, growing with the square), and one with more links than a document
+    may keep (each link's line was counted from the top)."""
+    with Web() as web:
+        site = write_site(tmp_path / "site", {
+            "a-good.md": f"---\ntitle: A\n---\n[ok]({web.url('/ok?body')})\n",
+            "brackets.md": "---\ntitle: B\n---\n" + "[a](" * 500_000,
+            "open.md": "---\ntitle: O\n---\n" + "[" * 1_000_000 + "\n" + "<a " * 500_000,
+            "links.md": "---\ntitle: L\n---\n" + "".join(  # site-relative: never requested
+                f"[l](/l/{n})\n" for n in range(200_000)),
+        })
+        result = crawl(site, tmp_path / "db.sqlite", args={"body_links": "1"}, timeout=120)
+    docs = documents(result)
+    assert [docs[p]["parse_error"] for p in ("a-good.md", "brackets.md", "open.md")] == [None] * 3
+    assert docs["links.md"]["parse_error"] == \
+        "more than 10,000 link references (200,000): only the first 10,000 are checked"
+    assert checked(result)[web.url("/ok?body")] == "ok"
+    last = next(result.db.query("SELECT field FROM refs r JOIN urls u ON u.id = r.url_id"
+                                " WHERE u.url = '/l/9999'"))
+    assert last["field"] == "body:line 10003"  # lines still counted right
+
+
 # -- special files and symbolic links ----------------------------------------------------
 
 OUTSIDE_LINK = "a symbolic link to outside the site: not read (LINKHEALTH_FOLLOW_SYMLINKS=1 reads it)"
