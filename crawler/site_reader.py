@@ -63,7 +63,8 @@ def _exit_with_parent(parent: int) -> None:
 
 def in_daemon_thread(function: Callable[[], Any]) -> Any:
     """``function()`` in a new daemon thread; a Deferred that fires with its result in the
-    reactor thread (a thread per batch of documents costs nothing next to reading them)."""
+    reactor thread (a thread per batch of documents costs nothing next to reading them).
+    Twisted is imported here, not by the module: the reader process imports this module."""
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
