@@ -116,7 +116,7 @@ class SiteReader:
         self.pool: ProcessPoolExecutor | None = None
         self.failed = False
         self.closed = False
-        self.waiting: Future[list[Document | None]] | None = None  # what next_batch waits for
+        self.exhausted = False  # the last batch was read: the process, if any, is idle
         self.pending: deque[tuple[list[Path], Plan, Future[list[Document | None]]]] = deque()
 
     @property
@@ -125,8 +125,11 @@ class SiteReader:
 
     def next_batch(self) -> list[Read]:
         """The next documents in site order ([] at the end). Blocks: call it from a thread."""
-        if self.closed:
-            return []
+        batch = [] if self.closed else self._next_batch()
+        self.exhausted = self.exhausted or not batch
+        return batch
+
+    def _next_batch(self) -> list[Read]:
         if self._wants_process():
             self._start_process()
         if self.pool is None:
@@ -136,7 +139,6 @@ class SiteReader:
         self._fill()
         if not self.pending:
             return []
-        self.waiting = self.pending[0][2]  # set first: close() must always see it in flight
         paths, plan, future = self.pending.popleft()
         try:
             parsed = future.result()
@@ -145,9 +147,7 @@ class SiteReader:
                 return []
             self._process_failed(exc)
             self.paths = itertools.chain(paths, self.paths)
-            return self.next_batch()
-        finally:
-            self.waiting = None
+            return self._next_batch()
         return _merge(plan, parsed)
 
     def close(self) -> None:
@@ -156,9 +156,8 @@ class SiteReader:
         self.closed = True
         pool, self.pool = self.pool, None
         if pool is not None:
-            in_flight = [future for _, _, future in list(self.pending)] + [self.waiting]
-            if any(future is not None and not future.done() for future in in_flight):
-                _kill_workers(pool)  # it may never answer; exit must not wait for it
+            if not self.exhausted:  # work may be in flight, and never answered: at exit,
+                _kill_workers(pool)  # Python would wait for it
             pool.shutdown(wait=False, cancel_futures=True)
         if self.known is not None:
             self.known.close()
