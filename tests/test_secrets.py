@@ -123,6 +123,7 @@ def test_no_form_of_user_info_reaches_the_database_file_reports_or_log(tmp_path)
                 "related": [{"webUrl": moved}],
             },
             "b.md": f"---\ntitle: B\n---\nSee [it](http://editor:body-pass@{host}/ok?body).\n",
+            "token.md": {"webUrl": f"http://ghp_tokenuser0123@{host}/ok?token-only"},
         })
         db = tmp_path / "db.sqlite"
         result = crawl(site, db, settings={"LOG_LEVEL": "DEBUG"}, args={"body_links": "1"})
@@ -139,6 +140,9 @@ def test_no_form_of_user_info_reaches_the_database_file_reports_or_log(tmp_path)
             assert secret not in report.stdout, (fmt, secret)
     # What can be checked still is: the request went out with the credentials.
     assert result.check(f"http://editor:***@{host}/ok?raw-at")["outcome"] == "ok"
+    # The database keeps user info redacted, so it cannot give it back: parsed every run.
+    assert [row["source_digest"] for row in result.db.query(
+        "SELECT source_digest FROM documents WHERE path = 'token.md'")] == [None]
     redirected = result.check(moved)
     assert redirected["final_url"] == f"http://editor:***@{host}/ok?after"
     assert redirected["redirects"] == [{"url": moved, "status": 302}]
