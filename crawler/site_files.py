@@ -18,8 +18,10 @@ the report.
 
 Directories reached through a symbolic link are not entered unless
 ``follow_symlinks`` is on; the link is then listed among the files, so that its
-reason is recorded too. When links are followed, each real directory is entered
-once, so a link loop (``loop -> ..``) ends.
+reason is recorded too. When links are followed, the whole real tree is walked
+first, then the linked directories, each real directory (by device and inode)
+once: a link loop (``loop -> ..``) ends, no file is read twice through a
+directory, and a file inside the site keeps its real path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import functools
 import logging
 import os
 import stat
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,23 +54,38 @@ def iter_document_paths(root: str | os.PathLike[str], follow_symlinks: bool = Fa
                         ) -> Iterator[Path]:
     """Candidate files under root in sorted order, without building the whole list: each
     directory's files, then its subdirectories one by one, depth first (``os.walk``'s order).
-    A symbolic link to a directory is listed as a file when it is not followed."""
+    A symbolic link to a directory is listed as a file when it is not followed; followed,
+    it is entered after the whole real tree, unless its directory was entered already."""
     root = Path(root)
     entered: set[tuple[int, int]] = set()
+    links: deque[Path] = deque()
     if follow_symlinks:
-        info = os.stat(root)
-        entered.add((info.st_dev, info.st_ino))
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        files, subdirectories = _list(directory, follow_symlinks, entered)
-        yield from files
-        stack.extend(reversed(subdirectories))
+        _first_visit(root, entered)
+    start: Path | None = root
+    while start is not None:
+        stack = [start]
+        while stack:
+            directory = stack.pop()
+            files, subdirectories = _list(directory, follow_symlinks, entered, links)
+            yield from files
+            stack.extend(reversed(subdirectories))
+        start = _next_link(links, entered)
 
 
-def _list(directory: Path, follow_symlinks: bool, entered: set[tuple[int, int]]
-          ) -> tuple[list[Path], list[Path]]:
-    files, subdirectories = [], []
+def _next_link(links: deque[Path], entered: set[tuple[int, int]]) -> Path | None:
+    """The next linked directory not entered yet, in the order the links were met."""
+    while links:
+        link = links.popleft()
+        if _first_visit(link, entered):
+            return link
+    return None
+
+
+def _list(directory: Path, follow_symlinks: bool, entered: set[tuple[int, int]],
+          links: deque[Path]) -> tuple[list[Path], list[Path]]:
+    """The directory's candidate files and the subdirectories to enter, sorted; the links to
+    directories to follow later are added to ``links``."""
+    files, subdirectories, linked = [], [], []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
@@ -75,16 +93,16 @@ def _list(directory: Path, follow_symlinks: bool, entered: set[tuple[int, int]]
                     if _wanted_dir(entry.name):
                         subdirectories.append(entry.name)
                 elif entry.is_symlink() and _wanted_dir(entry.name) and _is_dir(entry):
-                    if not follow_symlinks:
-                        files.append(entry.name)  # recorded as not followed
-                    elif _first_visit(entry, entered):
-                        subdirectories.append(entry.name)
+                    (linked if follow_symlinks else files).append(entry.name)
                 elif os.path.splitext(entry.name)[1].lower() in DOCUMENT_SUFFIXES:
                     files.append(entry.name)
     except OSError as exc:
         logger.warning("Cannot list %s: %s", exc.filename, exc.strerror)
-    return ([directory / name for name in sorted(files)],
-            [directory / name for name in sorted(subdirectories)])
+    links.extend(directory / name for name in sorted(linked))
+    subdirectories = [directory / name for name in sorted(subdirectories)]
+    if follow_symlinks:  # a bind mount or a hard-linked tree is entered once too
+        subdirectories = [path for path in subdirectories if _first_visit(path, entered)]
+    return [directory / name for name in sorted(files)], subdirectories
 
 
 def _wanted_dir(name: str) -> bool:
@@ -98,9 +116,10 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _first_visit(entry: os.DirEntry[str], entered: set[tuple[int, int]]) -> bool:
+def _first_visit(directory: Path, entered: set[tuple[int, int]]) -> bool:
+    """Whether the directory (a link's target) was not entered yet; it counts as entered."""
     try:
-        info = entry.stat()
+        info = os.stat(directory)
     except OSError:
         return False
     key = (info.st_dev, info.st_ino)
