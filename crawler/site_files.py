@@ -117,7 +117,8 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _first_visit(directory: Path, entered: set[tuple[int, int]]) -> bool:
-    """Whether the directory (a link's target) was not entered yet; it counts as entered."""
+    """Whether the directory (or the one a link leads to) was not entered yet; from now on
+    it counts as entered."""
     try:
         info = os.stat(directory)
     except OSError:
