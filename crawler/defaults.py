@@ -108,6 +108,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Allocations between two collections of Python's youngest garbage-collector "
             "generation during the crawl; above 0, what is alive when the crawl starts is also "
             "frozen out of the collector's sight (0: Python's defaults)."),
+    Setting("LINKHEALTH_MAX_FILE_BYTES", 16 * 1024 * 1024,
+            "Largest file of the site read; a larger one is recorded as a document with an "
+            "error, and at most this many bytes (plus one) are ever read from a file."),
+    Setting("LINKHEALTH_FOLLOW_SYMLINKS", False,
+            "Read files and enter directories through symbolic links that lead outside the "
+            "site (each directory once); off: only links to regular files inside the site are "
+            "read, and the others are recorded with the reason."),
+    Setting("LINKHEALTH_MAX_YAML_NODES", 100_000,
+            "Front matter with more YAML nodes than this, counting each use of an alias "
+            "(an alias bomb), is recorded as a parse error and not built."),
+    Setting("LINKHEALTH_MAX_REFS_PER_DOCUMENT", 10_000,
+            "Link references checked per document; a document with more is recorded with "
+            "an error and only its first ones are checked."),
     Setting("LINKHEALTH_READ_PROCESS_AFTER", 500,
             "Once this many documents were read in the crawl's process, the rest of the site is "
             "read in one worker process, two batches ahead (0: never)."),

@@ -11,7 +11,6 @@ WARC that replay tools (pywb, ReplayWeb.page) and ``warcio`` read.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.archive_io import ArchiveError, parse_since, write_warc
+from crawler.output_files import atomic_output
 from crawler.store import Store, StoreError
 
 
@@ -76,15 +76,8 @@ class Command(DatabaseCommand):
 
     @staticmethod
     def _export(db: sqlite3.Connection, output: Path, since: str | None) -> int:
-        """Write next to ``output`` and rename at the end: no half-written WARC is left."""
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(f".{output.name}.part")
-        try:
-            with open(partial, "wb") as fileobj:
-                count = write_warc(db, fileobj, since, filename=output.name)
-            os.replace(partial, output)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return count
+        """Write next to ``output`` and rename at the end (``crawler.output_files``): no
+        half-written WARC is left."""
+        with atomic_output(output) as fileobj:
+            return write_warc(db, fileobj, since, filename=output.name)
 

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import IO
 
@@ -20,7 +21,12 @@ from crawler.store import utc_now
 
 
 class LockHeld(Exception):
-    """Another live process holds the lock; the message names it."""
+    """The lock cannot be taken: another live process holds it (the message names it), or
+    the lock file is not one to write to (``LockUnusable``)."""
+
+
+class LockUnusable(LockHeld):
+    """The lock file is a symbolic link or not a regular file: it is never written through."""
 
 
 class CrawlLock:
@@ -29,8 +35,7 @@ class CrawlLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
+        handle = self._open()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -43,6 +48,24 @@ class CrawlLock:
         json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}, handle)
         handle.flush()
         self._file = handle
+
+    def _open(self) -> IO[str]:
+        """The lock file, opened without following a link: its name is predictable, and the
+        holder's details are written into it (a link planted there would have them
+        overwrite whatever it points to)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                         | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if os.path.islink(self.path):
+                raise LockUnusable(f"the lock file {self.path} is a symbolic link: not "
+                                   "writing through it (remove it)") from None
+            raise LockUnusable(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LockUnusable(f"the lock file {self.path} is not a regular file (remove it)")
+        return os.fdopen(fd, "a+", encoding="utf-8")
 
     def release(self) -> None:
         if self._file is not None:

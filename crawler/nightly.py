@@ -21,6 +21,7 @@ repository root, where ``scrapy.cfg`` is.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import subprocess
 import sys
@@ -74,11 +75,22 @@ def latest_run(db: Path) -> dict[str, Any] | None:
     return None if row is None else {"id": row[0], "status": row[1], "error": row[2]}
 
 
+def crawl_source(source: Path) -> str:
+    """The site directory as the crawl gets it, and records it (``runs.source``, shown in every
+    report): the crawl runs from the repository root, so a path relative to it, as given when
+    it was given relative from there; relative to the root when inside it; else absolute."""
+    if not source.is_absolute() and Path.cwd().resolve() == REPO:
+        return str(source)
+    absolute = Path(os.path.abspath(source))
+    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else str(absolute)
+
+
 def crawl(source: Path, db: Path, settings: Sequence[str] = (),
           spider_args: Sequence[str] = (), timeout: float | None = None) -> int:
     """Run the crawl; return the id of the run it recorded, or raise NightlyError."""
     before = latest_run(db)
-    command = scrapy("crawl", "links", "-a", f"source={source}", "-s", f"LINKHEALTH_DB={db}",
+    command = scrapy("crawl", "links", "-a", f"source={crawl_source(source)}",
+                     "-s", f"LINKHEALTH_DB={db}",
                      *setting_args(settings), *(a for arg in spider_args for a in ("-a", arg)))
     try:
         status = subprocess.run(command, cwd=REPO, timeout=timeout).returncode
@@ -204,7 +216,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    return nightly(args.source.resolve(), args.db.resolve(), args.out.resolve(),
+    # The site as given (crawl_source makes it a path from the repository root).
+    return nightly(args.source, args.db.resolve(), args.out.resolve(),
                    fail_on=args.fail_on, settings=args.settings, spider_args=args.spider_args)
 
 

@@ -37,6 +37,7 @@ The files an HTML report links to are written by ``crawler.report_snapshots``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -306,10 +307,26 @@ def _load_run(db: sqlite_utils.Database, run_id: int | None) -> dict[str, Any]:
                           else f"no run {run_id} in the database")
     run = rows[0]
     run["summary"] = _json_or(run["summary"], {})
+    run["source"] = shown_path(run["source"])
     run["permanent_redirects"] = db.execute(
         "SELECT COUNT(*) FROM checks WHERE run_id = ? AND permanent_redirect = 1",
         [run["id"]]).fetchone()[0]
     return run
+
+
+def shown_path(path: str | None, cwd: str | None = None, home: str | None = None) -> str | None:
+    """A local path as a report shows it: as the crawl was given it when that was relative;
+    an absolute one relative to the current directory when inside it, else with the home
+    directory as ``~``. A published report need not tell where the site lay on disk (the
+    user name in ``/home/NAME``, a CI runner's workspace)."""
+    if not path or not os.path.isabs(path):
+        return path
+    for base, prefix in ((cwd or os.getcwd(), ""), (home or os.path.expanduser("~"), "~/")):
+        base = base.rstrip(os.sep)
+        if base and base != os.sep and (path + os.sep).startswith(base + os.sep):
+            relative = path[len(base) + 1:]
+            return prefix + relative if relative else (prefix.rstrip("/") or ".")
+    return path
 
 
 def _load_summary(db: sqlite_utils.Database, run_id: int) -> dict[str, int]:

@@ -4,7 +4,8 @@
 into a directory (``snapshots/`` beside the report), named by
 ``snapshot_filename``. Anything a browser would run (HTML, XHTML, SVG, scripts)
 is saved as text, so opening a copy from the report shows its source and runs
-nothing; images keep their own extension.
+nothing; images keep their own extension. The Datasette plugin names its downloads the
+same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.output_files import output_directory, write_bytes
 from crawler.report import Report
 from crawler.snapshots import read_body
 from crawler.store import Store
@@ -30,6 +32,10 @@ SNAPSHOT_EXTENSIONS = {
     "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
     "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
     "text/javascript": ".js.txt", "application/javascript": ".js.txt",
+    "application/x-javascript": ".js.txt", "text/ecmascript": ".js.txt",
+    "application/ecmascript": ".js.txt", "application/rss+xml": ".xml.txt",
+    "application/atom+xml": ".xml.txt", "application/xslt+xml": ".xml.txt",
+    "text/xsl": ".xml.txt",
 }
 """File extension of an exported snapshot, by content type; any other type is ``.bin``."""
 
@@ -52,7 +58,8 @@ def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connecti
                             report: Report, directory: str | Path) -> list[Path]:
     """Write the body of every snapshot ``report`` links to into ``directory`` (created),
     named by ``snapshot_filename``; return the files written. A snapshot whose blob is
-    gone is skipped."""
+    gone is skipped. Each file is written beside its name and renamed over it, and a
+    ``directory`` that is a symbolic link is refused (``crawler.output_files``)."""
     conn = db.db.conn if isinstance(db, Store) else (
         db.conn if isinstance(db, sqlite_utils.Database) else db)
     target = Path(directory)
@@ -66,8 +73,7 @@ def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connecti
             body = read_body(conn, row[0])
         except KeyError:
             continue
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / snapshot_filename(snapshots[snapshot_id])
-        path.write_bytes(body)
+        path = output_directory(target) / snapshot_filename(snapshots[snapshot_id])
+        write_bytes(path, body)
         written.append(path)
     return written

@@ -17,6 +17,12 @@ Nothing is lost if the process dies: the paths of every batch in flight are
 kept, and a batch whose process failed is read again in the thread, as is
 everything after it (with one warning). If the crawl dies instead (SIGKILL),
 the reader notices within a second that its parent is gone and exits.
+
+A reader that is stuck (a hung file system, a reader process that stopped
+answering) never keeps the crawl from stopping: each batch is read in a daemon
+thread of its own (``in_daemon_thread``), which nothing waits for at exit, unlike
+the reactor's thread pool that Twisted joins when it stops; and ``close`` kills a
+reader process that still has work in flight.
 """
 
 from __future__ import annotations
@@ -25,16 +31,18 @@ import itertools
 import logging
 import multiprocessing
 import os
+import signal
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
-from crawler.sources import Document, iter_document_paths, read_document
+from crawler.sources import DEFAULT_LIMITS, Document, ReadLimits, iter_document_paths, read_document
 from crawler.unchanged_documents import KnownDocuments, UnchangedDocument
 
 logger = logging.getLogger(__name__)
@@ -53,10 +61,40 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
+def in_daemon_thread(function: Callable[[], Any]) -> Any:
+    """``function()`` in a new daemon thread; a Deferred that fires with its result in the
+    reactor thread (a thread per batch of documents costs nothing next to reading them).
+    Twisted is imported here, not by the module: the reader process imports this module."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+    deferred: Deferred = Deferred()
+
+    def deliver(outcome: Any) -> None:
+        if deferred.called:  # cancelled: the crawl closed while the batch was read
+            return
+        if isinstance(outcome, Failure):
+            deferred.errback(outcome)
+        else:
+            deferred.callback(outcome)
+
+    def work() -> None:
+        try:
+            outcome: Any = function()
+        except BaseException:  # noqa: BLE001 - handed to the reactor thread as a Failure
+            outcome = Failure()
+        reactor.callFromThread(deliver, outcome)
+
+    threading.Thread(target=work, name="site-reader", daemon=True).start()
+    return deferred
+
+
 def read_documents(paths: list[Path], root: Path, body_links: bool,
-                   key: bytes | None = None) -> list[Document | None]:
+                   key: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS
+                   ) -> list[Document | None]:
     """One batch (in the worker process, or inline)."""
-    return [read_document(path, root, body_links, key) for path in paths]
+    return [read_document(path, root, body_links, key, limits) for path in paths]
 
 
 Read = Document | UnchangedDocument | None
@@ -65,17 +103,20 @@ Plan = list[Path | UnchangedDocument]  # a batch: what to parse, and what is kno
 
 class SiteReader:
     def __init__(self, root: Path, *, body_links: bool, batch: int, process_after: int,
-                 key: bytes | None = None):
+                 key: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS):
         self.root = root
+        self.limits = limits
         self.body_links = body_links
         self.batch = max(1, batch)
         self.process_after = process_after  # documents parsed inline first; 0: never a process
         self.key = key  # documents carry their digest (crawler.unchanged_documents)
         self.known: KnownDocuments | None = None  # set to skip the unchanged documents
-        self.paths: Iterator[Path] = iter_document_paths(root)
+        self.paths: Iterator[Path] = iter_document_paths(root, limits.follow_symlinks)
         self.read_inline = 0
         self.pool: ProcessPoolExecutor | None = None
         self.failed = False
+        self.closed = False
+        self.exhausted = False  # the last batch was read: the process, if any, is idle
         self.pending: deque[tuple[list[Path], Plan, Future[list[Document | None]]]] = deque()
 
     @property
@@ -84,6 +125,11 @@ class SiteReader:
 
     def next_batch(self) -> list[Read]:
         """The next documents in site order ([] at the end). Blocks: call it from a thread."""
+        batch = [] if self.closed else self._next_batch()
+        self.exhausted = self.exhausted or not batch
+        return batch
+
+    def _next_batch(self) -> list[Read]:
         if self._wants_process():
             self._start_process()
         if self.pool is None:
@@ -97,16 +143,22 @@ class SiteReader:
         try:
             parsed = future.result()
         except BrokenProcessPool as exc:
+            if self.closed:  # killed by close(): the crawl is over
+                return []
             self._process_failed(exc)
             self.paths = itertools.chain(paths, self.paths)
-            return self.next_batch()
+            return self._next_batch()
         return _merge(plan, parsed)
 
     def close(self) -> None:
-        """Stop the worker process (batches still in flight are dropped)."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+        """Stop the worker process (batches still in flight are dropped). May be called from
+        another thread while ``next_batch`` waits: it then returns [] at once."""
+        self.closed = True
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            if not self.exhausted:  # work may be in flight, and never answered: at exit,
+                _kill_workers(pool)  # Python would wait for it
+            pool.shutdown(wait=False, cancel_futures=True)
         if self.known is not None:
             self.known.close()
             self.known = None
@@ -153,7 +205,7 @@ class SiteReader:
                 continue
             try:
                 future = self.pool.submit(read_documents, to_parse, self.root, self.body_links,
-                                          self.key)
+                                          self.key, self.limits)
             except (BrokenProcessPool, RuntimeError) as exc:
                 self.pending.append((paths, plan, _done_future(BrokenProcessPool(str(exc)))))
                 return
@@ -161,7 +213,7 @@ class SiteReader:
 
     def _inline(self, paths: list[Path]) -> list[Document | None]:
         self.read_inline += len(paths)
-        return read_documents(paths, self.root, self.body_links, self.key)
+        return read_documents(paths, self.root, self.body_links, self.key, self.limits)
 
     def _process_failed(self, exc: BaseException) -> None:
         """Read the batches in flight, and everything after, in the thread."""
@@ -174,6 +226,16 @@ class SiteReader:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
         self.paths = itertools.chain.from_iterable([*lost, self.paths])
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL the pool's worker processes (its own children, by pid): at exit, Python joins
+    a process pool's workers, and a stopped or stuck one would hold the crawl forever."""
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _to_parse(plan: Plan) -> list[Path]:

@@ -2,14 +2,16 @@
 
 Files are visited in a stable (sorted) order. A file that cannot be read or
 parsed becomes a ``Document`` with ``error`` set (and ``error_line`` where YAML
-gives one) so the run records it and goes on.
+gives one) so the run records it and goes on. That includes the files that are
+not read at all (special files, symbolic links out of the site, files over the
+size limit: ``crawler.site_files``) and front matter whose aliases expand beyond
+``LINKHEALTH_MAX_YAML_NODES`` (``crawler.bounded_yaml``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -20,19 +22,46 @@ from typing import Any
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from crawler.references import Reference, body_references, front_matter_references
+from crawler import bounded_yaml
+from crawler.references import (
+    Reference,
+    TooManyNodes,
+    body_references,
+    front_matter_references,
+)
+from crawler.site_files import (  # noqa: F401 - DOCUMENT_SUFFIXES, SKIPPED_DIRS: this module's API
+    DOCUMENT_SUFFIXES,
+    MAX_FILE_BYTES,
+    SKIPPED_DIRS,
+    ReadError,
+    iter_document_paths,
+    read_site_file,
+)
 
-logger = logging.getLogger(__name__)
-
-DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".html"})
-SKIPPED_DIRS = frozenset({"_site", "node_modules", "vendor", ".git", ".jekyll-cache", ".sass-cache"})
-MAX_FILE_BYTES = 16 * 1024 * 1024
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
 _YAML = YAMLHandler()
-# libyaml's parser when PyYAML was built with it: ten times faster than the pure-Python one
-# (0.7 against 6.7 ms of CPU per synthetic article). python-frontmatter picks it too; this
-# keeps it so whatever frontmatter's default becomes.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_TEXT_CHARS = 1000  # title and publish date as stored (a longer one is cut)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """What one file of the site may cost (its ``LINKHEALTH_*`` settings); picklable, for the
+    reader process."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    follow_symlinks: bool = False
+    max_yaml_nodes: int = 100_000
+    max_refs: int = 10_000
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ReadLimits:
+        return cls(max_file_bytes=settings.getint("LINKHEALTH_MAX_FILE_BYTES"),
+                   follow_symlinks=settings.getbool("LINKHEALTH_FOLLOW_SYMLINKS"),
+                   max_yaml_nodes=settings.getint("LINKHEALTH_MAX_YAML_NODES"),
+                   max_refs=settings.getint("LINKHEALTH_MAX_REFS_PER_DOCUMENT"))
+
+
+DEFAULT_LIMITS = ReadLimits()
 
 
 @dataclass(slots=True)
@@ -59,14 +88,17 @@ class SiteConfig:
     error: str | None = None
 
 
-def read_site_config(root: str | os.PathLike[str]) -> SiteConfig:
-    """``url`` + ``baseurl`` from ``_config.yml``; a broken config is reported, not raised."""
+def read_site_config(root: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS
+                     ) -> SiteConfig:
+    """``url`` + ``baseurl`` from ``_config.yml``; a broken config is reported, not raised.
+    It is read under the rules of every file of the site (``crawler.site_files``)."""
     path = Path(root) / "_config.yml"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return SiteConfig()
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = read_file_bytes(path, Path(root), limits).decode("utf-8")
+        config = bounded_yaml.load(text, limits.max_yaml_nodes)
+    except (ReadError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
         return SiteConfig(error=f"{path.name}: {_one_line(exc)}")
     if not isinstance(config, Mapping) or not isinstance(config.get("url"), str):
         return SiteConfig()
@@ -77,32 +109,25 @@ def read_site_config(root: str | os.PathLike[str]) -> SiteConfig:
     return SiteConfig(base_url=base)
 
 
-def iter_document_paths(root: str | os.PathLike[str]) -> Iterator[Path]:
-    """Candidate files under root in sorted order, without building the whole list."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_log_walk_error):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if Path(name).suffix.lower() in DOCUMENT_SUFFIXES:
-                yield Path(dirpath) / name
-
-
-def iter_documents(root: str | os.PathLike[str], body_links: bool = False) -> Iterator[Document]:
+def iter_documents(root: str | os.PathLike[str], body_links: bool = False,
+                   limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[Document]:
     """Every file with YAML front matter under root (files without it are skipped)."""
     root_path = Path(root)
-    for path in iter_document_paths(root_path):
-        document = read_document(path, root_path, body_links)
+    for path in iter_document_paths(root_path, limits.follow_symlinks):
+        document = read_document(path, root_path, body_links, limits=limits)
         if document is not None:
             yield document
 
 
 def read_document(path: Path, root: Path, body_links: bool = False,
-                  key: bytes | None = None) -> Document | None:
+                  key: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS
+                  ) -> Document | None:
     """One file as a Document, or None when it has no front matter at all. With the reader's
     ``key``, the document carries the digest of the file's bytes."""
     relative = path.relative_to(root).as_posix()
     document = Document(path=relative, collection=_collection(relative))
     try:
-        data = read_file_bytes(path)
+        data = read_file_bytes(path, root, limits)
         if key is not None:
             document.digest = source_digest(data, key)
         text = _decode(data)
@@ -117,7 +142,10 @@ def read_document(path: Path, root: Path, body_links: bool = False,
         document.error = "front matter is not closed (no second '---' line)"
         return document
     try:
-        metadata = _YAML.load(front, Loader=_LOADER)
+        metadata = bounded_yaml.load(front, limits.max_yaml_nodes)
+    except bounded_yaml.YamlTooLarge as exc:
+        document.error = f"YAML front matter refused: {exc}"
+        return document
     except yaml.YAMLError as exc:
         document.error, document.error_line = _yaml_error(exc, _front_start_line(text, front))
         return document
@@ -130,10 +158,23 @@ def read_document(path: Path, root: Path, body_links: bool = False,
         document.error = f"front matter is a {type(metadata).__name__}, not a mapping of fields"
         return document
     _describe(document, metadata)
-    document.refs.extend(front_matter_references(metadata))
+    try:
+        document.refs.extend(front_matter_references(metadata, limits.max_yaml_nodes))
+    except TooManyNodes as exc:
+        document.error = f"YAML front matter refused: {exc}"
+        return document
     if body_links:
         document.refs.extend(body_references(body, _body_first_line(text, body)))
+    _cap_references(document, limits.max_refs)
     return document
+
+
+def _cap_references(document: Document, max_refs: int) -> None:
+    """Keep the first ``max_refs`` references; more is recorded as the document's error."""
+    if len(document.refs) > max_refs:
+        document.error = (f"more than {max_refs:,} link references "
+                          f"({len(document.refs):,}): only the first {max_refs:,} are checked")
+        del document.refs[max_refs:]
 
 
 def source_digest(data: bytes, key: bytes) -> str:
@@ -141,17 +182,9 @@ def source_digest(data: bytes, key: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16, key=key).hexdigest()
 
 
-class ReadError(Exception):
-    """A file that cannot be read as a document; the message says why."""
-
-
-def read_file_bytes(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ReadError(f"file larger than {MAX_FILE_BYTES} bytes, not read")
-        return path.read_bytes()
-    except OSError as exc:
-        raise ReadError(f"cannot read file: {exc.strerror or exc}") from exc
+def read_file_bytes(path: Path, root: Path, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
+    """A file's bytes, if it may be read (``crawler.site_files``); ``ReadError`` says why not."""
+    return read_site_file(path, root, limits.max_file_bytes, limits.follow_symlinks)
 
 
 def _decode(data: bytes) -> str:
@@ -178,15 +211,23 @@ def _yaml_error(exc: yaml.YAMLError, start_line: int) -> tuple[str, int | None]:
 
 
 def _describe(document: Document, metadata: Mapping[str, Any]) -> None:
-    title = metadata.get("title") or metadata.get("name")
-    document.title = str(title) if title is not None else None
+    document.title = _text(metadata.get("title") or metadata.get("name"))
     published = metadata.get("publishedDateTime") or metadata.get("date")
     if isinstance(published, dt.datetime | dt.date):
         published = published.isoformat()
     if published is None:
         match = _DATE_PREFIX.match(document.path.rsplit("/", 1)[-1])
         published = match.group(1) if match else None
-    document.published = str(published) if published is not None else None
+    document.published = _text(published)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar field as stored: text cut at ``MAX_TEXT_CHARS``; a list or mapping is not
+    text (``str()`` of an aliased one can be megabytes), so it is left out."""
+    if value is None or isinstance(value, list | dict):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_TEXT_CHARS else text[:MAX_TEXT_CHARS] + "…"
 
 
 def _collection(relative: str) -> str | None:
@@ -203,7 +244,3 @@ def _body_first_line(text: str, body: str) -> int:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
-
-
-def _log_walk_error(exc: OSError) -> None:
-    logger.warning("Cannot list %s: %s", exc.filename, exc.strerror)

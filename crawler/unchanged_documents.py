@@ -31,11 +31,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.sources import ReadError, read_file_bytes, source_digest
+from crawler.sources import DEFAULT_LIMITS, ReadError, ReadLimits, read_file_bytes, source_digest
 from crawler.urls import Target
 
 # What decides the references found in a file, besides its bytes (see reader_key).
-_READER_SOURCES = ("references.py", "sources.py", "urls.py", "unchanged_documents.py")
+_READER_SOURCES = ("references.py", "sources.py", "urls.py", "unchanged_documents.py",
+                   "bounded_yaml.py", "site_files.py")
 _QUERY_CHUNK = 500  # paths or ids per query (SQLite allows 32,766 parameters since 3.32)
 
 
@@ -50,13 +51,15 @@ class UnchangedDocument:
     targets: list[Target] = field(default_factory=list)
 
 
-def reader_key(base_url: str | None, body_links: bool) -> bytes:
+def reader_key(base_url: str | None, body_links: bool,
+               limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
     """Everything besides a file's bytes that decides the references read from it."""
     h = hashlib.blake2b(digest_size=32)
     here = Path(__file__).parent
     for name in _READER_SOURCES:
         h.update((here / name).read_bytes())
-    h.update(f"\0base_url={base_url or ''}\0body_links={int(body_links)}".encode())
+    h.update(f"\0base_url={base_url or ''}\0body_links={int(body_links)}"
+             f"\0limits={limits!r}".encode())
     return h.digest()
 
 
@@ -64,10 +67,11 @@ class KnownDocuments:
     """The recorded digests and references, read with a connection of its own (read-only)
     in the site reader's thread, while the crawl writes through its own."""
 
-    def __init__(self, db_path: str | Path, key: bytes):
+    def __init__(self, db_path: str | Path, key: bytes, limits: ReadLimits = DEFAULT_LIMITS):
         self.conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True,
                                     check_same_thread=False)  # one caller at a time
         self.key = key
+        self.limits = limits  # the same rules as the parser's: a file it may not read is not known
 
     def close(self) -> None:
         self.conn.close()
@@ -79,7 +83,7 @@ class KnownDocuments:
         unchanged: dict[str, UnchangedDocument] = {}
         for path, name in relative.items():
             known = recorded.get(name)
-            if known is not None and self._digest(path) == known[1]:
+            if known is not None and self._digest(path, root) == known[1]:
                 unchanged[name] = UnchangedDocument(name, known[0], known[2], known[3])
         self._add_targets(unchanged)
         return [unchanged.get(name, path) for path, name in relative.items()]
@@ -93,9 +97,9 @@ class KnownDocuments:
                 chunk))
         return found
 
-    def _digest(self, path: Path) -> str | None:
+    def _digest(self, path: Path, root: Path) -> str | None:
         try:
-            return source_digest(read_file_bytes(path), self.key)
+            return source_digest(read_file_bytes(path, root, self.limits), self.key)
         except ReadError:
             return None  # the parser says why
 

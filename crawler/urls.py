@@ -10,6 +10,14 @@ Two forms of every URL are kept apart on purpose:
   scheme and host, default port dropped, empty path as ``/``, fragment
   dropped, credentials redacted. Two spellings with the same key are
   requested once.
+
+Redaction (``redact``, ``redact_text``) works from the authority as a URL parser
+sees it: the user info is everything before the *last* ``@`` before the first
+``/``, ``?`` or ``#`` (so a password with a raw ``@`` is hidden whole), and a user
+name with no password is a secret too (``https://ghp_TOKEN@github.com``). Text
+with no scheme (``user:pass@host/path``) is read the same way, unless its
+"scheme" is one that has no authority (``mailto:``, ``tel:``...). Whitespace
+around a URL is kept, and a URL is redacted before it is ever cut short.
 """
 
 from __future__ import annotations
@@ -23,8 +31,16 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 SUPPORTED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 32_768
-_USERINFO_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@")
-_PASSWORD_IN_TEXT = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*:)[^/?#@\s]*@")
+SHOWN_CHARACTERS = 200  # of a URL over MAX_URL_LENGTH, as stored and shown
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
+# Schemes whose URLs have no authority: ``mailto:someone@example.org`` holds no credentials.
+_OPAQUE_SCHEMES = frozenset({"mailto", "tel", "sms", "data", "javascript", "urn", "news",
+                             "xmpp", "sip", "sips", "geo", "magnet", "about", "blob", "cid",
+                             "mid", "file"})
+_AUTHORITY_END = re.compile(r"[/?#\s]|$")
+# In free text (log lines, errors) a URL also ends at quotes and angle brackets.
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://")
+_AUTHORITY_END_IN_TEXT = re.compile(r"""[/?#\s<>"'`]|$""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +67,7 @@ def resolve(raw: str, base_url: str | None) -> Target | Invalid:
     if not text:
         return Invalid(raw, "empty URL")
     if len(text) > MAX_URL_LENGTH:
-        return Invalid(text[:200] + "…", f"URL longer than {MAX_URL_LENGTH} characters")
+        return Invalid(shown(text), f"URL longer than {MAX_URL_LENGTH} characters")
     if text.startswith("//"):
         text = "https:" + text
     elif text.startswith("/"):
@@ -66,7 +82,7 @@ def resolve(raw: str, base_url: str | None) -> Target | Invalid:
         return Invalid(redact(text), f"URL does not parse: {exc}")
     scheme = parts.scheme.lower()
     if not scheme:
-        return Invalid(text, "not an absolute URL (no scheme)")
+        return Invalid(redact(text), "not an absolute URL (no scheme)")
     if scheme not in SUPPORTED_SCHEMES:
         return Invalid(redact(text), f"unsupported scheme '{scheme}:'")
     if not parts.hostname:
@@ -87,10 +103,63 @@ def normalise(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """Replace a password in ``user:pass@host`` with ``***``."""
-    if "@" not in url:  # the common case, without the regular expression
+    """The URL with the secret part of its user info replaced by ``***``: the password
+    (``user:***@host``), or a user name that has no password (``***@host``: a token)."""
+    if "@" not in url:  # the common case, without parsing
         return url
-    return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
+    start = len(url) - len(url.lstrip())
+    begin = _authority_start(url, start)
+    if begin is None:
+        return url
+    end = _AUTHORITY_END.search(url, begin).start()
+    at = url.rfind("@", begin, end)
+    if at < 0:
+        return url
+    return url[:begin] + _mask(url[begin:at]) + url[at:]
+
+
+def redact_text(text: str) -> str:
+    """Every URL's user info in free text (log lines, errors), as ``redact`` hides it."""
+    if "@" not in text:
+        return text
+    pieces, done = [], 0
+    for match in _URL_IN_TEXT.finditer(text):
+        begin = match.end()
+        if begin < done:
+            continue
+        end = _AUTHORITY_END_IN_TEXT.search(text, begin).start()
+        at = text.rfind("@", begin, end)
+        if at >= 0:
+            pieces += [text[done:begin], _mask(text[begin:at])]
+            done = at
+    return "".join(pieces) + text[done:]
+
+
+def shown(url: str) -> str:
+    """A URL as stored and shown: redacted, then cut to ``SHOWN_CHARACTERS`` when it is over
+    ``MAX_URL_LENGTH`` (redacted first: a cut could split the user info from its ``@``)."""
+    url = redact(url)
+    return url if len(url) <= MAX_URL_LENGTH else url[:SHOWN_CHARACTERS] + "…"
+
+
+def _authority_start(url: str, start: int) -> int | None:
+    """Where the user info would begin: after ``scheme://`` or ``//``; at the start of text with
+    no ``//`` (``user:pass@host``); None for a scheme without authority (``mailto:``)."""
+    scheme = _SCHEME.match(url, start)
+    if scheme is not None and url.startswith("//", scheme.end()):
+        return scheme.end() + 2
+    if url.startswith("//", start):
+        return start + 2
+    if url.startswith("/", start):
+        return None  # a path: an '@' in it is not user info
+    if scheme is not None and scheme.group()[:-1].lower() in _OPAQUE_SCHEMES:
+        return None
+    return start
+
+
+def _mask(userinfo: str) -> str:
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:***" if colon else "***"
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -106,17 +175,12 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
             (unquote(parts.username), unquote(parts.password or "")))
 
 
-def redact_text(text: str) -> str:
-    """Every ``scheme://user:password@`` in free text (log lines, errors) with ``***``."""
-    return _PASSWORD_IN_TEXT.sub(r"\1***@", text)
-
-
 def _key(parts: SplitResult, scheme: str, host: str, port: int | None) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     if parts.username is not None:
-        user = parts.username + (":***" if parts.password is not None else "")
+        user = f"{parts.username}:***" if parts.password is not None else "***"
         netloc = f"{user}@{netloc}"
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, parts.query, ""))

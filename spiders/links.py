@@ -28,7 +28,7 @@ from typing import Any
 
 import scrapy
 from scrapy.http import Response
-from scrapy.utils.asyncio import run_in_thread
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from w3lib.http import basic_auth_header
@@ -45,11 +45,11 @@ from crawler.items import (
     WaybackItem,
 )
 from crawler.pipelines import StorePipeline
-from crawler.site_reader import SiteReader
-from crawler.sources import Document, read_site_config
+from crawler.site_reader import SiteReader, in_daemon_thread
+from crawler.sources import Document, ReadLimits, read_site_config
 from crawler.store import utc_now
 from crawler.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
-from crawler.urls import Invalid, Target, redact, resolve, split_credentials
+from crawler.urls import Invalid, Target, redact, resolve, shown, split_credentials
 from crawler.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
@@ -73,16 +73,11 @@ class LinksSpider(scrapy.Spider):
         self.source = Path(source)
         if not self.source.is_dir():
             raise ValueError(f"source is not a directory: {source}")
-        config = read_site_config(self.source)
-        self.config_error = config.error
-        self.base_url = base_url or config.base_url
+        self.base_url = base_url  # or the site's, once the settings say how to read it
+        self.config_error: str | None = None
         self.body_links = _flag(body_links)
         self.resume = _flag(resume)
         self.seen: set[str] = set()
-        # A URL is often written many times (shared logos, popular related articles);
-        # resolving is pure, so the recent answers are kept.
-        self._resolve = functools.lru_cache(maxsize=16_384)(
-            functools.partial(resolve, base_url=self.base_url))
         # URL key -> (URL as requested, publish date of the first document referencing it)
         self.first_seen: dict[str, tuple[str, str | None]] = {}
 
@@ -101,10 +96,19 @@ class LinksSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         s = crawler.settings
         spider.exclude = [re.compile(p) for p in s.getlist("LINKHEALTH_EXCLUDE")]
+        limits = ReadLimits.from_settings(s)
+        config = read_site_config(spider.source, limits)
+        spider.config_error = config.error
+        spider.base_url = spider.base_url or config.base_url
+        # A URL is often written many times (shared logos, popular related articles);
+        # resolving is pure, so the recent answers are kept.
+        spider._resolve = functools.lru_cache(maxsize=16_384)(
+            functools.partial(resolve, base_url=spider.base_url))
         spider.reader = SiteReader(spider.source, body_links=spider.body_links,
                                    batch=s.getint("LINKHEALTH_READ_BATCH"),
                                    process_after=s.getint("LINKHEALTH_READ_PROCESS_AFTER"),
-                                   key=reader_key(spider.base_url, spider.body_links))
+                                   key=reader_key(spider.base_url, spider.body_links, limits),
+                                   limits=limits)
         spider.skip_unchanged = s.getbool("LINKHEALTH_SKIP_UNCHANGED")
         spider.archive = s.getbool("LINKHEALTH_ARCHIVE")
         spider.archive_types = s.getlist("LINKHEALTH_ARCHIVE_TYPES")
@@ -149,13 +153,13 @@ class LinksSpider(scrapy.Spider):
         if store is None:
             return
         try:
-            self.reader.known = KnownDocuments(store.path, self.reader.key)
+            self.reader.known = KnownDocuments(store.path, self.reader.key, self.reader.limits)
         except sqlite3.Error as exc:
             self.logger.warning("Parsing every document: cannot read the recorded ones (%s)", exc)
 
     async def _next_batch(self) -> list[Document | None]:
         try:
-            return await run_in_thread(self.reader.next_batch)
+            return await maybe_deferred_to_future(in_daemon_thread(self.reader.next_batch))
         except (defer.CancelledError, asyncio.CancelledError):
             # The crawl is closing while a batch is read (e.g. after a database error):
             # stop reading quietly instead of ending in Scrapy's "Error while reading start".
@@ -187,12 +191,12 @@ class LinksSpider(scrapy.Spider):
             if isinstance(target, Target):
                 # User info is kept redacted: the database could not give it back.
                 exact = exact and split_credentials(target.request_url)[1] is None
-                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key,
+                refs.append(RefItem(ref.field, ref.kind, shown(ref.value), target.key,
                                     host=target.host, domain=target.domain,
                                     request_url=redact(target.request_url)))
             else:
                 exact = False
-                refs.append(RefItem(ref.field, ref.kind, redact(ref.value), target.key))
+                refs.append(RefItem(ref.field, ref.kind, shown(ref.value), target.key))
         self.results.record(DocumentItem(
             document.path, document.collection, document.title, document.published,
             document.error, document.error_line, refs,
@@ -218,8 +222,10 @@ class LinksSpider(scrapy.Spider):
             if target.key not in seen:
                 seen.add(target.key)
                 if self.wayback:  # only Wayback lookups need it: memory per unique URL
+                    # Never a URL's user info to the Wayback Machine (nor to the log).
                     self.first_seen[target.key] = (
-                        target.request_url if isinstance(target, Target) else target.key,
+                        split_credentials(target.request_url)[0]
+                        if isinstance(target, Target) else target.key,
                         published)
                 checks.append(self._check(target))
         stats.inc_value("linkhealth/unique_urls", len(checks))

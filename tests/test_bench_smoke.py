@@ -170,3 +170,16 @@ def test_fix_bench_edits_every_synthetic_article_without_a_refusal():
     figures = json.loads(process.stdout)
     assert figures["documents"] == 40 and figures["refused"] == {}
     assert figures["applied"] == figures["edits"] > 40 and figures["patch_bytes"] > 0
+
+
+def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
+    """Every hostile input of issue 16 in one crawl, read both in the thread and the process."""
+    stdout, result = run_bench(tmp_path, "hostile_site", "--good", "30", "--process-after", "10")
+    assert result["failures"] == []
+    assert set(result["checks"]) == {
+        "crawl exited 0", "YAML bombs, too many references", "hostile bodies",
+        "special files and symbolic links", "credentials in every form",
+        "good documents checked", "reports written"}
+    assert result["crawl"]["documents"] == 30 + 2 * 16  # good ones, and each hostile file twice
+    assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 26
+    assert result["crawl"]["peak_rss_mb"] > 0 and "peak RSS:" in stdout

@@ -266,7 +266,9 @@ def test_an_html_snapshot_is_a_download_never_a_page(crawled, get):
     response = get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/octet-stream"
-    assert response.headers["content-disposition"] == f'attachment; filename="snapshot-{snapshot}.html"'
+    # Named as the report's copy: opened after the download, it shows its source, runs nothing.
+    assert response.headers["content-disposition"] == \
+        f'attachment; filename="snapshot-{snapshot}.html.txt"'
     assert response.content == SCRIPT_PAGE
     assert_safe_headers(response)
 
@@ -301,8 +303,43 @@ def test_an_svg_snapshot_is_a_download(crawled, tmp_path, loop):
         datasette(copy).client.get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}"))
     assert response.status_code == 200 and response.content == svg
     assert response.headers["content-type"] == "application/octet-stream"
-    assert response.headers["content-disposition"] == f'attachment; filename="snapshot-{snapshot}.svg"'
+    assert response.headers["content-disposition"] == \
+        f'attachment; filename="snapshot-{snapshot}.svg.txt"'
     assert_safe_headers(response)
+
+
+# Types a browser runs as a document or a script when the file is opened: none may keep an
+# extension that makes it one (issue 16).
+EXECUTABLE_TYPES = ("text/html", "text/html; charset=utf-8", "TEXT/HTML", "application/xhtml+xml",
+                    "image/svg+xml", "text/xml", "application/xml", "application/rss+xml",
+                    "text/xsl", "application/xslt+xml", "text/javascript",
+                    "application/javascript", "application/x-javascript", "text/ecmascript",
+                    "application/ecmascript", "application/pdf", "application/x-shockwave-flash",
+                    "text/x-unknown", "")
+
+
+def test_no_download_is_named_as_something_that_runs(crawled, tmp_path, loop):
+    copy = tmp_path / "linkhealth.db"
+    body = b"<script>alert(1)</script>"
+    with sqlite3.connect(crawled["db"]) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute("INSERT OR IGNORE INTO blobs (digest, size, compressed_size, compression,"
+                       " data) VALUES (?, ?, 0, 'zstd', ?)",
+                       [sha256_hex(body), len(body), compress(body)])
+        ids = {content_type: target.execute(
+            "INSERT INTO snapshots (url_id, run_id, url, status, content_type, size, digest)"
+            " VALUES (1, 1, 'http://x/a', 200, ?, ?, ?)",
+            [content_type, len(body), sha256_hex(body)]).lastrowid
+            for content_type in EXECUTABLE_TYPES}
+    client = datasette(copy).client
+    for content_type, snapshot in ids.items():
+        response = loop.run_until_complete(
+            client.get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}"))
+        disposition = response.headers["content-disposition"]
+        name = re.fullmatch(r'attachment; filename="(snapshot-\d+(\.[a-z]+)*)"', disposition)
+        assert name, (content_type, disposition)
+        assert name.group(1).endswith((".txt", ".bin")), (content_type, disposition)
+        assert response.headers["content-type"] == "application/octet-stream"
 
 
 def test_what_is_served_inline():

@@ -258,4 +258,24 @@ def test_walk_does_not_follow_directory_symlinks(tmp_path):
     write(site, "a.md", "---\ntitle: a\n---\n")
     write(tmp_path, "outside/secret.md", "---\ntitle: s\n---\n")
     os.symlink(tmp_path / "outside", site / "linked")
-    assert relative_paths(site) == ["a.md"]
+    os.symlink(site, site / "loop")
+    # The links are listed, never entered: reading them records why (issue 16).
+    assert relative_paths(site) == ["a.md", "linked", "loop"]
+    documents = {d.path: d.error for d in iter_documents(site)}
+    assert documents == {"a.md": None,
+                         "linked": "a symbolic link to outside the site: not read "
+                                   "(LINKHEALTH_FOLLOW_SYMLINKS=1 reads it)",
+                         "loop": "a symbolic link to a directory: not followed "
+                                 "(LINKHEALTH_FOLLOW_SYMLINKS=1 follows it)"}
+
+
+def test_following_links_enters_each_directory_once_real_paths_first(tmp_path):
+    site = tmp_path / "site"
+    write(site, "real/x.md", "---\ntitle: x\n---\n")
+    write(tmp_path, "outside/o.md", "---\ntitle: o\n---\n")
+    os.symlink(site / "real", site / "alias")          # listed before real/, entered never
+    os.symlink(site, site / "real" / "up")             # a loop back to the root
+    os.symlink(tmp_path / "outside", site / "a-out")   # outside: entered once, after the tree
+    os.symlink(tmp_path / "outside", site / "real" / "again")
+    paths = [p.relative_to(site).as_posix() for p in iter_document_paths(site, True)]
+    assert paths == ["real/x.md", "a-out/o.md"]

@@ -98,7 +98,8 @@ def test_credentials_password_redacted_in_key_only():
     assert result.key == "http://u:***@h.com/"
     assert "secret" not in result.key
     assert result.request_url == "http://u:secret@h.com/"
-    assert target("http://u@h.com/").key == "http://u@h.com/"  # no password, nothing to hide
+    # A user name with no password is often a token (https://ghp_...@github.com): hidden too.
+    assert target("http://u@h.com/").key == "http://***@h.com/"
 
 
 def test_redact():

@@ -10,7 +10,6 @@ domain: one that failed in ``LINKHEALTH_BROKEN_AFTER`` consecutive runs (``--bro
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +18,7 @@ from crawler import gc_tuning
 from crawler.command_base import EXIT_OK, DatabaseCommand
 from crawler.control_chars import printable
 from crawler.items import FAILING_OUTCOMES, OUTCOMES
+from crawler.output_files import atomic_output
 from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
 from crawler.report_render import CHUNK_RENDERERS
 from crawler.report_snapshots import SNAPSHOT_DIRECTORY, export_report_snapshots
@@ -120,21 +120,15 @@ class Command(DatabaseCommand):
     @staticmethod
     def _write(chunks: Iterable[str], output: str | None) -> None:
         """Write the report as it is rendered. A file is written next to ``output`` and then
-        renamed over it: a report that fails half-way leaves the previous one in place."""
+        renamed over it (``crawler.output_files``): a report that fails half-way leaves the
+        previous one in place."""
         if output is None:
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk.encode("utf-8"))
             sys.stdout.flush()
             return
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with partial.open("w", encoding="utf-8") as out:
-                out.writelines(chunks)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with atomic_output(output, "w", encoding="utf-8") as out:
+            out.writelines(chunks)
 
     @staticmethod
     def _fail_on_status(report: Report, outcomes: frozenset[str]) -> int:

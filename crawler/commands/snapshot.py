@@ -10,7 +10,6 @@ import argparse
 import os
 import sqlite3
 import sys
-from pathlib import Path
 from typing import Any
 
 
@@ -23,6 +22,7 @@ from crawler.archive_io import (
     snapshot_by_id,
     snapshots_of,
 )
+from crawler.output_files import write_bytes
 from crawler.store import Store, StoreError
 
 LIST_COLUMNS = ("id", "fetched_at", "status", "content type", "size", "compressed", "truncated",
@@ -135,9 +135,7 @@ class Command(DatabaseCommand):
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        write_bytes(output, data)  # never through a link planted at FILE (crawler.output_files)
 
     def _stdout_gone(self) -> None:
         # The reader went away (e.g. `| head`): no traceback at exit.

@@ -9,7 +9,10 @@ Route ``/-/linkhealth/snapshot/<database>/<id>`` serves a snapshot's decoded bod
   server said; ``attachment`` alone is advice a client may ignore (a browser or proxy that
   opens it inline would render ``text/html`` on Datasette's origin), while
   ``application/octet-stream`` with ``nosniff`` is rendered as a document by no browser.
-  The stored type survives in the file name's extension and in the snapshots table.
+- The download is named as the report's copies are (``crawler.report_snapshots``):
+  ``snapshot-N.html.txt``, ``.svg.txt``, ``.js.txt``..., raster images by their type, and
+  ``.bin`` for anything else. A downloaded ``snapshot-N.html`` would run the archived
+  page's script when opened, on the ``file://`` origin; a ``.txt`` shows its source.
 - Every answer, 404s included, carries ``X-Content-Type-Options: nosniff`` and
   ``Content-Security-Policy: sandbox``: should anything still render it, it runs in an
   opaque origin with scripts off.
@@ -21,7 +24,6 @@ with a thumbnail for images. Read-only: it only SELECTs, through Datasette's dat
 
 from __future__ import annotations
 
-import mimetypes
 import re
 import sqlite3
 
@@ -30,6 +32,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from crawler.report_snapshots import snapshot_filename
 from crawler.snapshots import read_body
 
 ROUTE = "/-/linkhealth/snapshot/{database}/{id}"
@@ -50,9 +53,8 @@ def image_type(content_type: str | None) -> str | None:
 
 
 def filename(snapshot_id: int, content_type: str | None) -> str:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    ext = mimetypes.guess_extension(media) if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", media) else None
-    return f"snapshot-{snapshot_id}{ext or '.bin'}"
+    """``snapshot-<id><ext>``: the report's name for the copy, which never runs when opened."""
+    return "snapshot-" + snapshot_filename({"id": snapshot_id, "content_type": content_type})
 
 
 def snapshot_url(datasette, database: str, snapshot_id: int) -> str:
