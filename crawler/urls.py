@@ -158,6 +158,8 @@ def _authority_start(url: str, start: int) -> int | None:
 
 
 def _mask(userinfo: str) -> str:
+    if not userinfo:  # "@host", "http://@host": nothing secret to hide
+        return userinfo
     user, colon, _ = userinfo.partition(":")
     return f"{user}:***" if colon else "***"
 

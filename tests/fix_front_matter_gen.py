@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import yaml
 from hypothesis import strategies as st
 
-from crawler.sources import _LOADER
+from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
 
 URL_KEYS = ["url", "webUrl", "ampWebUrl", "originalUrl", "cdnAmpWebUrl", "link", "href"]
 OTHER_KEYS = ["title", "name", "caption", "width", "images", "related", "provider", "tags"]

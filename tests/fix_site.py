@@ -17,7 +17,8 @@ import yaml
 
 from crawler.fix import EditResult, FileChange, Remove, Replace, edit_document, unified_diff
 from crawler.references import front_matter_references
-from crawler.sources import _LOADER, _YAML, read_document
+from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.sources import _YAML, read_document
 from tests.git_repo import git
 
 

@@ -106,6 +106,8 @@ def test_redact():
     assert redact("https://user:pw@h.com:81/x?y#z") == "https://user:***@h.com:81/x?y#z"
     assert redact("https://h.com/x") == "https://h.com/x"
     assert redact("http://[::1") == "http://[::1"  # unparseable: returned as is
+    # empty user info hides nothing (a CSV-formula-like "@SUM(1,1)" stays as written)
+    assert redact("@SUM(1,1)") == "@SUM(1,1)" and redact("http://@h.com/") == "http://@h.com/"
 
 
 @pytest.mark.parametrize("raw", [

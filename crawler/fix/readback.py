@@ -18,7 +18,7 @@ import yaml
 
 from crawler.fix.edits import READBACK_MISMATCH, EditRefused, shorten
 from crawler.references import Reference, body_references
-from crawler.sources import _LOADER
+from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
 
 
 def load_front(front: str) -> Any:

@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crawler.fix.edits import FRONT_MATTER_INVALID, EditRefused
-from crawler.sources import _LOADER  # the reader's parser: libyaml when PyYAML has it
+from crawler.bounded_yaml import BoundedSafeLoader as _LOADER  # the reader's own parser, bounded
 
 MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"
