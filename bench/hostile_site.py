@@ -3,18 +3,22 @@
     python -m bench.hostile_site [--good 1000] [--bomb-levels 7] [--oversize-mib 17]
         [--keep DIR] [--out result.json]
 
-Builds one site out of every hostile input of issue 16 (items 2, 3 and 4): alias bombs
+Builds one site out of every hostile input of issue 16 (items 2 to 7): alias bombs
 (a sequence, a title and a merge-key bomb, deep nesting), a document with too many
 references, bodies that made the body-link patterns quadratic, a link to ``/dev/zero``, a FIFO, links out of the site (a file and a
 directory), a directory link loop, a dangling link, an oversized file, and URLs with
-credentials in every form, next to ``--good`` good documents. The hostile set is written
+credentials in every form, titles, values and file names meant to act in a report or a
+terminal (Markdown links and images, HTML, spreadsheet formulas, ESC, BEL, CSI), next to
+``--good`` good documents. The hostile set is written
 twice, before and after the good documents, so that it is read both in the crawl's thread
 and in its reader process (``LINKHEALTH_READ_PROCESS_AFTER``). A loopback web server
 (``tests/webserver.py``) answers every URL; the real ``scrapy crawl`` runs against it.
 
 It prints the crawl's wall time and peak RSS, then its checks: exit status 0, every bad
 file recorded with its reason, every good document's URLs checked, nothing outside the site
-requested, no secret anywhere (database file bytes, the log, every report format). It exits
+requested, no secret anywhere (database file bytes, the log, every report format), no control
+character on any output, no live link or image in the rendered Markdown, no CSV cell that
+starts like a formula. It exits
 1 when a check fails.
 
 To add a case: write a ``Case`` (the files it adds under a directory of the site, the
@@ -25,6 +29,8 @@ strings that must appear nowhere) and append it to ``CASES``.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import re
 import subprocess
@@ -63,6 +69,8 @@ class Case:
     checked: Callable[[Site, str], list[str]] = lambda site, where: []  # targets that must be ok
     never_requested: Callable[[Site, str], list[str]] = lambda site, where: []
     secrets: tuple[str, ...] = ()  # must appear in no byte of the database, log or report
+    # what is wrong in the reports (format -> text) and the crawl's log, if anything
+    reports: Callable[[dict[str, str | None], str], list[str]] = lambda reports, log: []
 
 
 def alias_bomb(levels: int, use: str) -> str:
@@ -124,6 +132,40 @@ def build_credentials(site: Site, where: Path) -> None:
     }})
 
 
+INJECTED_TITLE = ("[click](https://evil.example/phish) [js](javascript:alert(1)) "
+                  "![t](https://tracker.example/t.png) "
+                  "<img src=x onerror=alert(2)> \x1b[31mred\x07 \x9b2J")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def build_injections(site: Site, where: Path) -> None:
+    """Untrusted text meant to act in a report or a terminal (issue 16, items 5 to 7)."""
+    write_site(where, {
+        "inject.md": {"title": INJECTED_TITLE, "webUrl": site.web.url(f"/ok?inject-{where.name}"),
+                      "originalUrl": '=HYPERLINK("https://evil.example")'},
+        "esc\x1b[2Jname\x07.md": {"title": "A file name with ESC and BEL",
+                                  "webUrl": site.web.url(f"/ok?escname-{where.name}")},
+    })
+
+
+def inert_reports(reports: dict[str, str | None], log: str) -> list[str]:
+    """No control character on any output, no live link or image in the rendered Markdown,
+    no CSV cell a spreadsheet would run."""
+    from markdown_it import MarkdownIt  # in the test extra, as the crawl helpers are
+
+    wrong = [f"a control character in the {name}" for name, text in (("log", log), *reports.items())
+             if text and CONTROL.search(text)]
+    html = MarkdownIt("commonmark").enable("table").render(reports.get("md") or "")
+    wrong += [f"the Markdown report renders {what}" for what in (
+        "<img", ">click</a>", 'href="javascript:', "<img src=x") if what in html]
+    cells = [cell for row in csv.reader(io.StringIO(reports.get("csv") or "", newline=""))
+             for cell in row]
+    wrong += [f"a CSV cell starts like a formula: {cell[:40]!r}" for cell in cells
+              if cell.startswith(FORMULA_STARTS)]
+    return wrong
+
+
 CASES: list[Case] = [
     Case("YAML bombs, too many references", build_yaml, errors={
         "bomb.md": REFUSED, "title-bomb.md": REFUSED, "merge-bomb.md": REFUSED,
@@ -147,6 +189,10 @@ CASES: list[Case] = [
                                       f"/ok?token-{where}"],
          secrets=("rawat-one", "rawat-two", "noscheme-pass", "leading-pass", "overlong-pass",
                   "ghp_benchtoken0123")),
+    Case("untrusted text in reports and logs", build_injections,
+         errors={"inject.md": None, "esc\x1b[2Jname\x07.md": None},
+         checked=lambda site, where: [f"/ok?inject-{where}", f"/ok?escname-{where}"],
+         reports=inert_reports),
 ]
 HOSTILE_DIRECTORIES = ("a-hostile", "z-hostile")  # read first (thread) and last (process)
 
@@ -203,6 +249,7 @@ def check(site: Site, result: Crawl, db: Path) -> tuple[dict[str, str], float]:
                       if t not in requested]
             wrong += [f"{t} requested" for t in case.never_requested(site, directory)
                       if t in requested]
+        wrong += case.reports(reports, result.log)
         for secret in case.secrets:
             places = [name for name, text in (("log", result.log), *reports.items())
                       if secret in text] + (["database"] if secret.encode() in stored else [])

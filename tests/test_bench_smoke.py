@@ -179,7 +179,7 @@ def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
     assert set(result["checks"]) == {
         "crawl exited 0", "YAML bombs, too many references", "hostile bodies",
         "special files and symbolic links", "credentials in every form",
-        "good documents checked", "reports written"}
-    assert result["crawl"]["documents"] == 30 + 2 * 16  # good ones, and each hostile file twice
+        "untrusted text in reports and logs", "good documents checked", "reports written"}
+    assert result["crawl"]["documents"] == 30 + 2 * 18  # good ones, and each hostile file twice
     assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 26
     assert result["crawl"]["peak_rss_mb"] > 0 and "peak RSS:" in stdout
