@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,117 @@ def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
     assert result["crawl"]["documents"] == 30 + 2 * 18  # good ones, and each hostile file twice
     assert result["crawl"]["parse_errors"] == result["site"]["bad_files"] == 26
     assert result["crawl"]["peak_rss_mb"] > 0 and "peak RSS:" in stdout
+
+
+SIM_SCENARIO = {
+    "seed": 0, "base": {"not_found": 0, "redirects": 0, "dns_fail_hosts": 0},
+    "moved": {"https://news.sim.example/old": ["301 https://news.sim.example/hop",
+                                               "308 https://news.sim.example/new"]},
+    "dead": {"https://news.sim.example/gone": "410"},
+    "dead_hosts": {"closed.sim.example": "refused"},
+}
+
+
+def test_sim_internet_crawls_made_up_hosts_through_its_proxy(tmp_path):
+    """Names nothing here can resolve are answered by the simulated internet, over TLS with
+    certificates of its own CA: 200s with snapshots, a moved URL's chain, dead ones."""
+    from tests.crawl import write_site
+
+    urls = {"page": "https://news.sim.example/story", "image": "https://cdn.sim.example/pic.png",
+            "moved": "https://news.sim.example/old", "gone": "https://news.sim.example/gone",
+            "closed": "https://closed.sim.example/page"}
+    site = write_site(tmp_path / "site", {"_news/2024-01-01-a.md": {
+        "title": "A", "webUrl": urls["page"], "images": [{"url": urls["image"]}],
+        "related": [{"webUrl": urls[name]} for name in ("moved", "gone", "closed")]}})
+    scenario, db, out = tmp_path / "web.json", tmp_path / "db.sqlite", tmp_path / "summary.json"
+    scenario.write_text(json.dumps(SIM_SCENARIO), encoding="utf-8")
+    process = subprocess.run(
+        [sys.executable, "-m", "bench.sim_internet", "crawl", "--site", str(site), "--db", str(db),
+         "--scenario", str(scenario), "--latency-ms", "0", "--python", sys.executable,
+         "-s", "LINKHEALTH_RETRY_BACKOFF_BASE=0.05", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr[-4000:]
+    summary = json.loads(out.read_text())
+    assert summary["outcomes"] == {"ok": 3, "broken": 1, "connection_error": 1}
+    assert summary["web_vs_outcome"] == {"ok": {"ok": 2}, "moved (scenario)": {"ok": 1},
+                                         "dead: 410": {"broken": 1},
+                                         "dead host: refused": {"connection_error": 1}}
+    assert summary["log_tracebacks"] == 0 and summary["snapshots_stored"] == 3
+    proxy = summary["proxy"]
+    assert proxy["tls_handshakes"] >= 2 and proxy["requests"] >= 6 and proxy["cpu_seconds"] > 0
+
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    checks = {row["url"]: row for row in con.execute(
+        "SELECT u.url, c.* , s.content_type AS archived_type FROM checks c"
+        " JOIN urls u ON u.id = c.url_id LEFT JOIN snapshots s ON s.id = c.snapshot_id")}
+    page, image = checks[urls["page"]], checks[urls["image"]]
+    assert (page["outcome"], page["status"], page["archived_type"]) == ("ok", 200, "text/html; charset=utf-8")
+    assert (image["outcome"], image["archived_type"]) == ("ok", "image/png")
+    moved = checks[urls["moved"]]
+    assert json.loads(moved["redirects"]) == [{"url": urls["moved"], "status": 301},
+                                              {"url": "https://news.sim.example/hop", "status": 308}]
+    assert (moved["final_url"], moved["permanent_redirect"]) == ("https://news.sim.example/new", 1)
+    assert (checks[urls["gone"]]["outcome"], checks[urls["gone"]]["status"]) == ("broken", 410)
+    closed = checks[urls["closed"]]  # the proxy refused the tunnel: no name was looked up here
+    assert closed["outcome"] == "connection_error" and "CONNECT tunnel" in closed["error"]
+
+
+def test_sim_internet_validators_belong_to_one_url(tmp_path):
+    """A 304 answers only the ETag of the URL asked: another URL's ETag gets the page."""
+    import argparse
+    import ssl
+
+    from bench.sim_internet import ProxyProcess
+
+    scenario = tmp_path / "web.json"
+    scenario.write_text(json.dumps({"seed": 3, "base": {"not_found": 0, "redirects": 0}}),
+                        encoding="utf-8")
+    args = argparse.Namespace(latency_ms=0, page_kb=4, image_kb=2)
+    with ProxyProcess(scenario, args) as proxy:
+        port = int(proxy.url.rsplit(":", 1)[1])
+        context = ssl.create_default_context(cafile=proxy.ca)
+
+        def get(path: str, etag: str | None = None) -> tuple[int, str, bytes]:
+            connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+            connection.set_tunnel("www.sim.example", 443)
+            connection.request("GET", path, headers={"If-None-Match": etag} if etag else {})
+            answer = connection.getresponse()
+            result = answer.status, answer.getheader("ETag"), answer.read()
+            connection.close()
+            return result
+
+        status_a, etag_a, body_a = get("/a")
+        status_b, etag_b, body_b = get("/b")
+        assert (status_a, status_b) == (200, 200) and etag_a != etag_b and body_a != body_b
+        assert get("/a") == (200, etag_a, body_a)  # deterministic
+        assert get("/a", etag_a)[0] == 304
+        assert get("/b", etag_a) == (200, etag_b, body_b)
+    assert proxy.final["statuses"] == {"200": 4, "304": 1}
+
+
+def test_sim_internet_scenario_choice_is_deterministic_and_disjoint():
+    from bench.sim_scenario import Shares, choose
+    from bench.sim_world import Base, Scenario, World
+
+    urls = [f"https://h{i % 7}.sim.example/p/{i}" for i in range(400)]
+    base = Scenario(seed=5, base=Base(not_found=0.1, redirects=0.1, dns_fail_hosts=0))
+    shares = Shares(moved=0.1, dead=0.05, dead_as=("404", "hang"), changed=0.05)
+    first, again = choose(urls, base, shares), choose(urls, base, shares)
+    other = choose(urls, base, Shares(moved=0.1, dead=0.05, draw=1))
+    assert first.scenario == again.scenario and first.scenario.moved != other.scenario.moved
+    chosen = first.scenario
+    assert 240 < first.eligible < 400  # the base web's 404s and redirects are not candidates
+    assert len(chosen.moved) == round(0.1 * first.eligible)
+    assert len(chosen.dead) == round(0.05 * first.eligible) == len(chosen.changed)
+    assert not set(chosen.moved) & set(chosen.dead) and not set(chosen.dead) & set(chosen.changed)
+    assert set(chosen.dead.values()) == {"404", "hang"}
+    world = World(chosen)
+    for url, chain in chosen.moved.items():  # each hop answers the next; the last one is a 200
+        here = url
+        for status, target in chain:
+            answer = world.answer(here, {})
+            assert (answer.status, dict(answer.headers)["Location"]) == (status, target)
+            assert status in (301, 308)
+            here = target
+        assert world.answer(here, {}).status == 200
