@@ -41,6 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.exceptions import (
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
@@ -61,8 +62,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TIMEOUTS = (DownloadTimeoutError, tx_error.TimeoutError, tx_error.TCPTimedOutError)
+# TunnelError: a proxy that could not open a tunnel to the host (it cannot resolve or reach it).
 CONNECTION_FAILURES = (DownloadConnectionRefusedError, tx_error.ConnectError,
-                       ResponseNeverReceived)
+                       ResponseNeverReceived, TunnelError)
 RATE_LIMITED = "rate-limit answers"
 UNRESPONSIVE, REFUSING = "unresponsive", "refusing"
 

@@ -87,7 +87,6 @@ logger = logging.getLogger(__name__)
 IDLE_TIMEOUT = 240.0  # seconds an unused connection stays open (Twisted's pool: 240)
 SWEEP_EVERY = 30.0
 DEFAULT_TIMEOUT = 10.0  # seconds, when a request has no download_timeout (Scrapy's value)
-TLS_OPTIONS_CACHED = 512  # hosts whose TLS settings (an OpenSSL context each) are kept
 IDLE_PER_REQUEST = 32  # idle connections kept, at most, per request the crawl runs at once
 FD_RESERVE = 256  # file descriptors left for all but connections: SQLite, logs, files, DNS
 REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "DELETE", "PUT"})
@@ -108,7 +107,7 @@ class LeanHTTPClient:
         self.maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE")
         self.warnsize = crawler.settings.getint("DOWNLOAD_WARNSIZE")
         self.fail_on_dataloss = crawler.settings.getbool("DOWNLOAD_FAIL_ON_DATALOSS")
-        self.tls_options = lru_cache(maxsize=TLS_OPTIONS_CACHED)(tls_policy.creatorForNetloc)
+        self.tls_options = tls_policy.creatorForNetloc  # made once per host (crawler.tls)
         self.idle: dict[tuple[str, str, int], list[Connection]] = {}
         self.lru: dict[Connection, None] = {}  # every idle connection, least recently used first
         self.sweeper = LoopingCall(self.close_idle, IDLE_TIMEOUT)

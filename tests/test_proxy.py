@@ -98,3 +98,32 @@ def test_an_exempt_literal_host_port_goes_through_the_proxy(proxied, tmp_path):
 
 def urls_with(urls: dict[str, str], part: str) -> str:
     return next(url for url in urls if part in url)
+
+
+def test_a_host_the_proxy_cannot_reach_is_settled_as_unresponsive(proxied, tmp_path):
+    """The proxy refuses a tunnel to a name it cannot resolve (502): a connection failure of
+    that host, so after a few of them its other URLs are settled without a request."""
+    *_, proxy, bundle = proxied
+    urls = [f"https://gone.test/page/{i}" for i in range(20)]
+    site = write_site(tmp_path / "site", {"a.md": {"related": [{"webUrl": u} for u in urls]}})
+    result = crawl(site, tmp_path / "db.sqlite", settings={
+        "LINKHEALTH_CA_BUNDLE": bundle, "LINKHEALTH_ALLOW_PRIVATE": "0",
+        "LINKHEALTH_UNRESPONSIVE_AFTER": "3", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"})
+    rows = [result.check(normalise(url)) for url in urls]
+    assert {row["outcome"] for row in rows} == {"connection_error"}
+    assert len([row for row in rows if row["attempts"] == 0]) >= 10  # not requested
+    assert len([t for t in proxy.targets() if "gone.test" in t]) <= 10  # was 60: 20 URLs x 3
+
+
+def test_tls_settings_are_made_once_per_host():
+    """Each is an OpenSSL context loaded with the trust store (about 0.9 MB): Scrapy's
+    client asks for one per connection, every CONNECT tunnel through a proxy included."""
+    from scrapy import Spider
+    from scrapy.utils.test import get_crawler
+
+    from crawler.tls import VerifyingContextFactory
+
+    factory = VerifyingContextFactory.from_crawler(get_crawler(Spider))
+    first = factory.creatorForNetloc(b"example.org", 443)
+    assert factory.creatorForNetloc("example.org", 443) is first  # bytes or text, one copy
+    assert factory.creatorForNetloc(b"example.net", 443) is not first
