@@ -8,7 +8,7 @@ REPORT ?= state/report.md
 # make crawl WORKERS=N: the crawl on a local redis-server and N worker processes (docs/scale-out.md).
 WORKERS ?= 0
 # make nightly: reports go into $(REPORTS)/YYYY-MM-DD/; FAIL_ON=broken,dns_error sets the exit
-# status; ARGS passes more options to crawler.nightly, e.g. ARGS="-s LINKHEALTH_RECHECK_AFTER=3d".
+# status; ARGS passes more options to crawler.jobs.nightly, e.g. ARGS="-s LINKHEALTH_RECHECK_AFTER=3d".
 REPORTS ?= state/reports
 FAIL_ON ?=
 ARGS    ?=
@@ -47,17 +47,17 @@ test: install
 ## The module exits 2 when FAIL_ON matched, 1 when the crawl failed; make then says
 ## "Error 2" or "Error 1" (make's own exit status is 2 for both).
 nightly: install
-	$(BIN)/python -m crawler.nightly --source '$(SOURCE)' --db '$(DB)' --out '$(REPORTS)' \
+	$(BIN)/python -m crawler.jobs.nightly --source '$(SOURCE)' --db '$(DB)' --out '$(REPORTS)' \
 		$(if $(FAIL_ON),--fail-on '$(FAIL_ON)') $(ARGS)
 
 ## The whole pipeline offline: local servers, a synthetic site, two crawls, the reports
 ## (in state/demo/).
 demo: install
-	$(BIN)/python -m crawler.demo
+	$(BIN)/python -m crawler.jobs.demo
 
 ## Browse DB with Datasette (it opens the database read-only).
 browse: install
-	$(BIN)/datasette $(DB) --metadata crawler/datasette.yml --plugins-dir crawler/datasette_plugins
+	$(BIN)/datasette $(DB) --metadata crawler/browse/metadata.yml --plugins-dir crawler/browse/plugins
 
 ## A PNG of REPORT_HTML (by default the demo's report: run `make demo` first).
 report-screenshot: install

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.synthetic_site import generate_site, host_urls
 from crawler.fix import FileChange, Remove, Replace, edit_document, unified_diff
-from crawler.sources import iter_documents
+from crawler.site.sources import iter_documents
 
 
 def main(argv: list[str] | None = None) -> None:

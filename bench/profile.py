@@ -5,7 +5,7 @@
 ``PROFILE.txt`` is what ``py-spy record --format raw`` writes (``bench.check_bench --profile``
 and ``bench.archive_bench --profile`` record one). Each sample is charged to one kind of work:
 walking its stack from the innermost frame outwards, the first frame that matches a rule of
-``KINDS`` decides. So time in ``sqlite3`` called from ``crawler/store.py`` is "SQLite", and
+``KINDS`` decides. So time in ``sqlite3`` called from ``crawler/store/database.py`` is "SQLite", and
 the Twisted client called from Scrapy's download handler is "HTTP client". Samples whose
 innermost frame is the reactor waiting on epoll are "idle (waiting for the network)".
 

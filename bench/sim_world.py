@@ -15,7 +15,7 @@ Bodies are deterministic (the same URL always gets the same bytes, two URLs diff
 ones), and every 200 has validators that belong to its URL alone: a strong ``ETag`` from
 the URL and its content version, and a ``Last-Modified`` drawn from the URL. A matching
 ``If-None-Match`` (or, without one, an ``If-Modified-Since`` not older than it) gets 304.
-URLs are matched by linkhealth's own key (``crawler.urls.normalise``) of the URL as sent
+URLs are matched by linkhealth's own key (``crawler.core.urls.normalise``) of the URL as sent
 (escaped as Scrapy escapes it), so a scenario written from a site's or a database's URLs
 matches what the crawl requests.
 """
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string
 
-from crawler.urls import Target, resolve
+from crawler.core.urls import Target, resolve
 
 MOVED_PREFIX = "/_moved"  # where the base web's redirects lead; always a 200
 HOST_MODES = ("nxdomain", "refused", "hang", "reset")  # a dead host, besides a status

@@ -29,7 +29,7 @@ from scrapy.utils.request import request_from_dict
 
 from bench.simweb import Bodies
 from crawler.distributed.wire import Wire
-from crawler.items import Capture, CheckItem, Hop
+from crawler.core.items import Capture, CheckItem, Hop
 from spiders.links_worker import LinksWorkerSpider
 
 NS = "linkhealth:0123456789:run:1"

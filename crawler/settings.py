@@ -20,7 +20,7 @@ LINKHEALTH_REDIS_SECRET = os.environ.get("LINKHEALTH_REDIS_SECRET",
 # tldextract downloads the public-suffix list the first time an extractor is used, and
 # Scrapy's CookiesMiddleware builds its own extractor: an empty URL list (tldextract's
 # documented environment knob) makes every extractor in this process use the bundled
-# snapshot. Our own (crawler/urls.py) is built offline explicitly.
+# snapshot. Our own (crawler/core/urls.py) is built offline explicitly.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 BOT_NAME = "linkhealth"
@@ -43,8 +43,8 @@ CONCURRENT_ITEMS = 1  # the default 100 spawns that many tasks per callback outp
 WARN_ON_GENERATOR_RETURN_VALUE = False
 # Requests wait in the scheduler until their host may take them (its concurrency, its pace
 # after rate-limit answers, a retry's backoff), never in the downloader, where each would hold
-# a place of CONCURRENT_REQUESTS (crawler/host_queue.py).
-SCHEDULER_PRIORITY_QUEUE = "crawler.host_queue.HostQueue"
+# a place of CONCURRENT_REQUESTS (crawler/policy/host_queue.py).
+SCHEDULER_PRIORITY_QUEUE = "crawler.policy.host_queue.HostQueue"
 REACTOR_THREADPOOL_MAXSIZE = 20
 
 # Each unique URL is requested once per run: the spider deduplicates on our own key.
@@ -57,7 +57,7 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 
 DOWNLOAD_TIMEOUT = 30
 DNS_TIMEOUT = 20
-DOWNLOAD_MAXSIZE = 0  # bodies are cut by crawler.body_limit at their own cap, never dropped
+DOWNLOAD_MAXSIZE = 0  # bodies are cut by crawler.fetch.body_limit at their own cap, never dropped
 DOWNLOAD_WARNSIZE = 0
 DOWNLOAD_FAIL_ON_DATALOSS = False
 
@@ -75,33 +75,33 @@ DEFAULT_REQUEST_HEADERS = {
     "Accept-Language": "en",
 }
 DOWNLOAD_HANDLERS = {
-    "http": "crawler.download_handler.GuardedHTTPDownloadHandler",
-    "https": "crawler.download_handler.GuardedHTTPDownloadHandler",
+    "http": "crawler.fetch.handler.GuardedHTTPDownloadHandler",
+    "https": "crawler.fetch.handler.GuardedHTTPDownloadHandler",
 }
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
-    "crawler.user_agent.UserAgentMiddleware": 500,
+    "crawler.policy.user_agent.UserAgentMiddleware": 500,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "crawler.retry_after.BackoffRetryMiddleware": 550,
-    "crawler.tls_diagnosis.TlsDiagnosisMiddleware": 560,
-    "crawler.head_fallback.HeadFallbackMiddleware": 540,
+    "crawler.policy.retries.BackoffRetryMiddleware": 550,
+    "crawler.fetch.tls_diagnosis.TlsDiagnosisMiddleware": 560,
+    "crawler.policy.head_fallback.HeadFallbackMiddleware": 540,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-    "crawler.decompression.DecompressionMiddleware": 590,
-    "crawler.redirects.RedirectChainMiddleware": 600,
+    "crawler.fetch.decompression.DecompressionMiddleware": 590,
+    "crawler.policy.redirects.RedirectChainMiddleware": 600,
     # Both see every answer before the redirect middleware turns a 3xx into a new request.
-    "crawler.host_pacing.HostPacingMiddleware": 604,
-    "crawler.host_health.HostHealthMiddleware": 607,
-    "crawler.conditional.ConditionalRequestMiddleware": 610,
+    "crawler.policy.host_pacing.HostPacingMiddleware": 604,
+    "crawler.policy.host_health.HostHealthMiddleware": 607,
+    "crawler.policy.conditional.ConditionalRequestMiddleware": 610,
     # Each enabled middleware is a hop for every request and response. These two do nothing
     # here: the spider sets no allowed_domains and no http_user (credentials in a URL become
     # an Authorization header in the spider).
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
-    # The same downloader/* stats, counted in batches (crawler/download_stats.py).
+    # The same downloader/* stats, counted in batches (crawler/fetch/download_stats.py).
     "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
-    "crawler.download_stats.BatchedDownloaderStats": 850,
+    "crawler.fetch.download_stats.BatchedDownloaderStats": 850,
 }
 SPIDER_MIDDLEWARES = {
     # Long URLs are requested and judged (a server may answer 414), never dropped silently.
@@ -114,20 +114,20 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 REMOTE_CONTROL_ENABLED = False  # needs the asyncio reactor
-STATS_CLASS = "crawler.stats.DirectStatsCollector"  # Scrapy's, without a shim per access
+STATS_CLASS = "crawler.run.stats.DirectStatsCollector"  # Scrapy's, without a shim per access
 # Scrapy imports every extension it lists, even one set to None. The remote control is off
 # (REMOTE_CONTROL_ENABLED) and importing it imports aiohttp: 173 ms at every start.
 EXTENSIONS_BASE = {name: order for name, order in scrapy_defaults.EXTENSIONS_BASE.items()
                    if name != "scrapy.extensions.remote_control.RemoteControl"}
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
-    "crawler.body_limit.BodyLimit": 100,
-    "crawler.log_redaction.LogRedaction": 0,
-    "crawler.progress.Progress": 500,
-    "crawler.gc_tuning.GcTuning": 600,
+    "crawler.fetch.body_limit.BodyLimit": 100,
+    "crawler.run.log_redaction.LogRedaction": 0,
+    "crawler.run.progress.Progress": 500,
+    "crawler.run.gc_tuning.GcTuning": 600,
 }
 ITEM_PIPELINES = {
-    "crawler.pipelines.StorePipeline": 300,
+    "crawler.run.store_pipeline.StorePipeline": 300,
 }
 
 LOG_LEVEL = "INFO"

@@ -4,12 +4,12 @@
 
 The spider only reads documents (in a worker thread, a batch at a time),
 yields one request per unique URL, and turns each answer into a ``CheckItem``
-with ``crawler.classify`` (with a ``Capture`` of the body when archiving).
+with ``crawler.classify.outcomes`` (with a ``Capture`` of the body when archiving).
 Results go to the store pipeline's ``record`` directly (a ``DocumentItem`` per
 document, a ``CheckItem`` per URL); only a check carrying a body to archive is
 yielded, so that Scrapy awaits its hashing and compression. A document whose bytes are
 unchanged since its last run comes with its references from the database instead of
-being parsed (``crawler.unchanged_documents``). URLs checked healthy
+being parsed (``crawler.site.unchanged_documents``). URLs checked healthy
 recently (``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
 when ``LINKHEALTH_WAYBACK`` is on. HTTP policy lives in the downloader
 middlewares, storage and the snapshot policy in the pipeline.
@@ -33,24 +33,24 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from w3lib.http import basic_auth_header
 
-from crawler.capture import capture_from_response, is_archivable
-from crawler.classify import check_from_failure, check_from_response, describe
-from crawler.durations import parse_duration
-from crawler.history import History
-from crawler.items import (
+from crawler.archive.capture import capture_from_response, is_archivable
+from crawler.classify.outcomes import check_from_failure, check_from_response, describe
+from crawler.core.durations import parse_duration
+from crawler.store.history import History
+from crawler.core.items import (
     CheckItem,
     DocumentItem,
     RefItem,
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.pipelines import StorePipeline
-from crawler.site_reader import SiteReader, in_daemon_thread
-from crawler.sources import Document, ReadLimits, read_site_config
-from crawler.store import utc_now
-from crawler.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
-from crawler.urls import Invalid, Target, redact, resolve, shown, split_credentials
-from crawler.wayback import (
+from crawler.run.store_pipeline import StorePipeline
+from crawler.site.reader import SiteReader, in_daemon_thread
+from crawler.site.sources import Document, ReadLimits, read_site_config
+from crawler.store.database import utc_now
+from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
+from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
+from crawler.archive.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
     cdx_query_url,

@@ -45,7 +45,7 @@ class LinksWorkerSpider(scrapy.Spider):
         # The coordinator adds If-None-Match/If-Modified-Since (it holds the snapshots);
         # Wayback lookups are made by the coordinator when it ingests a failing check.
         middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
-        middlewares["crawler.conditional.ConditionalRequestMiddleware"] = None
+        middlewares["crawler.policy.conditional.ConditionalRequestMiddleware"] = None
         settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
         settings.set("LINKHEALTH_WAYBACK", False, priority="spider")
 

@@ -4,7 +4,7 @@ A hypothesis strategy draws a tree of mappings, sequences and scalars, each cont
 or flow, each scalar plain, single-quoted, double-quoted, quoted over two lines, folded over
 two lines or a block scalar, with comments on lines and between entries, LF or CRLF, with or
 without a BOM. The renderer writes it as YAML and records, for every field path (as
-crawler.references writes them), where its scalar's text is and where its entry's lines are.
+crawler.site.references writes them), where its scalar's text is and where its entry's lines are.
 Scalar text is checked against the reader's parser as it is chosen, so the drawn data is
 what the file holds.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import yaml
 from hypothesis import strategies as st
 
-from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
 
 URL_KEYS = ["url", "webUrl", "ampWebUrl", "originalUrl", "cdnAmpWebUrl", "link", "href"]
 OTHER_KEYS = ["title", "name", "caption", "width", "images", "related", "provider", "tags"]

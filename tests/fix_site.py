@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from crawler.fix import EditResult, FileChange, Remove, Replace, edit_document, unified_diff
-from crawler.references import front_matter_references
-from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
-from crawler.sources import _YAML, read_document
+from crawler.site.references import front_matter_references
+from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.sources import _YAML, read_document
 from tests.git_repo import git
 
 
@@ -89,7 +89,7 @@ def check_reads_back(old: bytes, new: bytes, applied: Sequence[Replace | Remove]
 
 
 def load(data: bytes) -> tuple[Any, str]:
-    """Front matter data and body, split and loaded as crawler.sources does."""
+    """Front matter data and body, split and loaded as crawler.site.sources does."""
     text = data.decode("utf-8").removeprefix("\ufeff")
     assert _YAML.detect(text)
     front, body = _YAML.split(text)

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from crawler.snapshots import decompress, sha256_hex
-from crawler.urls import normalise
+from crawler.store.snapshots import decompress, sha256_hex
+from crawler.core.urls import normalise
 from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web, _bomb
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from crawler.archive_io import (
+from crawler.archive.archive_io import (
     apply_prune,
     find_url_key,
     iter_warc_snapshots,
@@ -27,9 +27,9 @@ from crawler.archive_io import (
     prune_plan,
     write_warc,
 )
-from crawler.items import Capture, CheckItem, DocumentItem, RefItem
-from crawler.snapshots import compress, sha256_hex
-from crawler.store import Store
+from crawler.core.items import Capture, CheckItem, DocumentItem, RefItem
+from crawler.store.snapshots import compress, sha256_hex
+from crawler.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -479,7 +479,7 @@ def test_prune_errors(db_path: Path, tmp_path: Path):
 
 def test_prune_refuses_while_a_run_is_marked_running(tmp_path):
     """A crawl may be about to reference a blob that prune would delete."""
-    from crawler.store import Store
+    from crawler.store.database import Store
     from tests.crawl import scrapy_command
 
     db = tmp_path / "db.sqlite"

@@ -138,9 +138,9 @@ def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
     from bench.profile import parse, summarise
 
     lines = [
-        "main (x.py:1);write_batch (/r/crawler/store.py:10);execute (/lib/python3.11/sqlite3/x.py:3) 6\n",
+        "main (x.py:1);write_batch (/r/crawler/store/database.py:10);execute (/lib/python3.11/sqlite3/x.py:3) 6\n",
         "main (x.py:1);_runCallbacks (/v/site-packages/twisted/internet/defer.py:9) 3\n",
-        "main (x.py:1);read_document (/r/crawler/sources.py:5);load (/v/site-packages/yaml/x.py:2) 1\n",
+        "main (x.py:1);read_document (/r/crawler/site/sources.py:5);load (/v/site-packages/yaml/x.py:2) 1\n",
     ]
     text = summarise(parse(lines))
     assert text.startswith("10 samples")

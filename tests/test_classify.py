@@ -1,4 +1,4 @@
-"""crawler.classify: one outcome from a Scrapy response or failure (pure functions, no I/O)."""
+"""crawler.classify.outcomes: one outcome from a Scrapy response or failure (pure functions, no I/O)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from twisted.internet import error as tx_error
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseNeverReceived
 
-from crawler.classify import (
+from crawler.classify.outcomes import (
     check_from_failure,
     check_from_response,
     judge_exception,
@@ -23,8 +23,8 @@ from crawler.classify import (
     looks_like_not_found_page,
     redirected_to_home,
 )
-from crawler.errors import ForbiddenAddress, HostNotFound, TooManyRedirects
-from crawler.items import OUTCOMES, Hop
+from crawler.core.errors import ForbiddenAddress, HostNotFound, TooManyRedirects
+from crawler.core.items import OUTCOMES, Hop
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 

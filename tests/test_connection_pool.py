@@ -15,7 +15,7 @@ import selectors
 import socket
 import threading
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 
 BODY = b"<title>a host</title>"

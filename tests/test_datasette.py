@@ -26,14 +26,14 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from crawler.items import FAILING_OUTCOMES, HostItem
-from crawler.snapshots import compress, sha256_hex
-from crawler.store import Store
+from crawler.core.items import FAILING_OUTCOMES, HostItem
+from crawler.store.snapshots import compress, sha256_hex
+from crawler.store.database import Store
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import PNG, Web, free_port
 
-METADATA = REPO / "crawler" / "datasette.yml"
-PLUGINS = REPO / "crawler" / "datasette_plugins"
+METADATA = REPO / "crawler" / "browse" / "metadata.yml"
+PLUGINS = REPO / "crawler" / "browse" / "plugins"
 SCRIPT_PAGE = (b"<html><head><title>Script</title></head><body>"
                b"<script>document.title='pwned'</script></body></html>")
 QUERIES = {"broken_by_document", "broken_by_domain", "newly_broken", "fixed", "flaky",

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
-from crawler.nightly import FORMATS
+from crawler.jobs.nightly import FORMATS
 from tests.crawl import REPO
 
 
@@ -16,7 +16,7 @@ def test_demo_crawls_twice_and_writes_the_reports(tmp_path):
     directory = tmp_path / "demo"
     env = {**os.environ, "TLDEXTRACT_CACHE": str(tmp_path / "tldextract-cache")}
     process = subprocess.run(
-        [sys.executable, "-m", "crawler.demo", "--dir", str(directory), "--documents", "12",
+        [sys.executable, "-m", "crawler.jobs.demo", "--dir", str(directory), "--documents", "12",
          "--hosts", "3"], cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
 
@@ -41,5 +41,5 @@ def test_demo_crawls_twice_and_writes_the_reports(tmp_path):
 
     out = process.stdout
     assert (reports / "report.html").as_uri() in out
-    assert "--metadata crawler/datasette.yml --plugins-dir crawler/datasette_plugins" in out
+    assert "--metadata crawler/browse/metadata.yml --plugins-dir crawler/browse/plugins" in out
     assert "LINKHEALTH_ALLOW_PRIVATE=1" in out

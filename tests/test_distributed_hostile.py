@@ -29,7 +29,7 @@ from scrapy import Request
 from crawler.distributed import local
 from crawler.distributed.worker import WorkerScheduler
 from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_secret
-from crawler.items import Capture, CheckItem, Hop
+from crawler.core.items import Capture, CheckItem, Hop
 from spiders.links_worker import LinksWorkerSpider
 from tests.crawl import REPO, TEST_SETTINGS, write_site
 from tests.redis_server import redis_server  # noqa: F401 (fixture)

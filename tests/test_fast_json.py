@@ -1,4 +1,4 @@
-"""crawler.fast_json writes exactly what json.dumps(indent=N, ensure_ascii=False) writes."""
+"""crawler.core.fast_json writes exactly what json.dumps(indent=N, ensure_ascii=False) writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.fast_json import dumps_indented
+from crawler.core.fast_json import dumps_indented
 
 
 def reference(value, indent=2):

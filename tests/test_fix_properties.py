@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from crawler.fix import FileChange, Remove, Replace, edit_document, unified_diff
-from crawler.sources import read_document
+from crawler.site.sources import read_document
 from tests.fix_front_matter_gen import NEEDS_QUOTES, Renderer, data_of, documents, urls
 from tests.fix_site import canonical, check_reads_back, load
 from tests.git_repo import git

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.fix.quoting import fits_plain, render_scalar
-from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
 from tests.fix_front_matter_gen import NEEDS_QUOTES, urls
 
 YAML_MINDED_TEXT = st.text(st.one_of(st.sampled_from(":#-?,[]{}&*!|>'\"%@` \t\r\n\\.~<="),

@@ -1,9 +1,9 @@
 """A redirect hop or a retry inherits nothing that described the URL or the answer before it
-(crawler/follow_up.py; issue 14 found the validators, these are the rest of the class)."""
+(crawler/policy/follow_up.py; issue 14 found the validators, these are the rest of the class)."""
 
 from __future__ import annotations
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

@@ -1,10 +1,10 @@
-"""crawler.gc_tuning: fewer collections during the crawl, Python's settings back afterwards."""
+"""crawler.run.gc_tuning: fewer collections during the crawl, Python's settings back afterwards."""
 
 from __future__ import annotations
 
 import gc
 
-from crawler.gc_tuning import GcTuning, paused
+from crawler.run.gc_tuning import GcTuning, paused
 
 
 class Stats(dict):

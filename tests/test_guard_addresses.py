@@ -2,7 +2,7 @@
 
 ``ipaddress``'s flags changed in Python 3.11.10 and 3.12.4; on 3.11.7 a 6to4 address
 wrapping 127.0.0.1 and a site-local address passed the guard. The table below is the
-specification, written out independently of ``crawler/special_addresses.py``: both ends of
+specification, written out independently of ``crawler/fetch/addresses.py``: both ends of
 every special-purpose range, and the addresses just outside them.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.special_addresses import address_problem
-from crawler.urls import normalise
+from crawler.fetch.addresses import address_problem
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

@@ -50,7 +50,7 @@ def test_get_mode_reads_pages_and_finds_soft_404s(tmp_path):
     # Only what classification needs was read: 64 KiB of the 4 MiB page, nothing of the image.
     received = int(re.search(r"'downloader/response_bytes': (\d+)", result.log).group(1))
     assert received < 256 * 1024
-    # The downloader stats are counted in batches (crawler/download_stats.py): all published.
+    # The downloader stats are counted in batches (crawler/fetch/download_stats.py): all published.
     stats = {name: int(count) for name, count in
              re.findall(r"'(downloader/[a-z_/A-Z0-9]+)': (\d+)", result.log)}
     assert stats["downloader/request_count"] == stats["downloader/response_count"] == served == 4

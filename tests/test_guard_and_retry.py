@@ -1,4 +1,4 @@
-"""crawler.private_guard (address rules, lookups) and crawler.retry_after (Retry-After, backoff)."""
+"""crawler.fetch.guard (address rules, lookups) and crawler.policy.retries (Retry-After, backoff)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from scrapy.http import Response
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler import retry_after
-from crawler.errors import HostNotFound
-from crawler.private_guard import address_problem, lookup
-from crawler.retry_after import BackoffRetryMiddleware, parse_retry_after
+from crawler.policy import retries as retry_after
+from crawler.core.errors import HostNotFound
+from crawler.fetch.guard import address_problem, lookup
+from crawler.policy.retries import BackoffRetryMiddleware, parse_retry_after
 
 # -- address_problem ------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ def test_settings_are_read(middleware):
 
 
 def test_a_retry_waits_in_the_scheduler_not_in_the_middleware(middleware):
-    """The retry comes back at once, stamped with when it may go (crawler.host_queue)."""
+    """The retry comes back at once, stamped with when it may go (crawler.policy.host_queue)."""
     request = Request("https://example.com/", meta={"linkhealth_truncated": True})
     before = time.monotonic()
     retry = middleware.process_response(request, Response(request.url, status=502, request=request))

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests import hostile_scenario as scenario
 from tests.crawl import crawl, write_site
 

@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 client (crawler/http_client.py) against Scrapy's own, on real servers.
+"""The lean HTTP/1.1 client (crawler/fetch/client.py) against Scrapy's own, on real servers.
 
 The same site is crawled twice, once with each client (``LINKHEALTH_LEAN_CLIENT``), over
 the test web's behaviours and a raw socket server's unusual but real-world answers:
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.http_message import ChunkedBody, split_url
-from crawler.urls import normalise
+from crawler.fetch.message import ChunkedBody, split_url
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

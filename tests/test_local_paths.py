@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.nightly import REPO, crawl_source
-from crawler.report import shown_path
+from crawler.jobs.nightly import REPO, crawl_source
+from crawler.report.model import shown_path
 from tests.crawl import TEST_SETTINGS, crawl, write_site
 from tests.webserver import Web
 
@@ -49,7 +49,7 @@ def test_nightly_records_the_site_as_given_from_the_repository_root(tmp_path):
         settings = [arg for name, value in TEST_SETTINGS.items()
                     for arg in ("-s", f"{name}={value}")]
         process = subprocess.run(
-            [sys.executable, "-m", "crawler.nightly", "--source", given,
+            [sys.executable, "-m", "crawler.jobs.nightly", "--source", given,
              "--db", str(tmp_path / "db.sqlite"), "--out", str(tmp_path / "reports"), *settings],
             cwd=REPO, capture_output=True, text=True, timeout=180)
     assert process.returncode == 0, process.stderr[-3000:]

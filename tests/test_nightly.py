@@ -9,7 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from crawler.nightly import FORMATS
+from crawler.jobs.nightly import FORMATS
 from tests.crawl import REPO, write_site
 from tests.webserver import Web
 
@@ -19,7 +19,7 @@ SETTINGS = ["LINKHEALTH_ALLOW_PRIVATE=1", "LINKHEALTH_BROKEN_AFTER=1", "DOWNLOAD
 
 
 def nightly(tmp_path: Path, *args: str, settings: list[str] = SETTINGS) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "crawler.nightly", "--db", str(tmp_path / "db.sqlite"),
+    command = [sys.executable, "-m", "crawler.jobs.nightly", "--db", str(tmp_path / "db.sqlite"),
                "--out", str(tmp_path / "reports"), *args]
     for setting in settings:
         command += ["-s", setting]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web, free_port, make_ca, server_context, write_ca_bundle
 

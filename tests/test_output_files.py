@@ -133,7 +133,7 @@ def test_nightly_reports_are_not_written_through_links(tmp_path, victim):
         settings = [arg for name, value in TEST_SETTINGS.items()
                     for arg in ("-s", f"{name}={value}")]
         process = subprocess.run(
-            [sys.executable, "-m", "crawler.nightly", "--source", str(site),
+            [sys.executable, "-m", "crawler.jobs.nightly", "--source", str(site),
              "--db", str(tmp_path / "db.sqlite"), "--out", str(tmp_path / "reports"), *settings],
             cwd=REPO, capture_output=True, text=True, timeout=180)
     assert process.returncode == 0, process.stderr[-3000:]

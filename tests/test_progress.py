@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from crawler import settings as project_settings
-from crawler.progress import (
+from crawler.run.progress import (
     Progress,
     eta,
     final_line,
@@ -24,7 +24,7 @@ from crawler.progress import (
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 
-PROGRESS = "crawler.progress.Progress"
+PROGRESS = "crawler.run.progress.Progress"
 
 
 # -- pure functions ----------------------------------------------------------------
@@ -103,7 +103,7 @@ class Stats(dict):
 
 
 def test_live_line_is_redrawn_in_place_and_finished_with_a_newline(monkeypatch):
-    monkeypatch.setattr("crawler.progress.create_looping_call",
+    monkeypatch.setattr("crawler.run.progress.create_looping_call",
                         lambda func: SimpleNamespace(start=lambda *a, **k: None, running=False))
     stats = Stats({"linkhealth/unique_urls": 50, "linkhealth/skipped": 10})  # 10 of the 50 skipped
     crawler = SimpleNamespace(stats=stats)
@@ -133,7 +133,7 @@ def test_live_line_is_redrawn_in_place_and_finished_with_a_newline(monkeypatch):
 
 
 def test_log_records_on_the_terminal_clear_the_live_line_first(monkeypatch):
-    monkeypatch.setattr("crawler.progress.create_looping_call",
+    monkeypatch.setattr("crawler.run.progress.create_looping_call",
                         lambda func: SimpleNamespace(start=lambda *a, **k: None, running=False))
     terminal = Terminal()
     handler = logging.StreamHandler(terminal)
@@ -163,7 +163,7 @@ def test_zero_interval_disables_the_extension():
 
 # -- a real crawl, not on a terminal ---------------------------------------------------
 
-LOG_LINE = re.compile(r"\[crawler\.progress\] INFO: Progress: (\d[\d,]*)/(\d[\d,]*)\+? URLs"
+LOG_LINE = re.compile(r"\[crawler\.run\.progress\] INFO: Progress: (\d[\d,]*)/(\d[\d,]*)\+? URLs"
                       r"( \(\d+%\))? · [-\d.,]+ URLs/s · ETA ")
 
 

@@ -13,10 +13,10 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crawler.history import parse_time
-from crawler.references import front_matter_references
-from crawler.sources import read_document
-from crawler.urls import Invalid, Target, normalise, redact, resolve
+from crawler.store.history import parse_time
+from crawler.site.references import front_matter_references
+from crawler.site.sources import read_document
+from crawler.core.urls import Invalid, Target, normalise, redact, resolve
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -147,7 +147,7 @@ def test_dates_and_other_yaml_types_in_url_fields_are_not_strings():
 
 @given(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9999, 12, 30)))
 def test_stored_times_read_back_as_the_same_instant(moment):
-    stored = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as crawler.store.utc_now writes them
+    stored = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as crawler.store.database.utc_now writes them
     expected = moment.replace(microsecond=0, tzinfo=dt.UTC).timestamp()
     assert parse_time(stored) == expected
 

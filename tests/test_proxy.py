@@ -13,7 +13,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.forward_proxy import ForwardProxy
 from tests.webserver import Web, make_ca, server_context, write_ca_bundle
@@ -121,7 +121,7 @@ def test_tls_settings_are_made_once_per_host():
     from scrapy import Spider
     from scrapy.utils.test import get_crawler
 
-    from crawler.tls import VerifyingContextFactory
+    from crawler.fetch.tls import VerifyingContextFactory
 
     factory = VerifyingContextFactory.from_crawler(get_crawler(Spider))
     first = factory.creatorForNetloc(b"example.org", 443)

@@ -1,4 +1,4 @@
-"""crawler.references: which front-matter strings and body links are references, and their kind."""
+"""crawler.site.references: which front-matter strings and body links are references, and their kind."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from crawler.references import Reference, body_references, front_matter_references, kind_of
+from crawler.site.references import Reference, body_references, front_matter_references, kind_of
 
 
 def refs(metadata) -> dict[str, Reference]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from crawler.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
-from crawler.report import (
+from crawler.core.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
+from crawler.report.model import (
     ARCHIVED_COPY_OUTCOMES,
     ReportError,
     build_report,
@@ -24,7 +24,7 @@ from crawler.report import (
     human_duration,
     redirect_updates,
 )
-from crawler.report_render import (
+from crawler.report.render import (
     human_bytes,
     md_link,
     render_csv,
@@ -32,9 +32,9 @@ from crawler.report_render import (
     render_json,
     render_markdown,
 )
-from crawler.schema import m001_initial_schema
-from crawler.snapshots import compress, sha256_hex
-from crawler.store import Store, StoreError
+from crawler.store.schema import m001_initial_schema
+from crawler.store.snapshots import compress, sha256_hex
+from crawler.store.database import Store, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 DAY1, DAY4 = "2024-03-01T10:00:00Z", "2024-03-04T10:00:00Z"
@@ -283,7 +283,7 @@ def test_markdown_sections_and_rows(report):
 
 
 def test_markdown_escapes_pipes():
-    from crawler.report_render import md_cell, md_code
+    from crawler.report.render import md_cell, md_code
     assert md_cell("a|b\nc") == "a\\|b c"
     assert md_code("x|y") == "`x\\|y`"
 
@@ -681,7 +681,7 @@ def test_comparison_on_a_database_without_the_changes_view(tmp_path: Path):
 
 
 def test_snapshot_files_are_named_so_that_pages_cannot_run():
-    from crawler.report_snapshots import snapshot_filename, snapshot_href
+    from crawler.report.snapshot_files import snapshot_filename, snapshot_href
     names = {t: snapshot_filename({"id": 7, "content_type": t}) for t in (
         "text/html; charset=utf-8", "application/xhtml+xml", "image/svg+xml", "image/png",
         "IMAGE/JPEG", "application/pdf", None)}
@@ -692,7 +692,7 @@ def test_snapshot_files_are_named_so_that_pages_cannot_run():
 
 
 def test_export_report_snapshots(archive_db: Path, tmp_path: Path):
-    from crawler.report_snapshots import export_report_snapshots
+    from crawler.report.snapshot_files import export_report_snapshots
     with Store(archive_db, readonly=True) as store:
         report = build_report(store)
         written = export_report_snapshots(store, report, tmp_path / "snapshots")
@@ -729,8 +729,8 @@ def test_html_page_allows_only_its_own_style_and_script(report):
 
 
 def test_charts():
-    from crawler.report import RunOutcomes
-    from crawler.report_charts import domains_chart, nice_ticks, outcomes_chart
+    from crawler.report.model import RunOutcomes
+    from crawler.report.charts import domains_chart, nice_ticks, outcomes_chart
     assert nice_ticks(0) == [0, 1] and nice_ticks(3) == [0, 1, 2, 3]
     assert nice_ticks(13) == [0, 5, 10, 15] and nice_ticks(1234) == [0, 500, 1000, 1500]
     history = [RunOutcomes(1, DAY1, "finished", {"ok": 900, "broken": 2}, skipped=5),

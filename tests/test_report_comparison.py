@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from crawler.report import build_report
-from crawler.report_snapshots import export_report_snapshots, snapshot_filename
-from crawler.store import Store
+from crawler.report.model import build_report
+from crawler.report.snapshot_files import export_report_snapshots, snapshot_filename
+from crawler.store.database import Store
 from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web
 

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from crawler import report_html, report_render
+from crawler.report import html as report_html
+
+from crawler.report import render as report_render
 from crawler.commands.report import Command
-from crawler.items import CheckItem, DocumentItem, Hop, RefItem
-from crawler.report import build_report
-from crawler.report_render import CHUNK_RENDERERS, RENDERERS, report_dict
-from crawler.store import Store
+from crawler.core.items import CheckItem, DocumentItem, Hop, RefItem
+from crawler.report.model import build_report
+from crawler.report.render import CHUNK_RENDERERS, RENDERERS, report_dict
+from crawler.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 OUTCOMES = ("ok", "ok", "ok", "broken", "timeout", "dns_error")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.urls import redact, redact_text
+from crawler.core.urls import redact, redact_text
 from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web
 

@@ -1,4 +1,4 @@
-"""crawler.site_reader: a large site is read in a worker process, and a dead reader loses nothing."""
+"""crawler.site.reader: a large site is read in a worker process, and a dead reader loses nothing."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.site_reader import SiteReader
-from crawler.store import Store
-from crawler.unchanged_documents import KnownDocuments
+from crawler.site.reader import SiteReader
+from crawler.store.database import Store
+from crawler.site.unchanged_documents import KnownDocuments
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import Web
 
@@ -112,7 +112,7 @@ def test_a_crawl_reading_in_a_process_records_the_same_run(crawls):
 PARENT = """
 import multiprocessing, sys, time
 from pathlib import Path
-from crawler.site_reader import SiteReader
+from crawler.site.reader import SiteReader
 reader = SiteReader(Path(sys.argv[1]), body_links=False, batch=1, process_after=1)
 reader.next_batch()
 reader.next_batch()  # from the reader process

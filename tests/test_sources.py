@@ -1,4 +1,4 @@
-"""crawler.sources: reading a front-matter site tree, one Document per file, never raising."""
+"""crawler.site.sources: reading a front-matter site tree, one Document per file, never raising."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.sources import (
+from crawler.site.sources import (
     iter_document_paths,
     iter_documents,
     read_document,

@@ -38,7 +38,7 @@ def test_a_plain_crawl_imports_neither_redis_nor_aiohttp(tmp_path):
     modules = imported(["crawl", "links", "-a", f"source={site}",
                         "-s", f"LINKHEALTH_DB={tmp_path / 'db.sqlite'}", *settings],
                        tmp_path / "modules.txt")
-    assert "spiders.links" in modules and "crawler.store" in modules  # the probe sees imports
+    assert "spiders.links" in modules and "crawler.store.database" in modules  # the probe sees imports
     assert not modules & set(NOT_AT_START)
 
 

@@ -1,4 +1,4 @@
-"""crawler.stats: Scrapy's in-memory stats, read and written without the per-access shim."""
+"""crawler.run.stats: Scrapy's in-memory stats, read and written without the per-access shim."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import warnings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.test import get_crawler
 
-from crawler.stats import DirectStatsCollector
+from crawler.run.stats import DirectStatsCollector
 
 
 def test_same_stats_no_shim_no_warning():
-    crawler = get_crawler(settings_dict={"STATS_CLASS": "crawler.stats.DirectStatsCollector"})
+    crawler = get_crawler(settings_dict={"STATS_CLASS": "crawler.run.stats.DirectStatsCollector"})
     stats = crawler.stats
     assert isinstance(stats, DirectStatsCollector)
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""crawler.store on a real SQLite file: schema, run lifecycle, batched writes, URL state."""
+"""crawler.store.database on a real SQLite file: schema, run lifecycle, batched writes, URL state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from crawler.items import (
+from crawler.core.items import (
     Capture,
     CheckItem,
     DocumentItem,
@@ -16,8 +16,8 @@ from crawler.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.snapshots import compress, read_body, sha256_hex
-from crawler.store import Store, StoreError
+from crawler.store.snapshots import compress, read_body, sha256_hex
+from crawler.store.database import Store, StoreError
 
 URL = "https://example.com/a"
 
@@ -436,8 +436,8 @@ def test_wayback_lookup_of_an_unseen_url_creates_its_row_and_defaults_the_time(s
 
 def test_the_failing_outcomes_of_the_views_match_the_items():
     """Regression guard: the check_changes view spells out the failing outcomes in SQL."""
-    from crawler.items import FAILING_OUTCOMES
-    from crawler.schema import FAILING_SQL
+    from crawler.core.items import FAILING_OUTCOMES
+    from crawler.store.schema import FAILING_SQL
 
     assert set(FAILING_SQL.strip("()").replace("'", "").replace(" ", "").split(",")) == FAILING_OUTCOMES
 
@@ -507,7 +507,7 @@ def test_an_unchanged_document_and_its_current_refs_are_marked_seen(store):
 def test_the_faster_changes_view_gives_the_same_rows(tmp_path):
     """m005 skips counting the failing streak of ok checks: every row of check_changes is the
     same as with the counting definition (m003's), over runs of mixed outcomes."""
-    from crawler.schema import STREAK_SQL, _check_changes_sql
+    from crawler.store.schema import STREAK_SQL, _check_changes_sql
 
     path = tmp_path / "db.sqlite"
     outcomes = ["ok", "broken", "timeout", "ok", "blocked", "broken", "excluded", "ok"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.forward_proxy import ForwardProxy
 from tests.webserver import Web, make_ca, server_context

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.transfer_codings import (
+from crawler.fetch.transfer_codings import (
     PIECE,
     BadCoding,
     TransferDecoder,
     UnsupportedCoding,
     transfer_codings,
 )
-from crawler.urls import normalise
+from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.test_archive import peak_rss
 from tests.test_http_client import RawServer, checks_and_snapshots

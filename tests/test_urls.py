@@ -1,4 +1,4 @@
-"""crawler.urls: the request URL (byte-exact) versus the deduplication key (normalised)."""
+"""crawler.core.urls: the request URL (byte-exact) versus the deduplication key (normalised)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.urls import Invalid, Target, normalise, redact, registered_domain, resolve
+from crawler.core.urls import Invalid, Target, normalise, redact, registered_domain, resolve
 
 
 def target(raw: str, base: str | None = None) -> Target:
@@ -207,7 +207,7 @@ def test_registered_domain_makes_no_network_call(tmp_path):
         socket.socket.connect_ex = refuse
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
-        from crawler.urls import registered_domain
+        from crawler.core.urls import registered_domain
         print(registered_domain("news.bbc.co.uk"), registered_domain("a.example.com"))
     """)
     env = {**os.environ, "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",

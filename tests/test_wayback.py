@@ -8,8 +8,8 @@ import pytest
 
 from crawler.defaults import DEFAULTS
 
-from crawler.urls import normalise
-from crawler.wayback import around_date, cdx_query_url, closest, parse_cdx, playback_url
+from crawler.core.urls import normalise
+from crawler.archive.wayback import around_date, cdx_query_url, closest, parse_cdx, playback_url
 from tests.crawl import crawl, write_site
 from tests.webserver import Web, free_port
 

@@ -2,7 +2,7 @@
 
 Scrapy's own command, wrapped: a second crawl started on the same database
 (``LINKHEALTH_DB``) stops at once, with exit status 1 and a message naming the
-running one (see ``crawler/lock.py``). The exit status is also 1 when the crawl
+running one (see ``crawler/store/lock.py``). The exit status is also 1 when the crawl
 did not finish (stopped by a database error, a signal, a CLOSESPIDER_* limit),
 so a nightly job notices.
 
@@ -21,7 +21,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
-from crawler.lock import CrawlLock, LockHeld
+from crawler.store.lock import CrawlLock, LockHeld
 
 if TYPE_CHECKING:
     import argparse

@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 
-from crawler.command_base import DatabaseCommand
-from crawler.archive_io import PrunePlan, apply_prune, parse_duration, prune_plan
-from crawler.store import Store, StoreError
+from crawler.cli.database_command import DatabaseCommand
+from crawler.archive.archive_io import PrunePlan, apply_prune, parse_duration, prune_plan
+from crawler.store.database import Store, StoreError
 
 
 

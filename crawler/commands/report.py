@@ -14,15 +14,15 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from crawler import gc_tuning
-from crawler.command_base import EXIT_OK, DatabaseCommand
-from crawler.control_chars import printable
-from crawler.items import FAILING_OUTCOMES, OUTCOMES
-from crawler.output_files import atomic_output
-from crawler.report import Report, ReportError, build_report, fail_on_counts, fail_on_urls
-from crawler.report_render import CHUNK_RENDERERS
-from crawler.report_snapshots import SNAPSHOT_DIRECTORY, export_report_snapshots
-from crawler.store import Store, StoreError
+from crawler.run import gc_tuning
+from crawler.cli.database_command import EXIT_OK, DatabaseCommand
+from crawler.core.control_chars import printable
+from crawler.core.items import FAILING_OUTCOMES, OUTCOMES
+from crawler.core.output_files import atomic_output
+from crawler.report.model import Report, ReportError, build_report, fail_on_counts, fail_on_urls
+from crawler.report.render import CHUNK_RENDERERS
+from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, export_report_snapshots
+from crawler.store.database import Store, StoreError
 
 EXIT_FAIL_ON = 2
 
@@ -120,7 +120,7 @@ class Command(DatabaseCommand):
     @staticmethod
     def _write(chunks: Iterable[str], output: str | None) -> None:
         """Write the report as it is rendered. A file is written next to ``output`` and then
-        renamed over it (``crawler.output_files``): a report that fails half-way leaves the
+        renamed over it (``crawler.core.output_files``): a report that fails half-way leaves the
         previous one in place."""
         if output is None:
             for chunk in chunks:

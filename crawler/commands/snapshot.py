@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 
-from crawler.command_base import EXIT_ERROR, DatabaseCommand
-from crawler.archive_io import (
+from crawler.cli.database_command import EXIT_ERROR, DatabaseCommand
+from crawler.archive.archive_io import (
     ArchiveError,
     find_url_key,
     latest_snapshot,
@@ -22,8 +22,8 @@ from crawler.archive_io import (
     snapshot_by_id,
     snapshots_of,
 )
-from crawler.output_files import write_bytes
-from crawler.store import Store, StoreError
+from crawler.core.output_files import write_bytes
+from crawler.store.database import Store, StoreError
 
 LIST_COLUMNS = ("id", "fetched_at", "status", "content type", "size", "compressed", "truncated",
                 "digest")
@@ -135,7 +135,7 @@ class Command(DatabaseCommand):
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return
-        write_bytes(output, data)  # never through a link planted at FILE (crawler.output_files)
+        write_bytes(output, data)  # never through a link planted at FILE (crawler.core.output_files)
 
     def _stdout_gone(self) -> None:
         # The reader went away (e.g. `| head`): no traceback at exit.

@@ -83,7 +83,7 @@ class CoordinatorScheduler(Scheduler):
         self.stopping = False
         self.conditional = None
         if s.getbool("LINKHEALTH_ARCHIVE"):
-            from crawler.conditional import ConditionalRequestMiddleware
+            from crawler.policy.conditional import ConditionalRequestMiddleware
             self.conditional = ConditionalRequestMiddleware(crawler)
         self.loop = LoopingCall(lambda: deferred_from_coro(self._tick()))
         crawler.signals.connect(self._idle, signal=signals.spider_idle)
@@ -97,7 +97,7 @@ class CoordinatorScheduler(Scheduler):
 
     @property
     def pipeline(self) -> Any:
-        from crawler.pipelines import StorePipeline
+        from crawler.run.store_pipeline import StorePipeline
         return self.crawler.get_item_pipeline(StorePipeline)
 
     def _frontier(self) -> Frontier | None:

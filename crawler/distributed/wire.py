@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import zstandard
 
-from crawler.items import OUTCOMES, Capture, CheckItem, Hop
+from crawler.core.items import OUTCOMES, Capture, CheckItem, Hop
 
 MAGIC = b"LH1"
 TAG_BYTES = 32
@@ -255,7 +255,7 @@ def _request_data(data: Any, host: str) -> RequestData:
     _only(meta, set(REQUEST_META), "request meta")
     for name in ("linkhealth_key", "linkhealth_url"):
         _text(meta, name, optional=False)
-    # the snapshot whose validators the coordinator sent (crawler.conditional): a 304 points at it
+    # the snapshot whose validators the coordinator sent (crawler.policy.conditional): a 304 points at it
     _int(meta, "linkhealth_validated", 1, BIG)
     if data.get("callback") not in CALLBACKS or data.get("errback") not in ERRBACKS:
         raise WireError("callback/errback not among " + ", ".join(sorted(CALLBACKS | ERRBACKS)))
@@ -266,7 +266,7 @@ CHECK_FIELDS = {"url", "outcome", "status", "final_url", "redirects", "permanent
                 "error", "elapsed_ms", "content_type", "content_length", "method",
                 "head_status", "attempts", "checked_at", "not_modified", "snapshot_id", "capture",
                 "host_state"}
-HOST_STATES = {None, "unresponsive", "refusing"}  # crawler.host_health
+HOST_STATES = {None, "unresponsive", "refusing"}  # crawler.policy.host_health
 CAPTURE_FIELDS = {"url", "final_url", "fetched_at", "status", "protocol", "headers",
                   "content_type", "content_encoding", "truncated", "etag", "last_modified",
                   "body_size"}

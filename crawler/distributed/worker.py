@@ -6,7 +6,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN hosts at a time, renews their leases every third 
 ``LINKHEALTH_REDIS_LEASE``, and takes at most CONCURRENT_REQUESTS_PER_DOMAIN requests of
 each owned host into flight. Retries, redirects and HEAD-then-GET follow-ups that the
 downloader middlewares schedule stay local: they belong to the request taken. Taken
-requests wait in a local ``crawler.host_queue.HostQueue``, as in a single-process crawl, until
+requests wait in a local ``crawler.policy.host_queue.HostQueue``, as in a single-process crawl, until
 their host may take them (a rate-limited host's pace, a retry's backoff, the probe of an
 unresponsive host).
 
@@ -47,8 +47,8 @@ from crawler.distributed.frontier import (
     text,
 )
 from crawler.distributed.wire import RequestData, Wire, WireError, run_secret
-from crawler.host_queue import HostQueue
-from crawler.items import CheckItem
+from crawler.policy.host_queue import HostQueue
+from crawler.core.items import CheckItem
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

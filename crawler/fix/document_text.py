@@ -1,4 +1,4 @@
-"""A document file's bytes as the reader (``crawler.sources``) sees them, and back.
+"""A document file's bytes as the reader (``crawler.site.sources``) sees them, and back.
 
 The reader decodes UTF-8, drops one leading BOM, and splits front matter from body with
 python-frontmatter's YAML boundary (``^-{3,}\\s*$``). This module finds the same two
@@ -17,7 +17,7 @@ from crawler.fix.edits import (
     UNREADABLE,
     EditRefused,
 )
-from crawler.sources import _YAML  # the reader's own front-matter handler: one definition
+from crawler.site.sources import _YAML  # the reader's own front-matter handler: one definition
 
 BOM = b"\xef\xbb\xbf"
 

@@ -1,6 +1,6 @@
 """What an edit of a document is, and how a refused one is reported.
 
-An edit names a field the way ``crawler.references`` does (``related[2].images[0].url``, or
+An edit names a field the way ``crawler.site.references`` does (``related[2].images[0].url``, or
 ``body:line 12`` for a body link), the value expected there (``refs.raw``: the URL as written)
 and what to do with it. An edit that cannot be made exactly is refused with a ``Refusal``: a
 stable ``code`` for grouping and a ``reason`` a maintainer can read.

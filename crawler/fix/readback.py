@@ -1,8 +1,8 @@
 """The proof that an edited document reads as intended, and that nothing else changed.
 
 An edited file is split and loaded again with the reader's own front-matter handler and
-YAML parser (``crawler.sources``), and its body links found again with
-``crawler.references``. The new data must equal the old data with exactly the edited fields
+YAML parser (``crawler.site.sources``), and its body links found again with
+``crawler.site.references``. The new data must equal the old data with exactly the edited fields
 changed: replaced values are the new strings, removed entries are gone, and every other
 key, value, type and order is the same. The comparison is strict about types (``1``,
 ``1.0`` and ``True`` are not equal here) and takes NaN as equal to itself.
@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from crawler.fix.edits import READBACK_MISMATCH, EditRefused, shorten
-from crawler.references import Reference, body_references
-from crawler.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.references import Reference, body_references
+from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
 
 
 def load_front(front: str) -> Any:

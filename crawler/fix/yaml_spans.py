@@ -1,8 +1,8 @@
 """From a field path to the YAML node written for it, and where that node's text lies.
 
 The front matter is composed with the reader's own parser (libyaml when PyYAML has it, as in
-``crawler.sources``), so a field is found exactly where the crawler found it. Field paths are
-made here the way ``crawler.references`` makes them from the loaded data (``a.b``,
+``crawler.site.sources``), so a field is found exactly where the crawler found it. Field paths are
+made here the way ``crawler.site.references`` makes them from the loaded data (``a.b``,
 ``a[2].b``; keys that are not strings through ``str()``), which means:
 
 * merge keys (``<<``) are applied first: a field brought in by a merge is reached at the
@@ -26,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crawler.fix.edits import FRONT_MATTER_INVALID, EditRefused
-from crawler.bounded_yaml import BoundedSafeLoader as _LOADER  # the reader's own parser, bounded
+from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER  # the reader's own parser, bounded
 
 MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"

@@ -1,0 +1,225 @@
+"""The nightly run: crawl a site, then write its report in every format into a dated directory.
+
+    python -m crawler.jobs.nightly --source DIR [--db state/linkhealth.db] [--out state/reports]
+        [--fail-on broken,dns_error] [-s NAME=VALUE ...] [-a NAME=VALUE ...]
+
+1. ``scrapy crawl links -a source=DIR -s LINKHEALTH_DB=DB`` with the project's settings,
+   plus every ``-s`` setting and ``-a`` spider argument given here.
+2. ``scrapy report`` of that run, in every format, into ``OUT/YYYY-MM-DD/`` (today's local
+   date): ``report.md``, ``report.html``, ``report.json`` and ``report.csv``. The ``-s``
+   settings are passed to the report too (``LINKHEALTH_BROKEN_AFTER``, for instance).
+3. The archived snapshots the report links to, into ``OUT/YYYY-MM-DD/snapshots/`` where the
+   HTML report's links point (``crawler.report.snapshot_files``).
+
+Exit status: 0 done; 2 when ``--fail-on`` matched (the status of ``scrapy report
+--fail-on``); 1 when the crawl failed (its exit status, or a run that did not finish), or
+a report or the snapshots could not be written. ``make nightly SOURCE=DIR [FAIL_ON=broken]`` runs this.
+Relative paths are taken from the current directory; the Scrapy commands run from the
+repository root, where ``scrapy.cfg`` is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from crawler.report.model import build_report
+from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, export_report_snapshots
+from crawler.store.database import Store
+
+REPO = Path(__file__).resolve().parents[2]
+FORMATS = ("md", "html", "json", "csv")
+EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
+REPORT_TIMEOUT = 15 * 60
+
+
+class NightlyError(Exception):
+    """The nightly run cannot go on; the message says why."""
+
+
+def say(message: str) -> None:
+    print(f"nightly {datetime.now():%Y-%m-%d %H:%M:%S}: {message}", file=sys.stderr, flush=True)
+
+
+def scrapy(*args: str) -> list[str]:
+    return [sys.executable, "-m", "scrapy", *args]
+
+
+def setting_args(settings: Sequence[str]) -> list[str]:
+    return [arg for setting in settings for arg in ("-s", setting)]
+
+
+# -- the crawl -----------------------------------------------------------------------
+
+
+def latest_run(db: Path) -> dict[str, Any] | None:
+    """The newest row of ``runs`` (id, status, error), or None (no database, no run)."""
+    if not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            row = conn.execute("SELECT id, status, error FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else {"id": row[0], "status": row[1], "error": row[2]}
+
+
+def crawl_source(source: Path) -> str:
+    """The site directory as the crawl gets it, and records it (``runs.source``, shown in every
+    report): the crawl runs from the repository root, so a path relative to it, as given when
+    it was given relative from there; relative to the root when inside it; else absolute."""
+    if not source.is_absolute() and Path.cwd().resolve() == REPO:
+        return str(source)
+    absolute = Path(os.path.abspath(source))
+    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else str(absolute)
+
+
+def crawl(source: Path, db: Path, settings: Sequence[str] = (),
+          spider_args: Sequence[str] = (), timeout: float | None = None) -> int:
+    """Run the crawl; return the id of the run it recorded, or raise NightlyError."""
+    before = latest_run(db)
+    command = scrapy("crawl", "links", "-a", f"source={crawl_source(source)}",
+                     "-s", f"LINKHEALTH_DB={db}",
+                     *setting_args(settings), *(a for arg in spider_args for a in ("-a", arg)))
+    try:
+        status = subprocess.run(command, cwd=REPO, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        raise NightlyError(f"the crawl did not end within {timeout:.0f}s") from None
+    if status != 0:
+        raise NightlyError(f"the crawl failed (scrapy crawl exited with status {status})")
+    run = latest_run(db)
+    if run is None or (before is not None and run["id"] == before["id"]):
+        raise NightlyError(f"the crawl recorded no run in {db}")
+    if run["status"] != "finished":
+        raise NightlyError(f"run {run['id']} did not finish: {run['status']}"
+                           + (f" ({run['error']})" if run["error"] else ""))
+    return run["id"]
+
+
+# -- the reports ------------------------------------------------------------------------
+
+
+def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str] = (),
+                  fail_on: str | None = None) -> int:
+    """``scrapy report`` of ``run_id`` in every format into ``directory`` (in parallel).
+
+    Returns the exit status of the report with ``--fail-on`` (0, or 2 when it matched),
+    or 1 when any report failed. Their messages go to stderr.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for fmt in FORMATS:
+        command = scrapy("report", "--db", str(db), "--run", str(run_id), "--format", fmt,
+                         "-o", str(directory / f"report.{fmt}"), *setting_args(settings))
+        if fail_on and fmt == FORMATS[0]:
+            command += ["--fail-on", fail_on]
+        processes.append(subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True))
+    statuses = []
+    for process in processes:
+        try:
+            _, errors = process.communicate(timeout=REPORT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, errors = process.communicate()
+        sys.stderr.write(errors)
+        statuses.append(process.returncode)
+    if any(status not in (EXIT_OK, EXIT_FAIL_ON) for status in statuses):
+        return EXIT_ERROR
+    return statuses[0]
+
+
+def export_snapshots(db: Path, directory: Path, run_id: int) -> list[Path]:
+    """Write the archived snapshots the report of ``run_id`` links to into
+    ``directory/snapshots/`` (where the HTML report's relative links point).
+    Returns the files written; errors propagate."""
+    with Store(db, readonly=True) as store:
+        report = build_report(store, run_id)
+        return export_report_snapshots(store.db, report, directory / SNAPSHOT_DIRECTORY)
+
+
+# -- the whole run ----------------------------------------------------------------------
+
+
+def nightly(source: Path, db: Path, out: Path, fail_on: str | None = None,
+            settings: Sequence[str] = (), spider_args: Sequence[str] = ()) -> int:
+    if fail_on is not None:
+        from crawler.commands.report import parse_outcomes
+        try:
+            parse_outcomes(fail_on)
+        except ValueError as exc:
+            say(f"error: {exc}")
+            return EXIT_ERROR
+    if not source.is_dir():
+        say(f"error: the site directory does not exist: {source}")
+        return EXIT_ERROR
+    say(f"crawling {source} into {db}")
+    try:
+        run_id = crawl(source, db, settings, spider_args)
+    except NightlyError as exc:
+        say(f"error: {exc}; no report written")
+        return EXIT_ERROR
+    directory = out / datetime.now().date().isoformat()
+    say(f"run {run_id} finished; writing its reports into {directory}/")
+    status = write_reports(db, directory, run_id, settings, fail_on)
+    if status == EXIT_ERROR:
+        say(f"error: a report could not be written into {directory}/")
+    try:
+        exported = export_snapshots(db, directory, run_id)
+    except Exception as exc:  # noqa: BLE001 - whatever it raises, the night must say so
+        say(f"error: exporting the archived snapshots failed: {type(exc).__name__}: {exc}")
+        return EXIT_ERROR
+    if exported:
+        say(f"{len(exported)} archived snapshots the report links to written in "
+            f"{exported[0].parent}/")
+    if status != EXIT_ERROR:
+        files = ", ".join(f"report.{fmt}" for fmt in FORMATS)
+        matched = f"; --fail-on {fail_on} matched: exit status 2" if status == EXIT_FAIL_ON else ""
+        say(f"{files} written in {directory}/{matched}")
+    return status
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m crawler.jobs.nightly",
+        description="Crawl a site, then write its report in every format into OUT/YYYY-MM-DD/. "
+                    "Exit status: 0 done, 2 when --fail-on matched, 1 when the crawl failed.")
+    parser.add_argument("--source", required=True, type=Path, metavar="DIR",
+                        help="the site directory (its front-matter files are read)")
+    parser.add_argument("--db", type=Path, default=REPO / "state" / "linkhealth.db",
+                        metavar="PATH", help="the database (default: state/linkhealth.db)")
+    parser.add_argument("--out", type=Path, default=REPO / "state" / "reports", metavar="DIR",
+                        help="reports go into DIR/YYYY-MM-DD/ (default: state/reports)")
+    parser.add_argument("--fail-on", metavar="OUTCOMES",
+                        help="comma-separated outcomes: exit status 2 when the run has one")
+    parser.add_argument("-s", "--set", dest="settings", action="append", default=[],
+                        metavar="NAME=VALUE", help="a setting for the crawl and the reports")
+    parser.add_argument("-a", dest="spider_args", action="append", default=[],
+                        metavar="NAME=VALUE", help="a spider argument, such as base_url=URL")
+    args = parser.parse_args(argv)
+    for value in args.settings + args.spider_args:
+        if "=" not in value:
+            parser.error(f"expected NAME=VALUE, got {value!r}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The site as given (crawl_source makes it a path from the repository root).
+    return nightly(args.source, args.db.resolve(), args.out.resolve(),
+                   fail_on=args.fail_on, settings=args.settings, spider_args=args.spider_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Archived copies next to a report: the files its HTML links to.
+
+``export_report_snapshots`` writes the body of every snapshot a report links to
+into a directory (``snapshots/`` beside the report), named by
+``snapshot_filename``. Anything a browser would run (HTML, XHTML, SVG, scripts)
+is saved as text, so opening a copy from the report shows its source and runs
+nothing; images keep their own extension. The Datasette plugin names its downloads the
+same way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from crawler.core.output_files import output_directory, write_bytes
+from crawler.report.model import Report
+from crawler.store.snapshots import read_body
+from crawler.store.database import Store
+
+SNAPSHOT_EXTENSIONS = {
+    # Images a browser shows and never runs: their own extension.
+    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+    "image/avif": ".avif", "image/bmp": ".bmp", "image/x-icon": ".ico",
+    "image/vnd.microsoft.icon": ".ico",
+    # Anything a browser would render as a live document (scripts included) is saved as
+    # text: opened from the report it shows its source and runs nothing.
+    "text/html": ".html.txt", "application/xhtml+xml": ".xhtml.txt",
+    "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
+    "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
+    "text/javascript": ".js.txt", "application/javascript": ".js.txt",
+    "application/x-javascript": ".js.txt", "text/ecmascript": ".js.txt",
+    "application/ecmascript": ".js.txt", "application/rss+xml": ".xml.txt",
+    "application/atom+xml": ".xml.txt", "application/xslt+xml": ".xml.txt",
+    "text/xsl": ".xml.txt",
+}
+"""File extension of an exported snapshot, by content type; any other type is ``.bin``."""
+
+SNAPSHOT_DIRECTORY = "snapshots"
+"""Where, relative to the report, the HTML report links archived copies."""
+
+
+def snapshot_filename(snapshot: dict[str, Any]) -> str:
+    """``<id><ext>``: the file name of an exported snapshot (``last_snapshot`` of an entry)."""
+    content_type = (snapshot.get("content_type") or "").split(";")[0].strip().lower()
+    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(content_type, '.bin')}"
+
+
+def snapshot_href(snapshot: dict[str, Any]) -> str:
+    """The relative link from the report to an exported snapshot."""
+    return f"{SNAPSHOT_DIRECTORY}/{snapshot_filename(snapshot)}"
+
+
+def export_report_snapshots(db: Store | sqlite_utils.Database | sqlite3.Connection,
+                            report: Report, directory: str | Path) -> list[Path]:
+    """Write the body of every snapshot ``report`` links to into ``directory`` (created),
+    named by ``snapshot_filename``; return the files written. A snapshot whose blob is
+    gone is skipped. Each file is written beside its name and renamed over it, and a
+    ``directory`` that is a symbolic link is refused (``crawler.core.output_files``)."""
+    conn = db.db.conn if isinstance(db, Store) else (
+        db.conn if isinstance(db, sqlite_utils.Database) else db)
+    target = Path(directory)
+    snapshots = {e.last_snapshot["id"]: e.last_snapshot for e in report.urls if e.last_snapshot}
+    written: list[Path] = []
+    for snapshot_id in sorted(snapshots):
+        row = conn.execute("SELECT digest FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
+        if row is None or row[0] is None:
+            continue
+        try:
+            body = read_body(conn, row[0])
+        except KeyError:
+            continue
+        path = output_directory(target) / snapshot_filename(snapshots[snapshot_id])
+        write_bytes(path, body)
+        written.append(path)
+    return written
