@@ -121,6 +121,8 @@ EXTENSIONS_BASE = {name: order for name, order in scrapy_defaults.EXTENSIONS_BAS
                    if name != "scrapy.extensions.remote_control.RemoteControl"}
 EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
+    # What the spider, middlewares, pipeline and coordinator share (crawler/run/context.py).
+    "crawler.run.context.RunContext": 0,
     "crawler.fetch.body_limit.BodyLimit": 100,
     "crawler.run.log_redaction.LogRedaction": 0,
     "crawler.run.progress.Progress": 500,

@@ -5,9 +5,9 @@
 The spider only reads documents (in a worker thread, a batch at a time),
 yields one request per unique URL, and turns each answer into a ``CheckItem``
 with ``crawler.classify.outcomes`` (with a ``Capture`` of the body when archiving).
-Results go to the store pipeline's ``record`` directly (a ``DocumentItem`` per
-document, a ``CheckItem`` per URL); only a check carrying a body to archive is
-yielded, so that Scrapy awaits its hashing and compression. A document whose bytes are
+Results go to the run context's ``record`` directly (``crawler.run.context``: a
+``DocumentItem`` per document, a ``CheckItem`` per URL); only a check carrying a body to
+archive is yielded, so that Scrapy awaits its hashing and compression. A document whose bytes are
 unchanged since its last run comes with its references from the database instead of
 being parsed (``crawler.site.unchanged_documents``). URLs checked healthy
 recently (``LINKHEALTH_RECHECK_AFTER``) are skipped; failing ones get a Wayback lookup
@@ -44,10 +44,10 @@ from crawler.core.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.run.store_pipeline import StorePipeline
+from crawler.run.context import RunContext
 from crawler.site.reader import SiteReader, in_daemon_thread
 from crawler.site.sources import Document, ReadLimits, read_site_config
-from crawler.store.database import utc_now
+from crawler.core.clock import utc_now
 from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
 from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
 from crawler.archive.wayback import (
@@ -122,16 +122,17 @@ class LinksSpider(scrapy.Spider):
         spider.wayback_recheck = parse_duration(s.get("LINKHEALTH_WAYBACK_RECHECK"))
         return spider
 
+    @functools.cached_property
+    def context(self) -> RunContext:
+        """What the run's components share: where results go, what earlier runs left."""
+        return RunContext.of(self.crawler)
+
     @property
     def history(self) -> History:
-        return self.results.history
-
-    @functools.cached_property
-    def results(self) -> StorePipeline:
-        """Where results are recorded (``record(item)``)."""
-        return self.crawler.get_item_pipeline(StorePipeline)
+        return self.context.history
 
     async def start(self) -> AsyncIterator[Any]:
+        self.context.answers_follow_ups_with(self.follow_ups)
         if self.config_error:
             self.logger.warning("Ignoring the site configuration: %s", self.config_error)
         if self.skip_unchanged:
@@ -149,11 +150,11 @@ class LinksSpider(scrapy.Spider):
                              unchanged, stats.get_value("linkhealth/documents", 0))
 
     def _know_unchanged_documents(self) -> None:
-        store = self.results.store
-        if store is None:
+        if self.context.run_id is None:  # the database did not open: the crawl is stopping
             return
         try:
-            self.reader.known = KnownDocuments(store.path, self.reader.key, self.reader.limits)
+            self.reader.known = KnownDocuments(self.crawler.settings.get("LINKHEALTH_DB"),
+                                               self.reader.key, self.reader.limits)
         except sqlite3.Error as exc:
             self.logger.warning("Parsing every document: cannot read the recorded ones (%s)", exc)
 
@@ -197,7 +198,7 @@ class LinksSpider(scrapy.Spider):
             else:
                 exact = False
                 refs.append(RefItem(ref.field, ref.kind, shown(ref.value), target.key))
-        self.results.record(DocumentItem(
+        self.context.record(DocumentItem(
             document.path, document.collection, document.title, document.published,
             document.error, document.error_line, refs,
             source_digest=document.digest if exact else None))
@@ -209,7 +210,7 @@ class LinksSpider(scrapy.Spider):
         stats = self.crawler.stats
         stats.inc_value("linkhealth/documents_unchanged")
         stats.inc_value("linkhealth/refs", len(document.targets))
-        self.results.record(UnchangedDocumentItem(document.document_id, document.last_run_id))
+        self.context.record(UnchangedDocumentItem(document.document_id, document.last_run_id))
         yield from self._checks(document.targets, document.published)
 
     def _checks(self, targets: list[Target | Invalid], published: str | None
@@ -229,7 +230,7 @@ class LinksSpider(scrapy.Spider):
                         published)
                 checks.append(self._check(target))
         stats.inc_value("linkhealth/unique_urls", len(checks))
-        record = self.results.record
+        record = self.context.record
         made = 0
         for output in checks:  # a request, a check made without one, or None (skipped)
             if isinstance(output, CheckItem):
@@ -285,13 +286,14 @@ class LinksSpider(scrapy.Spider):
         if item.capture is not None:
             outputs.append(item)
         else:
-            self.results.record(item)
-        outputs.extend(self._wayback_lookup(item))
+            self.context.record(item)
+        outputs.extend(self.follow_ups(item))
         return outputs or None
 
     # -- Wayback Machine ------------------------------------------------------
 
-    def _wayback_lookup(self, item: CheckItem) -> Iterator[scrapy.Request]:
+    def follow_ups(self, item: CheckItem) -> Iterator[scrapy.Request]:
+        """What a check asks for beyond itself: the Wayback lookup of a failing URL."""
         if not self.wayback or item.outcome not in WAYBACK_OUTCOMES:
             return
         url, published = self.first_seen.get(item.url, (item.url, None))
@@ -306,7 +308,7 @@ class LinksSpider(scrapy.Spider):
                   "linkhealth_wayback": (item.url, around), "dont_redirect": True})
 
     def wayback_answer(self, response: Response) -> None:
-        self.results.record(self._wayback_result(response))
+        self.context.record(self._wayback_result(response))
 
     def _wayback_result(self, response: Response) -> WaybackItem:
         key, around = response.meta["linkhealth_wayback"]
@@ -324,7 +326,7 @@ class LinksSpider(scrapy.Spider):
 
     def wayback_failed(self, failure: Failure) -> None:
         key, around = failure.request.meta["linkhealth_wayback"]
-        self.results.record(WaybackItem(key, around, "error", error=describe(failure.value)))
+        self.context.record(WaybackItem(key, around, "error", error=describe(failure.value)))
 
 
 def _flag(value: str | bool) -> bool:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import scrapy
 
+from crawler.run.context import RunContext
 from spiders.links import LinksSpider
 
-if TYPE_CHECKING:  # imported when used: redis costs 93 ms at every `scrapy` start otherwise
-    from crawler.distributed.worker import ResultPipeline
 
 
 class LinksWorkerSpider(scrapy.Spider):
@@ -60,14 +59,12 @@ class LinksWorkerSpider(scrapy.Spider):
         return spider
 
     @functools.cached_property
-    def results(self) -> ResultPipeline:
-        """Where checks are handed back to the frontier (``record(item)``)."""
-        from crawler.distributed.worker import ResultPipeline
+    def context(self) -> RunContext:
+        """Where checks go: back to the frontier (the worker's scheduler records them)."""
+        return RunContext.of(self.crawler)
 
-        return self.crawler.get_item_pipeline(ResultPipeline)
-
-    def _wayback_lookup(self, item: Any) -> Any:
-        return iter(())
+    def follow_ups(self, item: Any) -> Any:
+        return ()  # Wayback lookups are made by the coordinator when it ingests a check
 
     async def start(self) -> AsyncIterator[Any]:
         return

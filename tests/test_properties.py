@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crawler.store.history import parse_time
+from crawler.core.clock import epoch_seconds
 from crawler.site.references import front_matter_references
 from crawler.site.sources import read_document
 from crawler.core.urls import Invalid, Target, normalise, redact, resolve
@@ -147,13 +147,13 @@ def test_dates_and_other_yaml_types_in_url_fields_are_not_strings():
 
 @given(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9999, 12, 30)))
 def test_stored_times_read_back_as_the_same_instant(moment):
-    stored = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as crawler.store.database.utc_now writes them
+    stored = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # as crawler.core.clock.utc_now writes them
     expected = moment.replace(microsecond=0, tzinfo=dt.UTC).timestamp()
-    assert parse_time(stored) == expected
+    assert epoch_seconds(stored) == expected
 
 
 @pytest.mark.parametrize("text", ["2026-11-26 14:32:22Z", "2026-11-26T14:32:22",
                                   "2026-11-26T14:32:22+00:00", "26/11/2026", "2026-11-26T14:32:2ZZ"])
 def test_a_time_in_another_form_is_refused(text):
     with pytest.raises(ValueError):
-        parse_time(text)
+        epoch_seconds(text)

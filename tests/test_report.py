@@ -24,14 +24,11 @@ from crawler.report.model import (
     human_duration,
     redirect_updates,
 )
-from crawler.report.render import (
-    human_bytes,
-    md_link,
-    render_csv,
-    render_html,
-    render_json,
-    render_markdown,
-)
+from crawler.core.text import human_bytes
+from crawler.report.csv_report import render_csv
+from crawler.report.html import render_html
+from crawler.report.json_report import render_json
+from crawler.report.markdown import md_link, render_markdown
 from crawler.store.schema import m001_initial_schema
 from crawler.store.snapshots import compress, sha256_hex
 from crawler.store.database import Store, StoreError
@@ -283,7 +280,7 @@ def test_markdown_sections_and_rows(report):
 
 
 def test_markdown_escapes_pipes():
-    from crawler.report.render import md_cell, md_code
+    from crawler.report.markdown import md_cell, md_code
     assert md_cell("a|b\nc") == "a\\|b c"
     assert md_code("x|y") == "`x\\|y`"
 
@@ -681,7 +678,8 @@ def test_comparison_on_a_database_without_the_changes_view(tmp_path: Path):
 
 
 def test_snapshot_files_are_named_so_that_pages_cannot_run():
-    from crawler.report.snapshot_files import snapshot_filename, snapshot_href
+    from crawler.archive.copies import snapshot_filename
+    from crawler.report.snapshot_files import snapshot_href
     names = {t: snapshot_filename({"id": 7, "content_type": t}) for t in (
         "text/html; charset=utf-8", "application/xhtml+xml", "image/svg+xml", "image/png",
         "IMAGE/JPEG", "application/pdf", None)}

@@ -16,11 +16,12 @@ import pytest
 
 from crawler.report import html as report_html
 
-from crawler.report import render as report_render
+from crawler.report import csv_report, json_report, markdown
 from crawler.commands.report import Command
 from crawler.core.items import CheckItem, DocumentItem, Hop, RefItem
 from crawler.report.model import build_report
-from crawler.report.render import CHUNK_RENDERERS, RENDERERS, report_dict
+from crawler.report.formats import CHUNK_RENDERERS, render
+from crawler.report.json_report import report_dict
 from crawler.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,15 +70,15 @@ def report(db_path: Path, request):
 @pytest.fixture
 def tiny_pieces(monkeypatch):
     """Pieces of a few lines, URLs, rows or documents each: every boundary gets crossed."""
-    monkeypatch.setattr(report_render, "MD_CHUNK_LINES", 7)
-    monkeypatch.setattr(report_render, "JSON_CHUNK_URLS", 3)
-    monkeypatch.setattr(report_render, "CSV_CHUNK_ROWS", 4)
+    monkeypatch.setattr(markdown, "MD_CHUNK_LINES", 7)
+    monkeypatch.setattr(json_report, "JSON_CHUNK_URLS", 3)
+    monkeypatch.setattr(csv_report, "CSV_CHUNK_ROWS", 4)
     monkeypatch.setattr(report_html, "DOCUMENTS_PER_CHUNK", 2)
 
 
 @pytest.mark.parametrize("fmt", sorted(CHUNK_RENDERERS))
 def test_pieces_make_the_same_text(report, fmt, tiny_pieces):
-    whole = RENDERERS[fmt](report)
+    whole = render(report, fmt)
     pieces = list(CHUNK_RENDERERS[fmt](report))
     assert len(pieces) > 3
     assert "".join(pieces) == whole
@@ -91,7 +92,7 @@ def test_json_is_exactly_what_the_standard_library_writes(report, tiny_pieces):
 
 def test_the_command_writes_the_same_file(db_path: Path, tmp_path: Path):
     with Store(db_path, readonly=True) as store:
-        expected = RENDERERS["html"](build_report(store, include_all=True))
+        expected = render(build_report(store, include_all=True), "html")
     out = tmp_path / "links.html"
     result = subprocess.run([sys.executable, "-m", "scrapy", "report", "--db", str(db_path),
                              "--all", "--format", "html", "-o", str(out)],

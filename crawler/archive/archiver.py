@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.asyncio import run_in_thread
 
-from crawler.store.history import History, LastSnapshot, parse_time
+from crawler.core.clock import epoch_seconds
+from crawler.store.history import History, LastSnapshot
 from crawler.store.snapshots import compress, sha256_hex
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class Archiver:
             item.snapshot_id, item.capture = last.id, None
             self.stats.inc_value("linkhealth/archive/unchanged")
             return
-        elif last is not None and (parse_time(capture.fetched_at) or 0.0) - last.fetched_at < self.min_age:
+        elif last is not None and (epoch_seconds(capture.fetched_at) or 0.0) - last.fetched_at < self.min_age:
             item.capture = None
             self.stats.inc_value("linkhealth/archive/changed_too_recent")
             return
@@ -97,6 +98,6 @@ class Archiver:
         if capture is None or item.snapshot_id is None:
             return
         self.history.snapshots[item.url] = LastSnapshot(
-            item.snapshot_id, capture.digest or "", parse_time(capture.fetched_at) or 0.0,
+            item.snapshot_id, capture.digest or "", epoch_seconds(capture.fetched_at) or 0.0,
             capture.etag, capture.last_modified, capture.final_url)
         capture.compressed = None

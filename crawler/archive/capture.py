@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.fetch.body_limit import matches_types, media_type
+from crawler.core.media_types import matches_types, media_type
 from crawler.core.items import Capture
 from crawler.store.snapshots import storable_headers
-from crawler.store.database import utc_now
+from crawler.core.clock import utc_now
 from crawler.core.urls import redact
 
 if TYPE_CHECKING:

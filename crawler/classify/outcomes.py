@@ -20,9 +20,9 @@ from twisted.internet import error as tx_error
 
 from crawler.core.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
 from crawler.core.items import CheckItem, Hop
-from crawler.policy.redirects import chain_of
-from crawler.fetch.tls import causes, is_tls_failure
-from crawler.store.database import utc_now
+from crawler.core.failures import causes, is_tls_failure
+from crawler.core.clock import utc_now
+from crawler.core.text import one_line
 from crawler.core.urls import redact, redact_text, registered_domain
 
 if TYPE_CHECKING:
@@ -41,6 +41,16 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.I | re.S)
 _TAG = re.compile(r"<[^>]+>")
 _INDEX_PAGE = re.compile(r"/(?:index|default|home)\.[a-z0-9]{2,5}", re.I)
+
+
+def chain_of(request: Request, response: Response | None = None) -> list[tuple[str, int]]:
+    """Hops ``(url, status)`` that led to ``request``, plus its own answer when given."""
+    urls = request.meta.get("redirect_urls", [])
+    reasons = request.meta.get("redirect_reasons", [])
+    hops = [(url, reason if isinstance(reason, int) else 0) for url, reason in zip(urls, reasons)]
+    if response is not None:
+        hops.append((request.url, response.status))
+    return hops
 
 
 def check_from_response(response: Response) -> CheckItem:
@@ -214,13 +224,13 @@ def _content_length(response: Response) -> int | None:
 
 def describe(exc: BaseException) -> str:
     """One readable line; Twisted's lists of wrapped failures become their innermost reasons."""
-    text = _one_line(exc)
+    text = one_line(exc, 500)
     if "twisted.python.failure.Failure" not in text:
         return text
     inner = [cause for cause in causes(exc)
              if cause is not exc and not getattr(cause, "reasons", None)
              and "twisted.python.failure.Failure" not in str(cause)]
-    reasons = dict.fromkeys(f"{_name(cause)}: {_one_line(cause)}" for cause in inner)
+    reasons = dict.fromkeys(f"{_name(cause)}: {one_line(cause, 500)}" for cause in inner)
     return "; ".join(reasons) or text
 
 
@@ -229,5 +239,3 @@ def _name(exc: BaseException) -> str:
     return "not an HTTP response" if name == "ParseError" else name
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500]

@@ -13,17 +13,9 @@ from pathlib import Path
 
 from crawler.cli.database_command import DatabaseCommand
 from crawler.archive.archive_io import PrunePlan, apply_prune, parse_duration, prune_plan
+from crawler.core.text import human_bytes
 from crawler.store.database import Store, StoreError
 
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def describe(plan: PrunePlan) -> str:

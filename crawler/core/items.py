@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 OUTCOMES = (
@@ -18,6 +19,16 @@ OUTCOMES = (
     "excluded",
     "forbidden_address",
 )
+def outcome_rank(outcome: str) -> int:
+    """Where an outcome comes in every list and report: OUTCOMES' order, unknown ones last."""
+    return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
+
+
+def in_outcome_order(outcomes: Iterable[str]) -> list[str]:
+    """The distinct outcomes, in OUTCOMES' order (unknown ones last, by name)."""
+    return sorted(set(outcomes), key=lambda outcome: (outcome_rank(outcome), outcome))
+
+
 FAILING_OUTCOMES = frozenset({
     "broken", "timeout", "dns_error", "connection_error", "tls_error",
     "too_many_redirects", "soft_404", "invalid_url", "forbidden_address",

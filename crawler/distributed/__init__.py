@@ -9,4 +9,7 @@
 * ``local``       ``make crawl WORKERS=N``: a private redis-server, the workers, the coordinator.
 
 See docs/scale-out.md.
+
+May import: ``crawler.policy``, ``crawler.run``, ``crawler.store``, ``crawler.core``,
+``crawler.defaults``.
 """

@@ -35,6 +35,7 @@ from crawler.distributed.frontier import (
     setting,
 )
 from crawler.distributed.wire import Wire, WireError, run_secret
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -96,20 +97,19 @@ class CoordinatorScheduler(Scheduler):
         self.loop.start(self.poll, now=False)
 
     @property
-    def pipeline(self) -> Any:
-        from crawler.run.store_pipeline import StorePipeline
-        return self.crawler.get_item_pipeline(StorePipeline)
+    def context(self) -> RunContext:
+        return RunContext.of(self.crawler)
 
     def _frontier(self) -> Frontier | None:
         """The run's namespace, once the store pipeline has opened the run."""
         if self.frontier is None:
-            run_id = self.pipeline.run_id
+            run_id = self.context.run_id
             if run_id is None:
                 return None
             ns = namespace(self.prefix, self.db_path, run_id)
             self.frontier = Frontier(self.server, self.prefix, ns)
             self.wire = Wire(self.secret, ns, self.body_limit)
-            self.ingested = set(self.pipeline.history.done_in_run)
+            self.ingested = set(self.context.history.done_in_run)
             if getattr(self.spider_, "ingest_only", False):
                 self._restore_stats()
             logger.info("Distributed run %s: frontier %s at %s", run_id, ns,
@@ -124,7 +124,7 @@ class CoordinatorScheduler(Scheduler):
             # under the namespace (a late worker result) would mislead; start clean.
             f.drop()
         pipe = self.server.pipeline(transaction=False)
-        pipe.hsetnx(f.k["meta"], "run_id", self.pipeline.run_id)
+        pipe.hsetnx(f.k["meta"], "run_id", self.context.run_id)
         pipe.hsetnx(f.k["meta"], "db", str(self.db_path))
         pipe.sadd(f.active, f.ns)
         pipe.execute()
@@ -227,9 +227,7 @@ class CoordinatorScheduler(Scheduler):
             if self.seeding_done and not self.pending and not self.ingest_only and not self.saved:
                 # "seeding_done" in Redis promises `scrapy ingest` that the documents, refs
                 # and local checks are committed: flush first.
-                pipeline = self.pipeline
-                pipeline.flush()
-                if not (pipeline.documents or pipeline.checks or pipeline.wayback):
+                if self.context.commit():
                     self._save_stats()
                     self.saved = True
             batch = self.frontier.read_results(INGEST_BATCH)
@@ -237,7 +235,7 @@ class CoordinatorScheduler(Scheduler):
             self._redis_failed(exc)
             return
         self._redis_ok()
-        pipeline = self.pipeline
+        context = self.context
         rejected: dict[str, bytes] = {}
         for key, data in batch:
             if data is None or key in self.ingested:
@@ -248,13 +246,13 @@ class CoordinatorScheduler(Scheduler):
                 self.rejected(f"result of {key[:200]!r}", exc)
                 rejected[key] = data
                 continue
-            await pipeline.process_item(item)
-            self._wayback(item)
+            await context.record_async(item)
+            for request in context.follow_ups(item):  # a Wayback lookup of a failing URL
+                self.crawler.engine.crawl(request)
             self.ingested.add(key)
             self.ingested_now += 1
         if batch:
-            pipeline.flush()
-            if pipeline.checks or pipeline.failed:  # not committed: keep them in Redis
+            if not context.commit():  # not committed: keep them in Redis
                 return
             try:
                 self.frontier.forget_results([key for key, _ in batch], rejected)
@@ -287,19 +285,12 @@ class CoordinatorScheduler(Scheduler):
         """A fresh run whose Redis counts every URL done, but not every seeded URL came back
         with a valid result (an entry altered or forged by another client): it stops as
         incomplete instead of finishing with holes, and its keys go, so that resume re-seeds."""
-        if self.ingest_only or self.pipeline.resumed_from is not None or self.ingested_now >= seeded:
+        if self.ingest_only or self.context.resumed_from is not None or self.ingested_now >= seeded:
             return False
         self._stop("incomplete", f"{seeded - self.ingested_now} of the {seeded} URLs seeded have "
                    "no valid result, though Redis counts them done (entries altered by another "
                    "client?)")
         return True
-
-    def _wayback(self, item: Any) -> None:
-        lookup = getattr(self.spider_, "_wayback_lookup", None)
-        if lookup is None:
-            return
-        for request in lookup(item):
-            self.crawler.engine.crawl(request)
 
     def _restore_stats(self) -> None:
         """``scrapy ingest``: the run closes with the dead coordinator's counters."""
@@ -317,7 +308,7 @@ class CoordinatorScheduler(Scheduler):
             logger.warning("The coordinator died before it had seeded the whole site: the run "
                            "stays interrupted after this ingest; `scrapy crawl links -a resume=1` "
                            "seeds the rest")
-        resumed = self.pipeline.resumed_from or {}
+        resumed = self.context.resumed_from or {}
         for name in SAVED_STATS:
             value = saved.get(name, 0)
             if name in ("requested", "skipped"):  # the pipeline adds the run's stored counts

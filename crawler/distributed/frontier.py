@@ -39,22 +39,16 @@ from urllib.parse import urlsplit
 import redis
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-logger = logging.getLogger(__name__)
+from crawler.defaults import DEFAULTS
 
-# Defaults for the settings (also declared in crawler/defaults.py once applied).
-DEFAULTS = {
-    "LINKHEALTH_REDIS_URL": "",
-    "LINKHEALTH_REDIS_PREFIX": "linkhealth",
-    "LINKHEALTH_REDIS_LEASE": 30.0,
-    "LINKHEALTH_REDIS_WAIT": 60.0,
-    "LINKHEALTH_REDIS_POLL": 0.2,
-    "LINKHEALTH_REDIS_SECRET": "",
-}
+logger = logging.getLogger(__name__)
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 
 
 def setting(settings: Any, name: str, kind: str = "get") -> Any:
+    """A Redis setting of linkhealth, its declared default when the settings lack it (settings
+    built without the project's, as in a component test)."""
     value = settings.get(name)
     if value is None:
         value = DEFAULTS[name]

@@ -49,6 +49,7 @@ from crawler.distributed.frontier import (
 from crawler.distributed.wire import RequestData, Wire, WireError, run_secret
 from crawler.policy.host_queue import HostQueue
 from crawler.core.items import CheckItem
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -88,6 +89,7 @@ class WorkerScheduler(BaseScheduler):
         self.stopping = False
         self.loop = LoopingCall(self._tick)
         crawler.signals.connect(self._idle, signal=signals.spider_idle)
+        RunContext.of(crawler).records_with(self)  # the spider's checks come back here
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WorkerScheduler:
@@ -240,6 +242,19 @@ class WorkerScheduler(BaseScheduler):
 
     # -- results -----------------------------------------------------------------------
 
+    # The run context's Recorder: checks go back to the frontier, nothing else is kept.
+
+    def record(self, item: Any) -> None:
+        if isinstance(item, CheckItem):
+            self.crawler.stats.inc_value("linkhealth/checked")
+            self.finish(item)
+
+    async def record_async(self, item: Any) -> None:
+        self.record(item)  # the coordinator hashes and compresses captures
+
+    def commit(self) -> bool:
+        return not self.unsent
+
     def finish(self, item: CheckItem) -> None:
         leases = self.leases.get(item.url)
         if not leases:
@@ -289,21 +304,17 @@ class WorkerScheduler(BaseScheduler):
 
 
 class ResultPipeline:
-    """Hands each check back to the frontier (the worker never opens the database)."""
+    """Hands each check Scrapy brings through the item pipeline (one carrying a body) to
+    the run context, which the worker's scheduler records with: back to the frontier (the
+    worker never opens the database)."""
 
     def __init__(self, crawler: Crawler):
-        self.crawler = crawler
+        self.context = RunContext.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ResultPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        self.record(item)
+        self.context.record(item)
         return item
-
-    def record(self, item: Any) -> None:
-        """What the spider hands over directly (see ``StorePipeline.record``)."""
-        if isinstance(item, CheckItem):
-            self.crawler.stats.inc_value("linkhealth/checked")
-            self.crawler.engine._slot.scheduler.finish(item)

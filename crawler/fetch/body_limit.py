@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import StopDownload
 
+from crawler.core.media_types import matches_types, media_type
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -28,17 +30,6 @@ if TYPE_CHECKING:
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SERVICE_BODY_CAP = 1024 * 1024  # CDX answers and other lookups the crawl makes itself
-
-
-def media_type(content_type: bytes | str | None) -> str:
-    """``text/html; charset=utf-8`` -> ``text/html``."""
-    if isinstance(content_type, bytes):
-        content_type = content_type.decode("latin-1")
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def matches_types(kind: str, patterns: list[str]) -> bool:
-    return any(kind == p or (p.endswith("/*") and kind.startswith(p[:-1])) for p in patterns)
 
 
 class BodyLimit:

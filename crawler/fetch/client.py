@@ -55,12 +55,6 @@ from scrapy.exceptions import (
     ResponseDataLossError,
 )
 from scrapy.http import Headers
-from scrapy.utils._download_handlers import (
-    check_stop_download,
-    get_maxsize_msg,
-    get_warnsize_msg,
-    make_response,
-)
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import ssl
 from twisted.internet.defer import Deferred
@@ -69,9 +63,16 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from twisted.web.iweb import UNKNOWN_LENGTH
 
+from crawler.core.compat import (
+    ResponseFailed,
+    ResponseNeverReceived,
+    check_stop_download,
+    get_maxsize_msg,
+    get_warnsize_msg,
+    make_response,
+)
 from crawler.fetch import message
 from crawler.fetch.transfer_codings import BadCoding, TransferDecoder, transfer_codings
 from crawler.core.urls import DEFAULT_PORTS

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import ResponseDataLossError
-from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
 from scrapy.utils.asyncio import is_asyncio_available
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from crawler.core.compat import get_dataloss_msg, use_tls_policy, wrap_twisted_exceptions
 from crawler.fetch.client import LeanHTTPClient
 from crawler.fetch.guard import AddressGuard
 from crawler.fetch.tls import VerifyingContextFactory
@@ -45,11 +45,14 @@ logger = logging.getLogger(__name__)
 class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        self._contextFactory = VerifyingContextFactory.from_crawler(crawler)
+        tls_policy = VerifyingContextFactory.from_crawler(crawler)
+        use_tls_policy(self, tls_policy)  # Scrapy's client verifies as the lean one does
         self.guard = AddressGuard.from_crawler(crawler)
+        self.bind_address = crawler.settings.get("DOWNLOAD_BIND_ADDRESS")
+        self.dataloss_warned = False
         self.client: LeanHTTPClient | None = None
         if crawler.settings.getbool("LINKHEALTH_LEAN_CLIENT"):
-            self.client = LeanHTTPClient.from_crawler(crawler, self._contextFactory)
+            self.client = LeanHTTPClient.from_crawler(crawler, tls_policy)
         # A Deferred is awaited as it is on Twisted's own reactors, as a Future on asyncio's.
         self._awaitable = maybe_deferred_to_future if is_asyncio_available() else _itself
 
@@ -61,14 +64,14 @@ class GuardedHTTPDownloadHandler(HTTP11DownloadHandler):
         # Where the request goes, for the TLS diagnosis (crawler/fetch/tls_diagnosis.py): an
         # address the guard vetted (the lean client puts the one it dials); none via a proxy.
         meta["linkhealth_address"] = addresses[0] if addresses else None
-        if self.client is None or self._bind_address or meta.get("proxy") or meta.get("bindaddress"):
+        if self.client is None or self.bind_address or meta.get("proxy") or meta.get("bindaddress"):
             return await super().download_request(request)
         try:
             return await self._awaitable(self.client.fetch(request, addresses))
         except ResponseDataLossError:
-            if not self._fail_on_dataloss_warned:
+            if not self.dataloss_warned:
                 logger.warning(get_dataloss_msg(request.url))
-                self._fail_on_dataloss_warned = True
+                self.dataloss_warned = True
             raise
         except Exception:
             with wrap_twisted_exceptions():  # Twisted's errors as Scrapy's, as its handler does

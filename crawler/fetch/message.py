@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twisted.web._newclient import BadResponseVersion, ParseError
-
+from crawler.core.compat import BadResponseVersion, ParseError
 from crawler.core.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def request_bytes(request: Request, target: str, host: bytes) -> bytes:
         parts += (b"Host: ", host, b"\r\n")
     for name, values in headers.items():
         for value in values:
-            parts += (_one_line(name), b": ", _one_line(value), b"\r\n")
+            parts += (_no_line_breaks(name), b": ", _no_line_breaks(value), b"\r\n")
     body = request.body
     if body:
         parts += (b"Content-Length: ", str(len(body)).encode("ascii"), b"\r\n\r\n", body)
@@ -93,7 +92,7 @@ def request_bytes(request: Request, target: str, host: bytes) -> bytes:
     return b"".join(parts)
 
 
-def _one_line(value: bytes) -> bytes:
+def _no_line_breaks(value: bytes) -> bytes:
     """A header name or value cannot carry a line break (no header injection)."""
     if b"\n" in value or b"\r" in value:
         return value.replace(b"\r\n", b" ").replace(b"\r", b" ").replace(b"\n", b" ")

@@ -9,16 +9,15 @@ own non-verifying context factory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL
-from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
-from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
+
+from crawler.core.compat import IOpenSSLTrustRoot, ScrapyTLSPolicy
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -55,7 +54,7 @@ class VerifyingContextFactory:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> VerifyingContextFactory:
         settings = crawler.settings
-        insecure = _ScrapyClientContextFactory.from_crawler(crawler)
+        insecure = ScrapyTLSPolicy.from_crawler(crawler)
         if not settings.getbool("LINKHEALTH_VERIFY_TLS"):
             return cls(None, insecure)
         bundle = settings.get("LINKHEALTH_CA_BUNDLE") or None
@@ -73,27 +72,3 @@ class VerifyingContextFactory:
         if self.trust_root is None:
             return self.insecure.creatorForNetloc(hostname.encode("ascii"), port)
         return optionsForClientTLS(hostname, trustRoot=self.trust_root)
-
-
-def causes(exc: BaseException, depth: int = 0) -> Iterator[BaseException]:
-    """The exception, what caused it, and the reasons Twisted wraps in ResponseFailed & co."""
-    if depth > 8:
-        return
-    yield exc
-    for nested in (exc.__cause__, exc.__context__):
-        if nested is not None:
-            yield from causes(nested, depth + 1)
-    for reason in getattr(exc, "reasons", None) or ():
-        value = getattr(reason, "value", reason)
-        if isinstance(value, BaseException):
-            yield from causes(value, depth + 1)
-
-
-def is_tls_failure(exc: BaseException) -> bool:
-    """A handshake or certificate failure anywhere in the exception's causes."""
-    return any(_is_tls_exception(cause) for cause in causes(exc))
-
-
-def _is_tls_exception(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module.startswith(("OpenSSL", "service_identity", "ssl")) or isinstance(exc, SSL.Error)

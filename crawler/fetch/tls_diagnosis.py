@@ -27,7 +27,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.httpobj import urlparse_cached
 
-from crawler.fetch.tls import is_tls_failure
+from crawler.core.failures import is_tls_failure
 
 if TYPE_CHECKING:
     from scrapy import Request

@@ -14,6 +14,9 @@ Pure functions over bytes and text: no Scrapy, no database, no network. The modu
 * ``readback``: the proof that an edited file reads as intended, and nothing else changed.
 * ``unified_diff``: a patch ``git apply`` accepts from the site's root.
 * ``apply``: writing the edited files in place, atomically.
+
+May import: ``crawler.site`` (the reader's own parsing), ``crawler.store``, ``crawler.archive``,
+``crawler.core``.
 """
 
 from crawler.fix.apply import StaleFile, apply_changes, write_atomically

@@ -1,20 +1,19 @@
 """Writing edited files in place, each atomically.
 
-A file is written to a temporary file in its own directory (created with ``O_EXCL`` by
-``tempfile.mkstemp``), flushed to disk, given the old file's permission bits, and renamed
-over it with ``os.replace``: a reader sees the old bytes or the new ones, never half a
-file, and a crash leaves at most a stray ``.NAME.*.tmp`` beside it. Before anything is
+A file is written as every output of linkhealth is (``crawler.core.output_files``): a
+temporary file in its own directory, created with ``O_EXCL``, flushed to disk, given the old
+file's permission bits, and renamed over it: a reader sees the old bytes or the new ones,
+never half a file, and a crash leaves at most a stray ``.NAME.*.partial`` beside it. Before anything is
 written, every file must still hold the bytes the edits were made from.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from crawler.core.output_files import write_bytes
 from crawler.fix.unified_diff import FileChange
 
 
@@ -45,43 +44,9 @@ def apply_changes(root: str | os.PathLike[str], changes: Iterable[FileChange]) -
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace the file at ``path`` with ``data`` in one rename, keeping its permission
-    bits (a new file gets 0o666 minus the umask, as ``open`` would give it)."""
-    target = Path(path)
-    mode = _mode(target)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_directory(target.parent)
-
-
-def _mode(path: Path) -> int:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (os.umask can
-    only be read by setting it, which races with other threads creating files)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
+    """Replace the file at ``path`` with ``data`` in one rename, synced to disk, keeping its
+    permission bits (a new file gets 0o666 minus the umask, as ``open`` would give it)."""
+    write_bytes(path, data, keep_mode=True, durable=True)
 
 
 def _inside(root: Path, relative: str) -> Path:
@@ -89,17 +54,3 @@ def _inside(root: Path, relative: str) -> Path:
     if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"{relative!r} is not a plain path relative to the site root")
     return root.joinpath(*parts)
-
-
-def _sync_directory(directory: Path) -> None:
-    """The rename itself reaches the disk (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a directory; the rename is done anyway
-    finally:
-        os.close(fd)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from crawler.core.text import one_line
 from crawler.fix.edits import FRONT_MATTER_INVALID, EditRefused
 from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER  # the reader's own parser, bounded
 
@@ -81,7 +82,7 @@ class FrontMatterIndex:
             self._scalars = _scalar_spans(front)
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             raise EditRefused(FRONT_MATTER_INVALID,
-                              f"the front matter does not load: {_one_line(exc)}") from exc
+                              f"the front matter does not load: {one_line(exc)}") from exc
         finally:
             self._loader.dispose()
         if root is not None and not isinstance(root, MappingNode):
@@ -189,7 +190,3 @@ def _scalar_spans(front: str) -> dict[int, ScalarSpan]:
             end = token.end_mark.index
             spans[end] = ScalarSpan(token.start_mark.index, end, depth > 0)
     return spans
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

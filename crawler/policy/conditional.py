@@ -23,6 +23,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.policy.follow_up import CONDITIONAL_HEADERS
 from crawler.core.urls import normalise
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
 
 class ConditionalRequestMiddleware:
     def __init__(self, crawler: Crawler):
-        self.crawler = crawler
-        self._history: History | None = None
+        self.context = RunContext.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestMiddleware:
@@ -44,11 +44,7 @@ class ConditionalRequestMiddleware:
 
     @property
     def history(self) -> History:
-        if self._history is None:
-            from crawler.run.store_pipeline import StorePipeline
-
-            self._history = self.crawler.get_item_pipeline(StorePipeline).history
-        return self._history
+        return self.context.history  # loaded when the run opens
 
     def process_request(self, request: Request) -> None:
         key = request.meta.get("linkhealth_key")

@@ -52,7 +52,8 @@ from crawler.core.compat import ResponseNeverReceived
 from crawler.core.errors import SettledByHost
 from crawler.policy.host_pacing import slows_host
 from crawler.core.items import HostItem
-from crawler.fetch.tls import causes, is_tls_failure
+from crawler.run.context import RunContext
+from crawler.core.failures import causes, is_tls_failure
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -122,8 +123,10 @@ class HostHealthMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostHealthMiddleware:
         s = crawler.settings
-        return cls(crawler, s.getint("LINKHEALTH_UNRESPONSIVE_AFTER"),
-                   s.getint("LINKHEALTH_RATE_LIMIT_RETRIES"))
+        health = cls(crawler, s.getint("LINKHEALTH_UNRESPONSIVE_AFTER"),
+                     s.getint("LINKHEALTH_RATE_LIMIT_RETRIES"))
+        RunContext.of(crawler).reports_hosts_with(health.reports)
+        return health
 
     # -- the scheduler's questions ------------------------------------------------------
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from crawler.classify.outcomes import is_challenge
 from crawler.policy.follow_up import next_attempt
 from crawler.core.items import HostItem
+from crawler.run.context import RunContext
 from crawler.policy.retries import parse_retry_after
 
 if TYPE_CHECKING:
@@ -154,7 +155,9 @@ class HostPacingMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostPacingMiddleware:
-        return cls(crawler, crawler.settings.getint("LINKHEALTH_RATE_LIMIT_RETRIES"))
+        pacing = cls(crawler, crawler.settings.getint("LINKHEALTH_RATE_LIMIT_RETRIES"))
+        RunContext.of(crawler).reports_hosts_with(pacing.reports)
+        return pacing
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if not slows_host(response):

@@ -17,21 +17,12 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.exceptions import IgnoreRequest
 
+from crawler.classify.outcomes import chain_of
 from crawler.core.errors import TooManyRedirects
 from crawler.policy.follow_up import next_url
 
 if TYPE_CHECKING:
     from scrapy.http import Response
-
-
-def chain_of(request: Request, response: Response | None = None) -> list[tuple[str, int]]:
-    """Hops ``(url, status)`` that led to ``request``, plus its own answer when given."""
-    urls = request.meta.get("redirect_urls", [])
-    reasons = request.meta.get("redirect_reasons", [])
-    hops = [(url, reason if isinstance(reason, int) else 0) for url, reason in zip(urls, reasons)]
-    if response is not None:
-        hops.append((request.url, response.status))
-    return hops
 
 
 class RedirectChainMiddleware(RedirectMiddleware):

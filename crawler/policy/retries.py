@@ -28,7 +28,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
 from crawler.core.errors import HostNotFound
 from crawler.policy.follow_up import next_attempt
-from crawler.fetch.tls import is_tls_failure
+from crawler.core.failures import is_tls_failure
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable
 
 from crawler.core.control_chars import printable
-from crawler.core.items import OUTCOMES
+from crawler.core.items import OUTCOMES, in_outcome_order
 from crawler.report.model import DomainGroup, RunOutcomes
-from crawler.report.render import outcomes_text
+from crawler.report.text import outcomes_text
 
 
 # -- small HTML helpers, shared with crawler/report/html.py ------------------------
@@ -40,10 +40,6 @@ def outcome_key(outcome: str) -> str:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' if count != 1 else ''}"
-
-
-def ordered(outcomes: Iterable[str]) -> list[str]:
-    return sorted(set(outcomes), key=lambda o: (OUTCOMES.index(o) if o in OUTCOMES else 99, o))
 
 
 
@@ -94,7 +90,7 @@ def outcomes_chart(history: list[RunOutcomes], current: int, width: int = 600,
     def y(value: float) -> float:
         return top + plot_h - value / y_max * plot_h
 
-    shown = ordered(o for run in history for o, n in run.outcomes.items() if o != "ok" and n)
+    shown = in_outcome_order(o for run in history for o, n in run.outcomes.items() if o != "ok" and n)
     desc = "; ".join(_run_title(run) for run in history)
     out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img"'
            ' aria-labelledby="history-title history-desc" xmlns="http://www.w3.org/2000/svg">',
@@ -112,7 +108,7 @@ def outcomes_chart(history: list[RunOutcomes], current: int, width: int = 600,
                    f'<rect class="hit" x="{left + (offset + i) * slot:.1f}" y="{top}"'
                    f' width="{slot:.1f}" height="{plot_h}"/>')
         base = 0
-        for outcome in ordered(run.outcomes):
+        for outcome in in_outcome_order(run.outcomes):
             count = run.outcomes[outcome]
             if outcome == "ok" or not count:
                 continue
@@ -185,4 +181,4 @@ def domains_chart(groups: list[DomainGroup], limit: int = 10, width: int = 440) 
     more = (f'<p class="note">{plural(len(groups) - len(shown_groups), "more domain")} in the'
             " table below.</p>\n" if len(groups) > len(shown_groups) else "")
     return ("\n".join(out) + "\n"
-            + _legend(ordered(o for g in shown_groups for o in g.outcomes)) + more)
+            + _legend(in_outcome_order(o for g in shown_groups for o in g.outcomes)) + more)

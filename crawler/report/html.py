@@ -37,9 +37,11 @@ from crawler.report.model import (
     has_document_rows,
     redirect_updates,
 )
-from crawler.report.charts import domains_chart, h, ordered, outcome_key, outcomes_chart, plural
+from crawler.core.items import in_outcome_order
+from crawler.core.text import human_bytes
+from crawler.report.charts import domains_chart, h, outcome_key, outcomes_chart, plural
 from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, snapshot_href
-from crawler.report.render import (
+from crawler.report.text import (
     COMPARISON_COLUMNS,
     COMPARISON_SECTIONS,
     DOCUMENT_COLUMNS,
@@ -50,7 +52,6 @@ from crawler.report.render import (
     fixed_text,
     has_snapshot_rows,
     headline_line,
-    human_bytes,
     nothing_to_report,
     outcomes_text,
     referenced_in,
@@ -508,7 +509,7 @@ def _filters(report: Report) -> str:
     boxes = "".join(
         f'<label><input type="checkbox" name="outcome" value="{h(o)}" checked> '
         f'<span class="sw k-{outcome_key(o)}"></span>{h(o)}</label>'
-        for o in ordered(outcomes))
+        for o in in_outcome_order(outcomes))
     return ('<form id="filters" class="filters" role="search" aria-label="Filter the link tables"'
             ' hidden>\n'
             '<label>Filter <input type="search" name="q" placeholder="URL, document, domain,'

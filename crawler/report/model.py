@@ -2,8 +2,8 @@
 
 ``build_report`` judges one run (the latest by default) and returns a
 ``Report``; the groupings below (``by_document``, ``by_domain``,
-``redirect_updates``) are what maintainers act on. Renderers live in
-``crawler.report.render``. No Scrapy here: the module works on any copy of the
+``redirect_updates``) are what maintainers act on. The formats are rendered by
+``crawler.report.formats``. No Scrapy here: the module works on any copy of the
 database.
 
 History is exact for the run being reported: ``checks`` holds one row per URL
@@ -49,7 +49,8 @@ from typing import Any
 import sqlite_utils
 
 from crawler.defaults import DEFAULTS
-from crawler.core.items import FAILING_OUTCOMES, OUTCOMES
+from crawler.core import clock
+from crawler.core.items import FAILING_OUTCOMES, outcome_rank
 from crawler.store.database import Store
 from crawler.archive.wayback import WAYBACK_OUTCOMES
 
@@ -263,10 +264,6 @@ class RedirectUpdate:
 
 def is_problem(entry: UrlEntry) -> bool:
     return entry.outcome != "ok"
-
-
-def outcome_rank(outcome: str) -> int:
-    return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
 
 
 # -- building ------------------------------------------------------------------
@@ -589,13 +586,12 @@ def _load_parse_errors(db: sqlite_utils.Database, run_id: int) -> list[ParseErro
 
 
 def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
+    """A stored time, or None when there is none or it is not in the stored form (a report
+    never fails on a hand-edited database)."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return clock.parse_time(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def failing_for(first_failed_at: str, until: str | None, run_started_at: str | None = None) -> str:

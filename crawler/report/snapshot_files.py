@@ -2,10 +2,8 @@
 
 ``export_report_snapshots`` writes the body of every snapshot a report links to
 into a directory (``snapshots/`` beside the report), named by
-``snapshot_filename``. Anything a browser would run (HTML, XHTML, SVG, scripts)
-is saved as text, so opening a copy from the report shows its source and runs
-nothing; images keep their own extension. The Datasette plugin names its downloads the
-same way.
+``crawler.archive.copies.snapshot_filename``: anything a browser would run is saved
+as text.
 """
 
 from __future__ import annotations
@@ -16,37 +14,14 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.archive.copies import snapshot_filename
 from crawler.core.output_files import output_directory, write_bytes
 from crawler.report.model import Report
 from crawler.store.snapshots import read_body
 from crawler.store.database import Store
 
-SNAPSHOT_EXTENSIONS = {
-    # Images a browser shows and never runs: their own extension.
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-    "image/avif": ".avif", "image/bmp": ".bmp", "image/x-icon": ".ico",
-    "image/vnd.microsoft.icon": ".ico",
-    # Anything a browser would render as a live document (scripts included) is saved as
-    # text: opened from the report it shows its source and runs nothing.
-    "text/html": ".html.txt", "application/xhtml+xml": ".xhtml.txt",
-    "image/svg+xml": ".svg.txt", "text/xml": ".xml.txt", "application/xml": ".xml.txt",
-    "text/plain": ".txt", "application/json": ".json.txt", "text/css": ".css.txt",
-    "text/javascript": ".js.txt", "application/javascript": ".js.txt",
-    "application/x-javascript": ".js.txt", "text/ecmascript": ".js.txt",
-    "application/ecmascript": ".js.txt", "application/rss+xml": ".xml.txt",
-    "application/atom+xml": ".xml.txt", "application/xslt+xml": ".xml.txt",
-    "text/xsl": ".xml.txt",
-}
-"""File extension of an exported snapshot, by content type; any other type is ``.bin``."""
-
 SNAPSHOT_DIRECTORY = "snapshots"
 """Where, relative to the report, the HTML report links archived copies."""
-
-
-def snapshot_filename(snapshot: dict[str, Any]) -> str:
-    """``<id><ext>``: the file name of an exported snapshot (``last_snapshot`` of an entry)."""
-    content_type = (snapshot.get("content_type") or "").split(";")[0].strip().lower()
-    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(content_type, '.bin')}"
 
 
 def snapshot_href(snapshot: dict[str, Any]) -> str:

@@ -23,9 +23,8 @@ from twisted.internet.task import LoopingCall
 
 from crawler.archive.archiver import Archiver
 from crawler.core.durations import parse_duration
+from crawler.run.context import RunContext
 from crawler.store.history import History
-from crawler.policy.host_health import HostHealthMiddleware
-from crawler.policy.host_pacing import HostPacingMiddleware
 from crawler.core.items import CheckItem, DocumentItem, HostItem, UnchangedDocumentItem, WaybackItem
 from crawler.store.database import Store, StoreError
 
@@ -76,6 +75,7 @@ class StorePipeline:
             "level": settings.getint("LINKHEALTH_ARCHIVE_ZSTD_LEVEL"),
             "keep_truncated": settings.getbool("LINKHEALTH_ARCHIVE_TRUNCATED"),
         }
+        self.context = RunContext.of(crawler)
         self.store: Store | None = None
         self.history = History()
         self.archiver: Archiver | None = None
@@ -95,6 +95,7 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         pipeline = cls(crawler)
+        pipeline.context.records_with(pipeline)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
@@ -127,6 +128,8 @@ class StorePipeline:
             self.run_id = self.store.start_run(
                 source=str(getattr(spider, "source", "")),
                 base_url=getattr(spider, "base_url", None), settings=self.recorded_settings)
+        self.context.history, self.context.run_id = self.history, self.run_id
+        self.context.resumed_from = self.resumed_from
         self.stats.set_value("linkhealth/run_id", self.run_id)
         logger.info("Run %s recording into %s", self.run_id, self.db_path)
 
@@ -134,10 +137,21 @@ class StorePipeline:
         """Scrapy's way in: for a check carrying a body to archive, whose hashing and
         compression may run in a worker thread. Everything else the spider hands to
         ``record`` directly."""
+        await self.record_async(item)
+        return item
+
+    async def record_async(self, item: Any) -> None:
+        """Record ``item``, a check's capture hashed and compressed first (off the reactor
+        thread when it is large)."""
         if isinstance(item, CheckItem) and item.capture is not None and self.archiver is not None:
             await self.archiver.prepare(item)
         self.record(item)
-        return item
+
+    def commit(self) -> bool:
+        """Write what is buffered; True when nothing is left uncommitted (the run context's
+        Recorder: the distributed coordinator asks before it tells Redis the seeds are in)."""
+        self.flush()
+        return not (self.failed or self.documents or self.checks or self.wayback or self.hosts)
 
     def record(self, item: Any) -> None:
         """Buffer one result (a check's capture already prepared); flush a full batch.
@@ -206,7 +220,7 @@ class StorePipeline:
     def close_spider(self) -> None:
         if self.flusher.running:
             self.flusher.stop()
-        for item in host_reports(self.crawler):
+        for item in self.context.host_reports():
             self.record(item)
         self.flush()
 
@@ -233,21 +247,6 @@ class StorePipeline:
             self.store.close()
             self.store = None
         logger.info("Run %s %s: %s", self.run_id, status, run_summary(counts, summary))
-
-
-def host_reports(crawler: Crawler) -> list[HostItem]:
-    """What each host needed in this run (pacing, being unresponsive or refusing), one item
-    per host."""
-    merged: dict[str, HostItem] = {}
-    for component in (crawler.get_downloader_middleware(HostPacingMiddleware),
-                      crawler.get_downloader_middleware(HostHealthMiddleware)):
-        for item in component.reports() if component is not None else ():
-            known = merged.setdefault(item.host, item)
-            if known is not item:
-                for name in HostItem.__dataclass_fields__:
-                    if getattr(item, name):
-                        setattr(known, name, getattr(item, name))
-    return list(merged.values())
 
 
 def run_summary(counts: dict[str, int], outcomes: dict[str, int]) -> str:

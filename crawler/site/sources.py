@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
+from crawler.core.text import one_line
 from crawler.site import bounded_yaml
 from crawler.site.references import (
     Reference,
@@ -99,7 +100,7 @@ def read_site_config(root: str | os.PathLike[str], limits: ReadLimits = DEFAULT_
         text = read_file_bytes(path, Path(root), limits).decode("utf-8")
         config = bounded_yaml.load(text, limits.max_yaml_nodes)
     except (ReadError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
-        return SiteConfig(error=f"{path.name}: {_one_line(exc)}")
+        return SiteConfig(error=f"{path.name}: {one_line(exc)}")
     if not isinstance(config, Mapping) or not isinstance(config.get("url"), str):
         return SiteConfig()
     base = config["url"].rstrip("/")
@@ -150,7 +151,7 @@ def read_document(path: Path, root: Path, body_links: bool = False,
         document.error, document.error_line = _yaml_error(exc, _front_start_line(text, front))
         return document
     except ValueError as exc:  # PyYAML builds dates and numbers with Python's own checks
-        document.error = f"invalid value in YAML front matter: {_one_line(exc)}"
+        document.error = f"invalid value in YAML front matter: {one_line(exc)}"
         return document
     if metadata is None:
         metadata = {}
@@ -204,7 +205,7 @@ def _front_start_line(text: str, front: str) -> int:
 def _yaml_error(exc: yaml.YAMLError, start_line: int) -> tuple[str, int | None]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = start_line + mark.line if mark is not None else None
-    problem = getattr(exc, "problem", None) or _one_line(exc)
+    problem = getattr(exc, "problem", None) or one_line(exc)
     context = getattr(exc, "context", None)
     message = f"invalid YAML front matter: {context + ', ' if context else ''}{problem}"
     return message, line
@@ -240,7 +241,3 @@ def _collection(relative: str) -> str | None:
 def _body_first_line(text: str, body: str) -> int:
     index = text.rfind(body) if body else len(text)
     return text.count("\n", 0, max(index, 0)) + 1
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -29,6 +28,7 @@ from crawler.core.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
+from crawler.core.clock import utc_now
 from crawler.store.schema import migrations
 from crawler.store.snapshots import insert_snapshot
 
@@ -43,19 +43,6 @@ CHECK_COLUMNS = (
 
 class StoreError(Exception):
     """The database cannot be opened or written; the message says why."""
-
-
-_last_second: tuple[int, str] = (-1, "")
-
-
-def utc_now() -> str:
-    """The current UTC time to the second, ISO 8601 (``2024-03-01T10:00:00Z``). A crawl asks
-    for it once per check: the text is made once per second."""
-    global _last_second
-    second = int(time.time())
-    if second != _last_second[0]:
-        _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _last_second[1]
 
 
 class Store:

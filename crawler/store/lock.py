@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import IO
 
-from crawler.store.database import utc_now
+from crawler.core.clock import utc_now
 
 
 class LockHeld(Exception):

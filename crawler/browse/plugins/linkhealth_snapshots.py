@@ -32,7 +32,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from crawler.report.snapshot_files import snapshot_filename
+from crawler.archive.copies import snapshot_filename
 from crawler.store.snapshots import read_body
 
 ROUTE = "/-/linkhealth/snapshot/{database}/{id}"
