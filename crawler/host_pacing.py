@@ -12,7 +12,8 @@ download slot (Scrapy's per-host key) is then paced:
   rate-limit answer in a row pauses it 1 s, and each further one twice as long as the last
   (up to ``LINKHEALTH_RETRY_BACKOFF_MAX``).
 * **A rate.** The first rate-limit answer of a run of them (a "streak": no healthy answer
-  in between) cuts the host's request rate: at the first one to half of what the host was
+  in between; an answer to a request that left before the previous rate-limit answer came
+  is part of the same overload and does not lengthen the streak) cuts the host's request rate: at the first one to half of what the host was
   accepting in the last seconds, later to 70% of the current rate. The other answers of a
   streak only pause: they are what one overload looks like (a burst that was already on
   its way, a host that locks a client out for a while), not a sign that the rate is still
@@ -74,6 +75,7 @@ class HostPace:
     ceiling: float = math.inf  # the last rate that drew a rate-limit answer
     grown_at: float = 0.0
     streak: int = 0  # rate-limit answers since the last healthy one
+    limited_at: float = 0.0  # when the last rate-limit answer came
     latency: float = 0.0  # moving average of the host's answer times, seconds
     healthy: deque[float] = field(default_factory=lambda: deque(maxlen=128))
     # For the record.
@@ -207,7 +209,9 @@ class HostPacingMiddleware:
         now = self.clock()
         host = self._host(request)
         host.rate_limited += 1
-        host.streak += 1
+        if fresh_refusal(request, host.limited_at):
+            host.streak += 1
+        host.limited_at = now
         host.saw_latency(request.meta.get("download_latency"))
         if host.streak == 1 and request.meta.get("linkhealth_sent_at", now) >= host.last_cut:
             host.cut(now)
@@ -248,6 +252,14 @@ class HostPacingMiddleware:
                                slowest_rate=None if math.isinf(host.slowest) else host.slowest,
                                longest_wait=host.longest_wait)
                 for slot, host in self.hosts.items() if host.rate_limited]
+
+
+def fresh_refusal(request: Request, limited_at: float) -> bool:
+    """Whether a rate-limit answer to ``request`` is news: the request left after the host's
+    previous rate-limit answer came. The answers to a burst already on its way when a host
+    started refusing (a lockout answers every one) are one overload: they neither lengthen
+    the pause nor count towards a host that refuses everything."""
+    return request.meta.get("linkhealth_sent_at", math.inf) >= limited_at
 
 
 def slows_host(response: Response) -> bool:

@@ -98,6 +98,21 @@ def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_pa
     assert host_row(result, limited.host)["rate_limited"] > 0
 
 
+def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, hosts):
+    """Eight requests are on their way when a host locks the client out (more than 3 in a
+    second: 3 s of 429 without Retry-After). Their eight 429s are one overload, not eight
+    refusals in a row: the host's pause does not double with each of them (it waited 32 s,
+    up to 64, after such a burst in bench/real_web_bench.py), and the host is not taken for
+    one that refuses everything (its URLs used to end blocked)."""
+    limited, _ = hosts
+    site = site_of(tmp_path, [limited.url(f"/lockout/3/3/{i}") for i in range(40)], [])
+    result = crawl(site, tmp_path / "db.sqlite")
+    assert outcomes(result, limited) == {"ok": 40}
+    row = host_row(result, limited.host)
+    assert row["rate_limited"] >= 4 and row["state"] is None
+    assert row["longest_wait"] <= 4  # the pauses of a few refused probes: 1, 2, 4 s
+
+
 def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_path, hosts):
     limited, healthy = hosts
     site = site_of(tmp_path, [limited.url(f"/status/429?i={i}") for i in range(30)],
