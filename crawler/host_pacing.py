@@ -111,7 +111,8 @@ class HostPace:
         self.last_cut = self.grown_at = now
 
     def grow(self, now: float) -> None:
-        step = min(GROWTH_STEP_MAX, max(0.0, now - self.grown_at))
+        # Healthy time since the last growth: a pause (a lockout sat out) is not healthy time.
+        step = min(GROWTH_STEP_MAX, max(0.0, now - max(self.grown_at, self.paused_until)))
         self.grown_at = now
         if now < self.paused_until:
             return

@@ -139,3 +139,18 @@ def test_the_record_says_how_each_host_was_paced(tmp_path, hosts):
     assert json.loads(result.run()["summary"]) == {"ok": 30}
     [row] = list(result.db.query("SELECT * FROM host_runs"))
     assert row["host"] == limited.host and row["run_id"] == result.run()["id"]
+
+
+def test_time_spent_paused_is_not_healthy_time_for_the_rate_to_grow_on():
+    """A host that locked the client out for 8 s: the first healthy answer after the pause
+    grows the rate by what 0.1 s of health is worth, not by two seconds' worth (the rate
+    doubled after every lockout, and the next lockout came within a second:
+    bench/real_web_bench.py's lockout host refused 109 requests for 91 URLs)."""
+    from crawler.host_pacing import FAST_GROWTH, HostPace
+
+    host = HostPace(default_concurrency=8, latency=0.09)
+    host.set_rate(5.0)
+    host.cut(now=100.0)  # paced: 3.5/s
+    host.paused_until = 108.0
+    host.grow(now=108.1)
+    assert host.rate == pytest.approx(3.5 * (1 + FAST_GROWTH * 0.1))
