@@ -18,14 +18,14 @@ download slot (Scrapy's per-host key) is then paced:
   streak only pause: they are what one overload looks like (a burst that was already on
   its way, a host that locks a client out for a while), not a sign that the rate is still
   too high. Requests start at most one per ``1/rate`` seconds.
-* **Recovery.** While answers are healthy the rate grows back: by 25% a second while it is
-  below 90% of the slowest rate that drew a rate-limit answer (the *ceiling*), then by 3% a
-  second. Once it is back above an unthrottled speed the host is no longer paced. Its
-  concurrency follows the rate (enough requests in flight to keep the rate at the host's
-  latency).
+* **Recovery.** While answers are healthy the rate grows back by 50% a second (of healthy
+  time: a pause sat out does not count), up to 90% of the slowest paced rate that drew a
+  rate-limit answer (the *ceiling*), and no further: creeping above it cost a host that
+  locks clients out a lockout every few seconds. A host cut only once (no ceiling) grows
+  back until it is above an unthrottled speed, and is no longer paced. Its concurrency
+  follows the rate (enough requests in flight to keep the rate at the host's latency).
 
-A host that keeps rate-limiting settles just under the rate it allows, with a few 429s
-where the rate creeps above it. Each rate-limited host is recorded once per run
+A host that keeps rate-limiting settles just under the rate it allows. Each rate-limited host is recorded once per run
 (``HostItem``: how many rate-limit answers, the slowest rate, the longest wait), so
 the report and Datasette can say "slowed to 4.2 requests/s by 57 rate-limit answers".
 """
@@ -50,8 +50,7 @@ if TYPE_CHECKING:
 
 FIRST_CUT = 0.5  # of the rate the host was accepting
 LATER_CUT = 0.7  # of the current rate
-FAST_GROWTH = 0.5  # a second, while the rate is well below the last one that was too fast
-SLOW_GROWTH = 0.03  # a second, near or above it
+FAST_GROWTH = 0.5  # a second, up to NEAR_CEILING of the last rate that was too fast
 NEAR_CEILING = 0.9
 PAUSE_BASE = 1.0  # seconds of the first pause without Retry-After; doubles with each answer
 GROWTH_STEP_MAX = 2.0  # seconds of growth counted at most per healthy answer
@@ -116,8 +115,7 @@ class HostPace:
         self.grown_at = now
         if now < self.paused_until:
             return
-        growth = FAST_GROWTH if self.rate < NEAR_CEILING * self.ceiling else SLOW_GROWTH
-        rate = self.rate * (1.0 + growth * step)
+        rate = min(self.rate * (1.0 + FAST_GROWTH * step), NEAR_CEILING * self.ceiling)
         if rate >= UNPACED_RATE:
             self.rate, self.concurrency = 0.0, self.default_concurrency
         else:

@@ -154,3 +154,17 @@ def test_time_spent_paused_is_not_healthy_time_for_the_rate_to_grow_on():
     host.paused_until = 108.0
     host.grow(now=108.1)
     assert host.rate == pytest.approx(3.5 * (1 + FAST_GROWTH * 0.1))
+
+
+def test_a_paced_host_never_grows_back_above_the_ceiling():
+    """Once a paced rate drew a rate-limit answer, the rate settles at 90% of it: it used to
+    creep on by 3% a second and draw another 429 (a lockout, for some hosts) every few
+    seconds."""
+    from crawler.host_pacing import NEAR_CEILING, HostPace
+
+    host = HostPace(default_concurrency=8, latency=0.09)
+    host.set_rate(5.0)
+    host.cut(now=0.0)  # ceiling 5/s, rate 3.5/s
+    for tenth in range(1, 600):  # a minute of healthy answers
+        host.grow(now=tenth / 10)
+    assert host.rate == pytest.approx(NEAR_CEILING * 5.0)
