@@ -14,7 +14,8 @@ minimal HTTP/1.1 server with keep-alive answers HEAD and GET on the paths of
     /slow/<id>[.jpg] 200 like /a/ or /i/, after ``--slow-ms`` more
     /                200 a small home page
 
-Every request waits ``--latency-ms`` first. Bodies are deterministic: one filler
+Every request waits ``--latency-ms`` first. ``--profile`` makes some hosts misbehave
+(``HostBehaviour``: their own latency, hanging, rate limits, lockouts, down). Bodies are deterministic: one filler
 per size, built once, and a small per-id part, so different URLs have different
 bytes and the same URL always the same bytes. 200s carry a strong ``ETag`` (SHA-1
 of the body) and a fixed ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since``
