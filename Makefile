@@ -15,7 +15,7 @@ ARGS    ?=
 # make report-screenshot: the HTML report to capture (by default the demo's).
 REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-workers bench-peers
+.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-realweb bench-workers bench-peers
 BENCH_ARGS ?=
 
 $(BIN)/scrapy: pyproject.toml
@@ -64,12 +64,14 @@ report-screenshot: install
 	$(BIN)/python scripts/report_screenshot.py $(REPORT_HTML) state/report.png
 
 ## The standard benchmarks (bench/README.md): checking against the bare-Scrapy reference
-## (3 alternating runs) and the installed peers (make bench-peers), the archive benchmark (two
-## runs), then the scale benchmark (10k/30k/100k documents, incremental run, report timings);
-## about 30 minutes on two cores.
+## (3 alternating runs) and the installed peers (make bench-peers), the realistic web (rate
+## limits, hanging and dead hosts; 3 rounds with lychee), the archive benchmark (two runs),
+## then the scale benchmark (10k/30k/100k documents, incremental run, report timings);
+## about 40 minutes on two cores.
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.check_bench --repeat 3 --peers all --peer-timeout 300
+	$(BIN)/python -m bench.real_web_bench --repeat 3
 	$(BIN)/python -m bench.archive_bench
 	$(BIN)/python -m bench.scale_bench
 
@@ -78,6 +80,11 @@ bench: install
 bench-check: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.check_bench $(BENCH_ARGS)
+
+## The realistic web (bench/README.md): rate-limited, locking, hanging and dead hosts against
+## the floor, a control without them, and lychee; about 11 minutes.
+bench-realweb: install
+	$(BIN)/python -m bench.real_web_bench --repeat 3
 
 ## 1, 2 and 4 worker processes on one crawl (scale-out), about 5 minutes.
 bench-workers: install

@@ -1,6 +1,6 @@
 """The checking-only benchmark: linkhealth, a bare-Scrapy reference and peer checkers.
 
-    python -m bench.check_bench [--urls 20000] [--hosts 300] [--latency-ms 20] [--per-host 16]
+    python -m bench.check_bench [--urls 20000] [--hosts 300] [--latency-ms 2] [--per-host 16]
                                 [--peers lychee,linkinator,linkchecker|all|none] [--out result.json]
                                 [--keep DIR] [--timeout 1800] [--peer-timeout 600]
 
@@ -20,7 +20,13 @@
 Per checker it prints documents, references, unique URLs, hosts, URLs checked, wall
 seconds, URLs/second, CPU seconds and peak RSS (``os.wait4`` rusage of that process),
 database size (linkhealth), what the simulated web saw (requests, highest per-host
-concurrency, its CPU seconds), then the throughput and CPU ratios of every pair.
+concurrency, its CPU seconds from /proc), then the throughput and CPU ratios of every pair.
+
+A checker's figures measure the checker only when the web is not what holds it back. So the
+benchmark also prints, before the runs, the web's capacity at each checker's method and
+concurrency (``bench.web_capacity``) and the per-host floor (``bench.host_floor``), and
+beside each checker the share of that capacity it used and its wall time over the floor.
+It flags a checker within 70% of the capacity, or within 1/0.7 of the floor.
 """
 
 from __future__ import annotations
@@ -43,14 +49,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.archive_bench import default_python, measure_db
+from bench.host_floor import web_floor
 from bench.peers import PEERS, Job
 from bench.simweb import REPO, SimWeb
 from bench.synthetic_site import generate_site
+from bench.web_capacity import NEAR_CAPACITY, CpuMeter, measure, site_urls, targets_of
 from bench.workdir import run_in_workdir
 
 MB = 1024 * 1024
 URLS_PER_DOCUMENT = 4.9  # what the generator's defaults give; only a first guess
 MAX_HOSTS = 253 * 254
+SCRAPY_CONCURRENCY = 128  # CONCURRENT_REQUESTS of linkhealth and the reference
+LOAD = {  # checker: (method, requests in flight at most) as the web sees it
+    "linkhealth": ("HEAD", SCRAPY_CONCURRENCY), "reference": ("HEAD", SCRAPY_CONCURRENCY),
+    "lychee": ("GET", 4096), "linkinator": ("GET", 128), "linkchecker": ("GET", 100)}
 
 
 def wide_address(index: int) -> str:
@@ -199,8 +211,10 @@ def run_linkhealth(args: argparse.Namespace, work: Path, web: SimWeb,
     log = work / f"{name}.log"
     if args.profile:
         command = profiled(command, work / f"{name}.profile.txt")
+    meter = CpuMeter(web.pids)
+    meter.start()
     run = run_measured(command, args.repo, work / f"{name}.out", log, args.timeout)
-    served = web.snapshot()
+    served = {**web.snapshot(), "cpu_seconds": meter.stop()}
     if run["exit_status"] != 0 or run["timed_out"]:
         _fail(name, log, run)
     figures = linkhealth_figures(db)
@@ -221,8 +235,10 @@ def run_reference(args: argparse.Namespace, work: Path, web: SimWeb, urls: list[
     out, log = work / "reference.out", work / "reference.log"
     if args.profile:
         command = profiled(command, work / "reference.profile.txt")
+    meter = CpuMeter(web.pids)
+    meter.start()
     run = run_measured(command, work, out, log, args.timeout, env=env)
-    served = web.snapshot()
+    served = {**web.snapshot(), "cpu_seconds": meter.stop()}
     if run["exit_status"] != 0 or run["timed_out"]:
         _fail("reference", log, run)
     summary = json.loads([line for line in out.read_text().splitlines()
@@ -249,8 +265,12 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
     checkers: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     with WideSimWeb(hosts=args.hosts, latency_ms=args.latency_ms, slow_ms=args.slow_ms,
-                    page_kb=args.page_kb, image_kb=args.image_kb, timeout=60.0) as web:
+                    page_kb=args.page_kb, image_kb=args.image_kb, timeout=60.0,
+                    processes=args.web_processes) as web:
         stats = make_site(site, args.urls, web.hosts, args.seed)
+        floors = web_floor(site_urls(site), args.per_host, args.latency_ms / 1000,
+                           args.slow_ms / 1000)
+        capacity = web_capacity(args, web, site)
 
         # 1. linkhealth and 2. the bare-Scrapy reference, alternately (--repeat): on a shared
         # machine the median of alternating runs is what can be compared.
@@ -279,12 +299,14 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
                 continue
             web.reset()
             out, log = work / f"{name}.out", work / f"{name}.log"
+            meter = CpuMeter(web.pids)
+            meter.start()
             try:
                 run = run_measured(peer.command(exe, job), work, out, log, args.peer_timeout)
             except OSError as error:
                 skipped[name] = f"could not start: {error}"
                 continue
-            served = web.snapshot()
+            served = {**web.snapshot(), "cpu_seconds": meter.stop()}
             try:
                 counts = peer.parse(out.read_text(errors="replace"),
                                     log.read_text(errors="replace"), job)
@@ -294,14 +316,47 @@ def bench(args: argparse.Namespace, work: Path) -> dict:
             checkers[name] = {**run, "documents": 1, "references": len(urls),
                               "unique_urls": len(urls), "hosts": hosts_of(urls), **counts,
                               **_web(served)}
-    for figures in checkers.values():
-        figures["urls_per_second"] = round(figures["unique_urls"]
-                                           / max(figures["wall_seconds"], 1e-9), 1)
-        figures["checked_per_second"] = round(figures["checked"]
-                                              / max(figures["wall_seconds"], 1e-9), 1)
+    for name, figures in checkers.items():
+        wall = max(figures["wall_seconds"], 1e-9)
+        figures["urls_per_second"] = round(figures["unique_urls"] / wall, 1)
+        figures["checked_per_second"] = round(figures["checked"] / wall, 1)
+        against_capacity(figures, capacity.get(load_of(name)))
+        figures["wall_over_floor"] = round(wall / max(floors[0].seconds, 1e-9), 2)
     config = {k: v for k, v in vars(args).items() if k not in ("out", "keep", "repo")}
     return {"config": config, "site": stats, "checkers": checkers, "skipped": skipped,
-            "simweb_final": web.stats, "ratios": ratios(checkers)}
+            "simweb_final": web.stats, "web_capacity": capacity,
+            "floor": asdict(floors[0]), "ratios": ratios(checkers)}
+
+
+def load_of(checker: str) -> str:
+    """The capacity a checker is held against: "HEAD@128", "GET@4096"..."""
+    method, concurrency = LOAD.get(checker.split(",")[0], LOAD["linkhealth"])
+    return f"{method}@{concurrency}"
+
+
+def web_capacity(args: argparse.Namespace, web: SimWeb, site: Path) -> dict[str, dict]:
+    """What the web serves at each checker's method and concurrency, with nothing else
+    running (``bench.web_capacity``): requests per second and the web's CPU share."""
+    targets = targets_of(site_urls(site))
+    loads = {load_of(name) for name in ("linkhealth", *args.peers)}
+    capacity = {}
+    for load in sorted(loads):
+        method, concurrency = load.split("@")
+        capacity[load] = asdict(measure(targets, int(concurrency), args.capacity_seconds,
+                                        method, web.pids, per_host=args.per_host))
+    web.reset()
+    return capacity
+
+
+def against_capacity(figures: dict, capacity: dict | None) -> None:
+    """The web's load during a checker's run, beside what it can serve."""
+    wall = max(figures["wall_seconds"], 1e-9)
+    figures["web_requests_per_second"] = round(figures["web_requests"] / wall, 1)
+    figures["web_cpu_share"] = round(figures["web_cpu_seconds"] / wall, 2)
+    if capacity:
+        figures["web_capacity"] = capacity["requests_per_second"]
+        figures["web_capacity_share"] = round(
+            figures["web_requests_per_second"] / max(capacity["requests_per_second"], 1e-9), 2)
 
 
 def ratios(checkers: dict[str, dict]) -> dict:
@@ -326,13 +381,18 @@ ROWS = (  # label, key, scale, format
     ("wall seconds (median)", "wall_seconds", 1, "{:.1f}"),
     ("  each run", "wall_runs", 1, ""),
     ("URLs / second (checked / wall)", "checked_per_second", 1, "{:,.0f}"),
+    ("wall / per-host floor", "wall_over_floor", 1, "{:.2f}"),
     ("CPU seconds (user+sys, median)", "cpu_seconds", 1, "{:.1f}"),
     ("peak RSS (MB)", "peak_rss_mb", 1, "{:.0f}"),
     ("database incl. WAL (MB)", "db_bytes", MB, "{:.1f}"),
     ("web: requests", "web_requests", 1, "{:,}"),
     ("web: MB sent", "web_bytes", MB, "{:.0f}"),
     ("web: max concurrent / host", "web_max_concurrent_per_host", 1, "{}"),
-    ("web: CPU seconds", "web_cpu_seconds", 1, "{:.1f}"),
+    ("web: CPU seconds (/proc)", "web_cpu_seconds", 1, "{:.1f}"),
+    ("web: CPU share of wall (1 = a core)", "web_cpu_share", 1, "{:.2f}"),
+    ("web: requests / second", "web_requests_per_second", 1, "{:,.0f}"),
+    ("web: capacity at its load (req/s)", "web_capacity", 1, "{:,.0f}"),
+    ("web: share of capacity used", "web_capacity_share", 1, "{:.0%}"),
     ("web: connections not accepted", "web_accept_errors", 1, "{:,}"),
     ("exit status", "exit_status", 1, "{}"),
 )
@@ -385,6 +445,21 @@ def render(result: dict) -> str:
         lines.append(f"{a:34}" + "".join(f"{cell:>{width}}" for cell in cells))
     for name, reason in result["skipped"].items():
         lines.append(f"skipped: {name}: {reason}")
+    lines += ["", "web capacity (bench.web_capacity, before the runs): " + "; ".join(
+        f"{load}: {c['requests_per_second']:,.0f} req/s, web CPU {c['web_cpu_share']:.2f} of a "
+        f"core" for load, c in result["web_capacity"].items())]
+    floor = result["floor"]
+    lines.append(f"per-host floor (bench.host_floor): {floor['seconds']:.1f} s, set by "
+                 f"{floor['host']} ({floor['urls']:,} URLs, {floor['requests']:,} requests, "
+                 f"{floor['why']})")
+    near_floor = [n for n in names if checkers[n]["wall_over_floor"] < 1 / NEAR_CAPACITY]
+    if near_floor:
+        lines.append(f"FLOOR-BOUND? {', '.join(near_floor)} ended within {1 / NEAR_CAPACITY:.2f}x "
+                     "of the floor: its wall time measures the web's slowest host")
+    near = [n for n in names if checkers[n].get("web_capacity_share", 0) >= NEAR_CAPACITY]
+    if near:
+        lines.append(f"WEB-BOUND? {', '.join(near)} came within {NEAR_CAPACITY:.0%} of the web's "
+                     "capacity: its figures may measure the simulated web")
     over = [n for n in names if checkers[n]["web_max_concurrent_per_host"] > config["per_host"]]
     if over:
         lines.append(f"per-host limit NOT held by: {', '.join(over)} (see web: max concurrent / host)")
@@ -396,11 +471,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      "bare-Scrapy reference and peer link checkers.")
     parser.add_argument("--urls", type=int, default=20_000, help="unique URLs at least")
     parser.add_argument("--hosts", type=int, default=300)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
+    # 2 ms and 100 ms: with 20 ms and 2 s the CDN host's queue (5,722 URLs, 131 slow ones, 16 at
+    # a time) took 23.8 s, and every checker ended within 1.42x of that floor (bench/README.md)
+    parser.add_argument("--latency-ms", type=float, default=2.0)
     parser.add_argument("--per-host", type=int, default=16, help="requests in flight per host")
-    parser.add_argument("--slow-ms", type=float, default=2000.0, help="extra delay of slow URLs")
+    parser.add_argument("--slow-ms", type=float, default=100.0, help="extra delay of slow URLs")
     parser.add_argument("--page-kb", type=int, default=50)
     parser.add_argument("--image-kb", type=int, default=100)
+    parser.add_argument("--web-processes", type=int, default=1,
+                        help="simulated web processes (each serves every Nth host)")
+    parser.add_argument("--capacity-seconds", type=float, default=5.0,
+                        help="seconds of each measure of the web's capacity")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peers", default="lychee,linkinator,linkchecker",
                         help="comma-separated peers, 'all' or 'none'")

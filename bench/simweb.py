@@ -14,7 +14,8 @@ minimal HTTP/1.1 server with keep-alive answers HEAD and GET on the paths of
     /slow/<id>[.jpg] 200 like /a/ or /i/, after ``--slow-ms`` more
     /                200 a small home page
 
-Every request waits ``--latency-ms`` first. Bodies are deterministic: one filler
+Every request waits ``--latency-ms`` first. ``--profile`` makes some hosts misbehave
+(``HostBehaviour``: their own latency, hanging, rate limits, lockouts, down). Bodies are deterministic: one filler
 per size, built once, and a small per-id part, so different URLs have different
 bytes and the same URL always the same bytes. 200s carry a strong ``ETag`` (SHA-1
 of the body) and a fixed ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since``
@@ -38,6 +39,7 @@ import asyncio
 import hashlib
 import html
 import json
+import math
 import os
 import random
 import select
@@ -46,7 +48,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -59,7 +61,82 @@ LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 LAST_MODIFIED_HTTP = formatdate(LAST_MODIFIED.timestamp(), usegmt=True)
 IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may wait for its next request
 REASONS = {200: "OK", 301: "Moved Permanently", 304: "Not Modified", 404: "Not Found",
-           405: "Method Not Allowed", 400: "Bad Request"}
+           405: "Method Not Allowed", 400: "Bad Request", 429: "Too Many Requests"}
+
+
+def hangs_on(path: str, share: float) -> bool:
+    """Whether a host that hangs on ``share`` of its paths hangs on this one (a fixed draw
+    per path, so whoever knows the path knows the answer)."""
+    return int.from_bytes(hashlib.sha1(path.encode()).digest()[:4], "big") < share * 2 ** 32
+
+
+class HostBehaviour:
+    """How one host of the web misbehaves (``--profile``: host index -> these fields).
+
+    * ``latency_ms``: its own latency instead of ``--latency-ms``;
+    * ``hang``: every request is read and never answered (until the client gives up);
+    * ``hang_share``: the same on that share of its paths (``hangs_on``), the rest answered;
+    * ``rate``: [RATE, BURST], a token bucket: a request that finds no token gets 429 with
+      ``Retry-After`` = the seconds until the next one, rounded up;
+    * ``lockout``: [RATE, SECONDS]: more than RATE requests within a second lock the client
+      out for SECONDS: 429 without ``Retry-After`` to everything meanwhile;
+    * ``down``: nothing listens on its address (connections are refused).
+    """
+
+    def __init__(self, latency: float, spec: dict | None = None):
+        spec = spec or {}
+        self.latency = spec.get("latency_ms", latency * 1000) / 1000
+        self.hang = bool(spec.get("hang"))
+        self.hang_share = float(spec.get("hang_share", 0.0))
+        self.rate, self.burst = spec.get("rate") or (0.0, 0)
+        self.lockout_rate, self.lockout_seconds = spec.get("lockout") or (0, 0.0)
+        self.down = bool(spec.get("down"))
+        self.trace = bool(spec.get("trace"))  # record each arrival and its status
+        self.restart()
+
+    def restart(self) -> None:
+        """A full bucket and no lockout (at the start, and at each ``reset``)."""
+        self.tokens, self.tokens_at = float(self.burst), time.monotonic()
+        self.recent: deque[float] = deque()
+        self.locked_until = 0.0
+
+    def hangs(self, path: str) -> bool:
+        return self.hang or (self.hang_share > 0 and hangs_on(path, self.hang_share))
+
+    def refusal(self) -> list[tuple[str, str]] | None:
+        """The headers of a 429 for a request arriving now, or None when it may pass."""
+        now = time.monotonic()
+        if self.rate:
+            self.tokens = min(float(self.burst), self.tokens + (now - self.tokens_at) * self.rate)
+            self.tokens_at = now
+            if self.tokens < 1:
+                return [("Retry-After", str(max(1, math.ceil((1 - self.tokens) / self.rate))))]
+            self.tokens -= 1
+        if self.lockout_rate:
+            self.recent.append(now)
+            while self.recent and now - self.recent[0] >= 1.0:
+                self.recent.popleft()
+            if now >= self.locked_until and len(self.recent) > self.lockout_rate:
+                self.locked_until = now + self.lockout_seconds
+            if now < self.locked_until:
+                return []
+        return None
+
+
+class HostRecord:
+    """What one host answered in a phase (``by_host`` in the counters)."""
+
+    __slots__ = ("requests", "answered", "refused", "hung", "first_request", "last_answered",
+                 "trace")
+
+    def __init__(self, trace: bool = False) -> None:
+        self.requests = self.answered = self.refused = self.hung = 0
+        self.first_request = self.last_answered = 0.0  # epoch seconds
+        self.trace: list[tuple[float, int]] | None = [] if trace else None  # (arrival, status)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__
+                if name != "trace" or self.trace is not None}
 
 
 class Bodies:
@@ -115,9 +192,14 @@ def not_modified(headers: dict[str, str], etag: str) -> bool:
 
 
 class SimWebServer:
-    def __init__(self, hosts: int, latency_ms: float, slow_ms: float, page_kb: int, image_kb: int):
-        self.addresses = [host_address(i) for i in range(hosts)]
+    def __init__(self, hosts: int, latency_ms: float, slow_ms: float, page_kb: int, image_kb: int,
+                 group: tuple[int, int] = (0, 1), profile: dict[int, dict] | None = None):
+        part, parts = group  # this process serves hosts part, part + parts, part + 2 parts...
+        indexes = range(part, hosts, parts)
+        self.addresses = [host_address(i) for i in indexes]
         self.latency, self.slow = latency_ms / 1000, slow_ms / 1000
+        self.behaviour = {host_address(i): HostBehaviour(self.latency, (profile or {}).get(i))
+                          for i in indexes}
         self.bodies = Bodies(page_kb * 1024, image_kb * 1024)
         self.port = 0
         self.servers: list[asyncio.Server] = []
@@ -130,6 +212,9 @@ class SimWebServer:
         self.statuses: Counter[int] = Counter()
         self.methods: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
+        self.by_host: dict[str, HostRecord] = {}
+        for behaviour in getattr(self, "behaviour", {}).values():
+            behaviour.restart()
         self.accept_errors = 0  # connections it could not accept (out of file descriptors)
         self.cpu_base = time.process_time()
 
@@ -140,6 +225,7 @@ class SimWebServer:
                 "max_concurrent_by_host": dict(sorted(self.max_in_flight.items())),
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "methods": dict(self.methods), "accept_errors": self.accept_errors,
+                "by_host": {host: record.as_dict() for host, record in sorted(self.by_host.items())},
                 "cpu_seconds": round(time.process_time() - self.cpu_base, 3)}
 
     async def listen(self, base_port: int, attempts: int = 50) -> None:
@@ -149,6 +235,8 @@ class SimWebServer:
             try:
                 port = base_port
                 for address in self.addresses:
+                    if self.behaviour[address].down:
+                        continue
                     server = await asyncio.start_server(self.connection, address, port, backlog=1024)
                     port = server.sockets[0].getsockname()[1]
                     servers.append(server)
@@ -172,7 +260,7 @@ class SimWebServer:
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
                         ConnectionError):
                     return
-                keep_alive = await self.request(host, head, writer)
+                keep_alive = await self.request(host, head, reader, writer)
         finally:
             self.open.pop(asyncio.current_task(), None)
             writer.close()
@@ -186,7 +274,8 @@ class SimWebServer:
         if self.open:
             await asyncio.wait(list(self.open), timeout=5)
 
-    async def request(self, host: str, head: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def request(self, host: str, head: bytes, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return whether the connection stays open."""
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split()
@@ -196,6 +285,12 @@ class SimWebServer:
             if name:
                 headers[name.strip().lower()] = value.strip()
         self.requests += 1
+        record = self.by_host.get(host)
+        if record is None:
+            record = self.by_host[host] = HostRecord(self.behaviour[host].trace)
+            record.first_request = time.time()
+        record.requests += 1
+        behaviour = self.behaviour[host]
         self.in_flight[host] += 1
         self.max_in_flight[host] = max(self.max_in_flight[host], self.in_flight[host])
         try:
@@ -206,11 +301,23 @@ class SimWebServer:
             connection = headers.get("connection", "").lower()
             keep = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
             keep = keep and "content-length" not in headers and "transfer-encoding" not in headers
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            path = urlsplit(target).path
+            refusal = behaviour.refusal()
+            if record.trace is not None:
+                record.trace.append((round(time.time(), 3), 429 if refusal is not None else 0))
+            if behaviour.latency:
+                await asyncio.sleep(behaviour.latency)
+            if refusal is not None:
+                record.refused += 1
+                return await self.answered(record, self.send(writer, method, 429, refusal,
+                                                             b"slow down\n", keep))
+            if behaviour.hangs(path):
+                record.hung += 1
+                while await reader.read(65536):  # until the client gives up
+                    pass
+                return False
             if method not in ("GET", "HEAD"):
                 return await self.send(writer, method, 405, [("Allow", "GET, HEAD")], b"", keep)
-            path = urlsplit(target).path
             if path.startswith("/slow/"):
                 await asyncio.sleep(self.slow)
                 path = ("/i/" if path.endswith(".jpg") else "/a/") + path[len("/slow/"):]
@@ -222,11 +329,18 @@ class SimWebServer:
                     self.not_modified += 1
                     status, body = 304, b""
                     extra = [header for header in extra if header[0] != "Content-Type"]
-            return await self.send(writer, method, status, extra, body, keep)
+            return await self.answered(record, self.send(writer, method, status, extra, body, keep))
         except ConnectionError:
             return False
         finally:
             self.in_flight[host] -= 1
+
+    @staticmethod
+    async def answered(record: HostRecord, sending) -> bool:
+        keep = await sending
+        record.answered += 1
+        record.last_answered = time.time()
+        return keep
 
     def route(self, path: str, host_header: str) -> tuple[int, list[tuple[str, str]], bytes]:
         if path.startswith("/a/") and len(path) > 3:
@@ -266,7 +380,10 @@ def _emit(payload: dict) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = SimWebServer(args.hosts, args.latency_ms, args.slow_ms, args.page_kb, args.image_kb)
+    part, _, parts = args.group.partition("/")
+    profile = {int(k): v for k, v in json.loads(args.profile).items()} if args.profile else None
+    server = SimWebServer(args.hosts, args.latency_ms, args.slow_ms, args.page_kb, args.image_kb,
+                          (int(part), int(parts)), profile)
     await server.listen(args.base_port)
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str | None] = asyncio.Queue()
@@ -320,6 +437,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-kb", type=int, default=100)
     parser.add_argument("--max-seconds", type=float, default=4 * 3600, help="exit after this long")
     parser.add_argument("--ignore-stdin", action="store_true", help="stdin EOF does not stop it")
+    parser.add_argument("--profile", default="",
+                        help='JSON: host index -> behaviour (HostBehaviour), e.g. {"3": {"hang": true}}')
+    parser.add_argument("--group", default="0/1",
+                        help="K/N: serve only hosts K, K+N, K+2N... (one of N processes)")
     return parser.parse_args(argv)
 
 
@@ -328,47 +449,74 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class SimWeb:
-    """Run ``python -m bench.simweb`` as a subprocess for the duration of a ``with`` block."""
+    """Run ``python -m bench.simweb`` as subprocesses for the duration of a ``with`` block:
+    one, or ``processes`` of them, each serving every Nth host on the same port (so each
+    host's counters stay in one process); their counters are added up."""
 
     def __init__(self, hosts: int = 3, base_port: int = 0, latency_ms: float = 0.0,
                  slow_ms: float = 2000.0, page_kb: int = 50, image_kb: int = 100,
-                 python: str = sys.executable, timeout: float = 30.0):
+                 python: str = sys.executable, timeout: float = 30.0, processes: int = 1,
+                 extra: list[str] | None = None):
         self.command = [python, "-m", "bench.simweb", "--hosts", str(hosts),
                         "--base-port", str(base_port), "--latency-ms", str(latency_ms),
                         "--slow-ms", str(slow_ms), "--page-kb", str(page_kb),
-                        "--image-kb", str(image_kb)]
+                        "--image-kb", str(image_kb), *(extra or [])]
+        self.processes = max(1, min(processes, hosts))
+        self.base_port = base_port
         self.timeout = timeout
         self.stats: dict = {}
-        self.process: subprocess.Popen | None = None
+        self.children: list[subprocess.Popen] = []
 
     def __enter__(self) -> SimWeb:
-        self.process = subprocess.Popen(self.command, cwd=REPO, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
         try:
-            ready = self._read_line()
+            for _ in range(20):  # the first picks a port; a later one may find it taken
+                if self._start():
+                    return self
+                self._stop()
+            raise RuntimeError("simweb: no port free on every address of every process")
         except BaseException:
             self._stop()
             raise
-        self.port, self.hosts = ready["port"], ready["hosts"]
-        return self
+
+    def _start(self) -> bool:
+        port, readies = self.base_port, []
+        for part in range(self.processes):
+            command = list(self.command)
+            command[command.index("--base-port") + 1] = str(port)
+            command += ["--group", f"{part}/{self.processes}"]
+            child = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+            self.children.append(child)
+            try:
+                readies.append(self._read_line(child))
+            except RuntimeError:
+                if part == 0:
+                    raise
+                return False
+            port = readies[0]["port"]
+        self.port, self.pids = port, [ready["pid"] for ready in readies]
+        # host i is served by process i % N, as its (i // N)th host
+        total = sum(len(ready["hosts"]) for ready in readies)
+        self.hosts = [readies[i % self.processes]["hosts"][i // self.processes]
+                      for i in range(total)]
+        return True
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
 
-    def _read_line(self) -> dict:
-        assert self.process and self.process.stdout
-        readable, _, _ = select.select([self.process.stdout], [], [], self.timeout)
-        line = self.process.stdout.readline() if readable else ""
+    def _read_line(self, child: subprocess.Popen) -> dict:
+        readable, _, _ = select.select([child.stdout], [], [], self.timeout)
+        line = child.stdout.readline() if readable else ""
         if not line:
             raise RuntimeError(f"simweb gave no answer within {self.timeout}s "
-                               f"(exit status {self.process.poll()})")
+                               f"(exit status {child.poll()})")
         return json.loads(line)
 
     def _command(self, command: str) -> dict:
-        assert self.process and self.process.stdin
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._read_line()
+        for child in self.children:
+            child.stdin.write(command + "\n")
+            child.stdin.flush()
+        return merge_stats([self._read_line(child) for child in self.children])
 
     def snapshot(self) -> dict:
         """The counters so far."""
@@ -382,21 +530,48 @@ class SimWeb:
         return self.hosts[host] + path
 
     def _stop(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        try:
-            process.stdin.close()  # EOF: print the final counters and exit
-            final = self._read_line()
-            self.stats = {k: v for k, v in final.items() if k != "final"}
-        except (OSError, RuntimeError, ValueError):
-            process.terminate()
-        try:
-            process.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=self.timeout)
-        process.stdout.close()
+        finals = []
+        for child in self.children:
+            if child.returncode is not None:
+                continue
+            try:
+                child.stdin.close()  # EOF: print the final counters and exit
+                finals.append(self._read_line(child))
+            except (OSError, RuntimeError, ValueError):
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=self.timeout)
+            child.stdout.close()
+        self.children = []
+        if finals:
+            self.stats = {k: v for k, v in merge_stats(finals).items() if k != "final"}
+
+
+def merge_stats(parts: list[dict]) -> dict:
+    """The counters of several simweb processes as one web's."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                into = merged.setdefault(key, {})
+                for name, n in value.items():
+                    if key == "max_concurrent_by_host" or isinstance(n, dict):
+                        into[name] = n  # one process serves each host
+                    else:
+                        into[name] = into.get(name, 0) + n
+            elif key == "max_concurrent_per_host":
+                merged[key] = max(merged.get(key, 0), value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                merged[key] = round(merged.get(key, 0) + value, 3)
+            else:
+                merged[key] = value
+    return merged
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bench.simweb import REPO, SimWeb
@@ -298,3 +299,54 @@ def test_sim_internet_scenario_choice_is_deterministic_and_disjoint():
             assert status in (301, 308)
             here = target
         assert world.answer(here, {}).status == 200
+
+
+def test_simweb_hosts_rate_limit_lock_out_hang_and_stay_down():
+    profile = {"0": {"rate": [1, 1]}, "1": {"lockout": [1, 60]}, "2": {"down": True},
+               "3": {"hang": True}}
+    with SimWeb(hosts=4, extra=["--profile", json.dumps(profile)]) as web:
+        def get(host: int, path: str, timeout: float = 10) -> http.client.HTTPResponse:
+            connection = http.client.HTTPConnection(web.hosts[host].split("//")[1], timeout=timeout)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            return response
+
+        assert get(0, "/a/1").status == 200
+        limited = get(0, "/a/2")  # the bucket of one token is empty: its next token is 1 s away
+        assert (limited.status, limited.getheader("Retry-After")) == (429, "1")
+        assert get(1, "/a/1").status == 200
+        locked = [get(1, f"/a/{i}") for i in range(2, 4)]  # 2 in a second: locked out
+        assert [(r.status, r.getheader("Retry-After")) for r in locked] == [(429, None)] * 2
+        with pytest.raises(ConnectionRefusedError):
+            get(2, "/a/1")
+        with pytest.raises(TimeoutError):
+            get(3, "/a/1", timeout=0.5)
+        by_host = web.snapshot()["by_host"]
+    address = [host.split("//")[1].split(":")[0] for host in web.hosts]
+    assert (by_host[address[0]]["answered"], by_host[address[0]]["refused"]) == (2, 1)
+    assert by_host[address[1]]["refused"] == 2 and address[2] not in by_host
+    assert (by_host[address[3]]["hung"], by_host[address[3]]["answered"]) == (1, 0)
+
+
+def test_real_web_bench_checks_against_the_truth_and_the_floor(tmp_path):
+    stdout, result = run_bench(tmp_path, "real_web_bench", "--urls", "300", "--hosts", "16",
+                               "--timeout", "2", "--peers", "none", timeout=240)
+    assert "wall / floor" in stdout and "outcome agreement" in stdout
+    assert result["floor"]["seconds"] >= 2 * 3  # a hanging host's wave: timeout x attempts
+    linkhealth, control = result["checkers"]["linkhealth"], result["checkers"]["control"]
+    agreement = linkhealth["agreement"]
+    assert set(agreement) == {"healthy", "rate-limited", "lockout", "hangs",
+                              "hangs on some paths", "down"}
+    assert sum(group["urls"] for group in agreement.values()) == result["site"]["unique_urls"]
+    # the hanging hosts' URLs are timeouts, the dead host's connection errors
+    for group in ("hangs", "down"):
+        assert agreement[group]["urls"] > 0 and agreement[group]["wrong"] == {}, group
+    assert agreement["healthy"]["agreed"] >= agreement["healthy"]["urls"] - 2
+    assert linkhealth["wall_over_floor"] > 0 and 0 < linkhealth["healthy_done"] < linkhealth["wall_seconds"]
+    # the control checks the healthy hosts alone
+    assert control["agreement"]["healthy"]["urls"] == agreement["healthy"]["urls"]
+    assert all(group["urls"] == 0 for name, group in control["agreement"].items() if name != "healthy")
+    roles = {host["role"] for host in result["hosts"]}
+    assert {"rate-limited", "lockout", "hangs", "down"} <= roles

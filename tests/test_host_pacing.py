@@ -98,6 +98,21 @@ def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_pa
     assert host_row(result, limited.host)["rate_limited"] > 0
 
 
+def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, hosts):
+    """Eight requests are on their way when a host locks the client out (more than 3 in a
+    second: 3 s of 429 without Retry-After). Their eight 429s are one overload, not eight
+    refusals in a row: the host's pause does not double with each of them (it waited 32 s,
+    up to 64, after such a burst in bench/real_web_bench.py), and the host is not taken for
+    one that refuses everything (its URLs used to end blocked)."""
+    limited, _ = hosts
+    site = site_of(tmp_path, [limited.url(f"/lockout/3/3/{i}") for i in range(40)], [])
+    result = crawl(site, tmp_path / "db.sqlite")
+    assert outcomes(result, limited) == {"ok": 40}
+    row = host_row(result, limited.host)
+    assert row["rate_limited"] >= 4 and row["state"] is None
+    assert row["longest_wait"] <= 4  # the pauses of a few refused probes: 1, 2, 4 s
+
+
 def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_path, hosts):
     limited, healthy = hosts
     site = site_of(tmp_path, [limited.url(f"/status/429?i={i}") for i in range(30)],
@@ -134,3 +149,32 @@ def test_the_reports_say_how_each_host_was_paced(tmp_path, hosts):
     assert (host["host"], host["summary"], host["state"]) == (limited.host, said, None)
     page = scrapy_command("report", "--db", str(result.db_path), "--format", "html").stdout
     assert '<section id="hosts">' in page and said in page
+
+
+def test_time_spent_paused_is_not_healthy_time_for_the_rate_to_grow_on():
+    """A host that locked the client out for 8 s: the first healthy answer after the pause
+    grows the rate by what 0.1 s of health is worth, not by two seconds' worth (the rate
+    doubled after every lockout, and the next lockout came within a second:
+    bench/real_web_bench.py's lockout host refused 109 requests for 91 URLs)."""
+    from crawler.policy.host_pacing import FAST_GROWTH, HostPace
+
+    host = HostPace(default_concurrency=8, latency=0.09)
+    host.set_rate(5.0)
+    host.cut(now=100.0)  # paced: 3.5/s
+    host.paused_until = 108.0
+    host.grow(now=108.1)
+    assert host.rate == pytest.approx(3.5 * (1 + FAST_GROWTH * 0.1))
+
+
+def test_a_paced_host_never_grows_back_above_the_ceiling():
+    """Once a paced rate drew a rate-limit answer, the rate settles at 90% of it: it used to
+    creep on by 3% a second and draw another 429 (a lockout, for some hosts) every few
+    seconds."""
+    from crawler.policy.host_pacing import NEAR_CEILING, HostPace
+
+    host = HostPace(default_concurrency=8, latency=0.09)
+    host.set_rate(5.0)
+    host.cut(now=0.0)  # ceiling 5/s, rate 3.5/s
+    for tenth in range(1, 600):  # a minute of healthy answers
+        host.grow(now=tenth / 10)
+    assert host.rate == pytest.approx(NEAR_CEILING * 5.0)

@@ -9,7 +9,8 @@ paced ever slower. Each is recognised and then costs little more:
   failures from a host that has not answered once in this run;
 * **refusing**: more than ``LINKHEALTH_RATE_LIMIT_RETRIES`` rate-limit answers in a row (no
   healthy answer in between), although ``crawler.policy.host_pacing`` paused and slowed it each
-  time: as many as one URL may be retried.
+  time: as many as one URL may be retried. Only answers to requests that left after the
+  previous rate-limit answer count: a burst refused at once is one answer.
 
 From then on:
 
@@ -50,7 +51,7 @@ from twisted.internet import error as tx_error
 
 from crawler.core.compat import ResponseNeverReceived
 from crawler.core.errors import SettledByHost
-from crawler.policy.host_pacing import slows_host
+from crawler.policy.host_pacing import fresh_refusal, slows_host
 from crawler.core.items import HostItem
 from crawler.run.context import RunContext
 from crawler.core.failures import causes, is_tls_failure
@@ -86,6 +87,7 @@ def unanswered(exc: BaseException) -> str | None:
 @dataclass(slots=True)
 class HostHealth:
     failures: Counter[str] = field(default_factory=Counter)  # since the last healthy answer
+    limited_at: float = 0.0  # when the last rate-limit answer came
     answered: bool = False  # any answer from it in this run
     state: str | None = None  # UNRESPONSIVE or REFUSING, while it is
     declared: str | None = None  # why it was, the first time
@@ -165,7 +167,9 @@ class HostHealthMiddleware:
             host.state, host.reopened, host.probing = None, True, False
             self.stats.inc_value("linkhealth/host_health/reopened")
         if rate_limited:
-            self._failed(request, host, slot, RATE_LIMITED)
+            fresh = fresh_refusal(request, host.limited_at)
+            host.limited_at = self.clock()
+            self._failed(request, host, slot, RATE_LIMITED, count=fresh)
         else:
             host.failures.clear()
         return response
@@ -180,8 +184,10 @@ class HostHealthMiddleware:
             host = self.hosts[slot] = HostHealth()
         self._failed(request, host, slot, kind)
 
-    def _failed(self, request: Request, host: HostHealth, slot: str, kind: str) -> None:
-        host.failures[kind] += 1
+    def _failed(self, request: Request, host: HostHealth, slot: str, kind: str,
+                count: bool = True) -> None:
+        if count:
+            host.failures[kind] += 1
         if host.state is None:
             if kind == RATE_LIMITED:
                 if self.refusing_after and host.failures[kind] > self.refusing_after:

@@ -12,19 +12,20 @@ download slot (Scrapy's per-host key) is then paced:
   rate-limit answer in a row pauses it 1 s, and each further one twice as long as the last
   (up to ``LINKHEALTH_RETRY_BACKOFF_MAX``).
 * **A rate.** The first rate-limit answer of a run of them (a "streak": no healthy answer
-  in between) cuts the host's request rate: at the first one to half of what the host was
+  in between; an answer to a request that left before the previous rate-limit answer came
+  is part of the same overload and does not lengthen the streak) cuts the host's request rate: at the first one to half of what the host was
   accepting in the last seconds, later to 70% of the current rate. The other answers of a
   streak only pause: they are what one overload looks like (a burst that was already on
   its way, a host that locks a client out for a while), not a sign that the rate is still
   too high. Requests start at most one per ``1/rate`` seconds.
-* **Recovery.** While answers are healthy the rate grows back: by 25% a second while it is
-  below 90% of the slowest rate that drew a rate-limit answer (the *ceiling*), then by 3% a
-  second. Once it is back above an unthrottled speed the host is no longer paced. Its
-  concurrency follows the rate (enough requests in flight to keep the rate at the host's
-  latency).
+* **Recovery.** While answers are healthy the rate grows back by 50% a second (of healthy
+  time: a pause sat out does not count), up to 90% of the slowest paced rate that drew a
+  rate-limit answer (the *ceiling*), and no further: creeping above it cost a host that
+  locks clients out a lockout every few seconds. A host cut only once (no ceiling) grows
+  back until it is above an unthrottled speed, and is no longer paced. Its concurrency
+  follows the rate (enough requests in flight to keep the rate at the host's latency).
 
-A host that keeps rate-limiting settles just under the rate it allows, with a few 429s
-where the rate creeps above it. Each rate-limited host is recorded once per run
+A host that keeps rate-limiting settles just under the rate it allows. Each rate-limited host is recorded once per run
 (``HostItem``: how many rate-limit answers, the slowest rate, the longest wait), so
 the report and Datasette can say "slowed to 4.2 requests/s by 57 rate-limit answers".
 """
@@ -50,8 +51,7 @@ if TYPE_CHECKING:
 
 FIRST_CUT = 0.5  # of the rate the host was accepting
 LATER_CUT = 0.7  # of the current rate
-FAST_GROWTH = 0.5  # a second, while the rate is well below the last one that was too fast
-SLOW_GROWTH = 0.03  # a second, near or above it
+FAST_GROWTH = 0.5  # a second, up to NEAR_CEILING of the last rate that was too fast
 NEAR_CEILING = 0.9
 PAUSE_BASE = 1.0  # seconds of the first pause without Retry-After; doubles with each answer
 GROWTH_STEP_MAX = 2.0  # seconds of growth counted at most per healthy answer
@@ -75,6 +75,7 @@ class HostPace:
     ceiling: float = math.inf  # the last rate that drew a rate-limit answer
     grown_at: float = 0.0
     streak: int = 0  # rate-limit answers since the last healthy one
+    limited_at: float = 0.0  # when the last rate-limit answer came
     latency: float = 0.0  # moving average of the host's answer times, seconds
     healthy: deque[float] = field(default_factory=lambda: deque(maxlen=128))
     # For the record.
@@ -110,12 +111,12 @@ class HostPace:
         self.last_cut = self.grown_at = now
 
     def grow(self, now: float) -> None:
-        step = min(GROWTH_STEP_MAX, max(0.0, now - self.grown_at))
+        # Healthy time since the last growth: a pause (a lockout sat out) is not healthy time.
+        step = min(GROWTH_STEP_MAX, max(0.0, now - max(self.grown_at, self.paused_until)))
         self.grown_at = now
         if now < self.paused_until:
             return
-        growth = FAST_GROWTH if self.rate < NEAR_CEILING * self.ceiling else SLOW_GROWTH
-        rate = self.rate * (1.0 + growth * step)
+        rate = min(self.rate * (1.0 + FAST_GROWTH * step), NEAR_CEILING * self.ceiling)
         if rate >= UNPACED_RATE:
             self.rate, self.concurrency = 0.0, self.default_concurrency
         else:
@@ -210,7 +211,9 @@ class HostPacingMiddleware:
         now = self.clock()
         host = self._host(request)
         host.rate_limited += 1
-        host.streak += 1
+        if fresh_refusal(request, host.limited_at):
+            host.streak += 1
+        host.limited_at = now
         host.saw_latency(request.meta.get("download_latency"))
         if host.streak == 1 and request.meta.get("linkhealth_sent_at", now) >= host.last_cut:
             host.cut(now)
@@ -251,6 +254,14 @@ class HostPacingMiddleware:
                                slowest_rate=None if math.isinf(host.slowest) else host.slowest,
                                longest_wait=host.longest_wait)
                 for slot, host in self.hosts.items() if host.rate_limited]
+
+
+def fresh_refusal(request: Request, limited_at: float) -> bool:
+    """Whether a rate-limit answer to ``request`` is news: the request left after the host's
+    previous rate-limit answer came. The answers to a burst already on its way when a host
+    started refusing (a lockout answers every one) are one overload: they neither lengthen
+    the pause nor count towards a host that refuses everything."""
+    return request.meta.get("linkhealth_sent_at", math.inf) >= limited_at
 
 
 def slows_host(response: Response) -> bool:
