@@ -201,7 +201,7 @@ class LinksSpider(scrapy.Spider):
         self.context.record(DocumentItem(
             document.path, document.collection, document.title, document.published,
             document.error, document.error_line, refs,
-            source_digest=document.digest if exact else None))
+            source_digest=document.digest if exact else None, file_digest=document.file_digest))
         # Counted as stored: one URL twice in one field (body links on one line) is one ref.
         stats.inc_value("linkhealth/refs", len({(ref.field, ref.url) for ref in refs}))
         yield from self._checks(targets, document.published)
@@ -210,7 +210,8 @@ class LinksSpider(scrapy.Spider):
         stats = self.crawler.stats
         stats.inc_value("linkhealth/documents_unchanged")
         stats.inc_value("linkhealth/refs", len(document.targets))
-        self.context.record(UnchangedDocumentItem(document.document_id, document.last_run_id))
+        self.context.record(UnchangedDocumentItem(document.document_id, document.last_run_id,
+                                                  document.file_digest))
         yield from self._checks(document.targets, document.published)
 
     def _checks(self, targets: list[Target | Invalid], published: str | None

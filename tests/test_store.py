@@ -94,7 +94,8 @@ def test_migrations_recorded_once(tmp_path):
                        {"migration_set": "linkhealth", "name": "m005_streak_of_ok_checks"},
                        {"migration_set": "linkhealth", "name": "m006_fts_only_on_change"},
                        {"migration_set": "linkhealth", "name": "m007_document_digest"},
-                       {"migration_set": "linkhealth", "name": "m008_hosts_in_runs"}]
+                       {"migration_set": "linkhealth", "name": "m008_hosts_in_runs"},
+                       {"migration_set": "linkhealth", "name": "m009_document_file_digest"}]
 
 
 def test_garbage_file_is_not_a_database(tmp_path):
@@ -168,7 +169,7 @@ def test_write_batch_records_whole_rows(store):
                 "example.com", "example.com", request_url="https://example.com/img.png"),
     ]
     doc = DocumentItem("_news/a.md", "news", "A", "2020-01-02", None, None, refs,
-                       source_digest="0f" * 16)
+                       source_digest="0f" * 16, file_digest="ab" * 32)
     bad = DocumentItem("_news/bad.md", "news", None, None, "invalid YAML front matter: x", 3)
     checks = [
         check("ok", "2025-01-01T00:00:00Z", status=200, method="HEAD", attempts=1,
@@ -183,10 +184,12 @@ def test_write_batch_records_whole_rows(store):
     assert rows(store, "SELECT * FROM documents ORDER BY id") == [
         {"id": 1, "path": "_news/a.md", "collection": "news", "title": "A",
          "published": "2020-01-02", "parse_error": None, "error_line": None,
-         "first_run_id": run_id, "last_run_id": run_id, "source_digest": "0f" * 16},
+         "first_run_id": run_id, "last_run_id": run_id, "source_digest": "0f" * 16,
+         "file_digest": "ab" * 32},
         {"id": 2, "path": "_news/bad.md", "collection": "news", "title": None,
          "published": None, "parse_error": "invalid YAML front matter: x", "error_line": 3,
-         "first_run_id": run_id, "last_run_id": run_id, "source_digest": None},
+         "first_run_id": run_id, "last_run_id": run_id, "source_digest": None,
+         "file_digest": None},
     ]
     assert rows(store, "SELECT * FROM refs ORDER BY id") == [
         {"id": 1, "document_id": 1, "url_id": 1, "field": "originalUrl", "kind": "page",

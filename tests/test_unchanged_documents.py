@@ -6,6 +6,7 @@ the database, so "the same" means the same rows, not a list of expectations.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -60,7 +61,8 @@ def recorded(db_path: Path) -> dict[str, list]:
         return {
             "documents": conn.execute(
                 "SELECT path, collection, title, published, parse_error, error_line,"
-                " source_digest, first_run_id, last_run_id FROM documents ORDER BY path").fetchall(),
+                " source_digest, first_run_id, last_run_id, file_digest FROM documents"
+                " ORDER BY path").fetchall(),
             "refs": conn.execute(
                 "SELECT d.path, r.field, r.kind, r.raw, u.url, u.request_url, r.first_run_id,"
                 " r.last_run_id FROM refs r JOIN documents d ON d.id = r.document_id"
@@ -117,7 +119,7 @@ def test_an_unchanged_site_is_not_parsed_and_records_the_same_rows(web, tmp_path
     # Three documents parsed: fewer than READ_PROCESS_AFTER, so no reader process was started.
     assert "worker process" not in skipping.log
     rows = recorded(skipping.db_path)
-    assert {row[-1] for row in rows["documents"]} == {2}  # every document seen in run 2...
+    assert {row[8] for row in rows["documents"]} == {2}  # every document seen in run 2...
     assert [row[6] is None for row in rows["documents"]].count(True) == ALWAYS_PARSED
     run2 = [row for row in rows["checks"] if row[0] == 2]
     assert len(run2) == len([row for row in rows["checks"] if row[0] == 1])  # ...every URL checked
@@ -187,7 +189,7 @@ def test_a_resumed_run_skips_the_documents_it_had_recorded(web, tmp_path):
                                               "LINKHEALTH_BATCH_SIZE": "5"}, base(web),
                         expect_status=1)
     assert interrupted.run()["status"] == "interrupted"
-    written = [row[-1] for row in recorded(first.db_path)["documents"]].count(2)
+    written = [row[8] for row in recorded(first.db_path)["documents"]].count(2)
     assert written > 0
     resumed_db = copy_db(first.db_path, tmp_path / "resumed" / "db.sqlite")
     skipping = crawl(site, resumed_db, args={**base(web), "resume": "1"})
@@ -217,3 +219,18 @@ def test_the_edited_documents_of_a_large_site_are_parsed_in_the_reader_process(w
     assert recorded(skipping.db_path) == recorded(parsing.db_path)
     titles = [row[2] for row in recorded(skipping.db_path)["documents"]]
     assert titles.count(None) == 1 and sum(t.startswith("Edited") for t in titles if t) == 10
+
+
+def test_a_document_recorded_before_file_digests_gets_one_without_being_parsed(web, tmp_path):
+    """Databases from before ``documents.file_digest`` (what scrapy fix checks a file against)
+    fill it in on their next run, even for the documents that are not parsed again."""
+    site = write_site(tmp_path / "site", site_files(web, documents=5))
+    first = crawl(site, tmp_path / "db.sqlite", args=base(web))
+    with sqlite3.connect(first.db_path) as conn:
+        conn.execute("UPDATE documents SET file_digest = NULL")
+    second = crawl(site, first.db_path, args=base(web))
+    assert stat(second, "documents_unchanged") == 5
+    with sqlite3.connect(first.db_path) as conn:
+        digests = dict(conn.execute("SELECT path, file_digest FROM documents"))
+    assert digests == {path: hashlib.sha256((site / path).read_bytes()).hexdigest()
+                       for path in digests}

@@ -58,6 +58,7 @@ class DocumentItem:
     error_line: int | None
     refs: list[RefItem] = field(default_factory=list)
     source_digest: str | None = None  # set when the refs can be taken back unparsed next run
+    file_digest: str | None = None  # SHA-256 of the bytes read (what scrapy fix may edit)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class UnchangedDocumentItem:
 
     document_id: int
     last_run_id: int
+    file_digest: str | None = None  # only when the database has none for it yet
 
 
 @dataclass(slots=True)

@@ -75,12 +75,13 @@ class Document:
     error_line: int | None = None
     refs: list[Reference] = field(default_factory=list)
     digest: str | None = None  # of the file's bytes, with the reader's key (unchanged_documents)
+    file_digest: str | None = None  # SHA-256 of the bytes read: scrapy fix edits only these
 
     def __reduce__(self) -> tuple[type, tuple]:
         """Pickled as a plain tuple (the reader process sends documents back): the dataclass
         default looks up its fields for every object, which was 1% of a crawl's CPU."""
         return (Document, (self.path, self.collection, self.title, self.published, self.error,
-                           self.error_line, self.refs, self.digest))
+                           self.error_line, self.refs, self.digest, self.file_digest))
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ def read_document(path: Path, root: Path, body_links: bool = False,
     document = Document(path=relative, collection=_collection(relative))
     try:
         data = read_file_bytes(path, root, limits)
+        document.file_digest = file_digest(data)
         if key is not None:
             document.digest = source_digest(data, key)
         text = _decode(data)
@@ -176,6 +178,11 @@ def _cap_references(document: Document, max_refs: int) -> None:
         document.error = (f"more than {max_refs:,} link references "
                           f"({len(document.refs):,}): only the first {max_refs:,} are checked")
         del document.refs[max_refs:]
+
+
+def file_digest(data: bytes) -> str:
+    """SHA-256 of a file's bytes, hex: what a later edit of the file checks it still holds."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def source_digest(data: bytes, key: bytes) -> str:

@@ -35,7 +35,14 @@ from pathlib import Path
 from crawler.core import urls
 from crawler.core.urls import Target
 from crawler.site import bounded_yaml, files, references, sources
-from crawler.site.sources import DEFAULT_LIMITS, ReadError, ReadLimits, read_file_bytes, source_digest
+from crawler.site.sources import (
+    DEFAULT_LIMITS,
+    ReadError,
+    ReadLimits,
+    file_digest,
+    read_file_bytes,
+    source_digest,
+)
 
 # What decides the references found in a file, besides its bytes (see reader_key): the code
 # of these modules, and of this one.
@@ -52,6 +59,7 @@ class UnchangedDocument:
     last_run_id: int
     published: str | None
     targets: list[Target] = field(default_factory=list)
+    file_digest: str | None = None  # when the database has none yet (recorded before it kept one)
 
 
 def reader_key(base_url: str | None, body_links: bool,
@@ -85,23 +93,28 @@ class KnownDocuments:
         unchanged: dict[str, UnchangedDocument] = {}
         for path, name in relative.items():
             known = recorded.get(name)
-            if known is not None and self._digest(path, root) == known[1]:
-                unchanged[name] = UnchangedDocument(name, known[0], known[2], known[3])
+            if known is None:
+                continue
+            data = self._bytes(path, root)
+            if data is not None and source_digest(data, self.key) == known[1]:
+                unchanged[name] = UnchangedDocument(
+                    name, known[0], known[2], known[3],
+                    file_digest=None if known[4] else file_digest(data))
         self._add_targets(unchanged)
         return [unchanged.get(name, path) for path, name in relative.items()]
 
-    def _recorded(self, names: list[str]) -> dict[str, tuple[int, str, int, str | None]]:
+    def _recorded(self, names: list[str]) -> dict[str, tuple[int, str, int, str | None, str | None]]:
         found = {}
         for chunk in _chunks(names):
             found.update((row[0], row[1:]) for row in self.conn.execute(
-                "SELECT path, id, source_digest, last_run_id, published FROM documents"
+                "SELECT path, id, source_digest, last_run_id, published, file_digest FROM documents"
                 f" WHERE path IN ({', '.join('?' * len(chunk))}) AND source_digest IS NOT NULL",
                 chunk))
         return found
 
-    def _digest(self, path: Path, root: Path) -> str | None:
+    def _bytes(self, path: Path, root: Path) -> bytes | None:
         try:
-            return source_digest(read_file_bytes(path, root, self.limits), self.key)
+            return read_file_bytes(path, root, self.limits)
         except ReadError:
             return None  # the parser says why
 

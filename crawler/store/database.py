@@ -158,13 +158,15 @@ class Store:
                 unchanged: list[tuple[int, int, int]] = []
                 for document in documents:
                     if type(document) is UnchangedDocumentItem:
-                        unchanged.append((run_id, document.document_id, document.last_run_id))
+                        unchanged.append((run_id, document.document_id, document.last_run_id,
+                                          document.file_digest))
                     else:
                         self._write_document(run_id, document, now, refs)
                 self.conn.executemany(_INSERT_REF, refs)
                 if unchanged:
-                    self.conn.executemany(_SEEN_DOCUMENT, [row[:2] for row in unchanged])
-                    self.conn.executemany(_SEEN_REFS, unchanged)
+                    self.conn.executemany(_SEEN_DOCUMENT, [(run, digest, document)
+                                                           for run, document, _, digest in unchanged])
+                    self.conn.executemany(_SEEN_REFS, [row[:3] for row in unchanged])
                 rows, states = [], []
                 for check in checks:
                     url_id = self._url_id(check.url, now=now)
@@ -185,7 +187,8 @@ class Store:
                         refs: list[tuple[Any, ...]]) -> None:
         document_id = self.conn.execute(
             _UPSERT_DOCUMENT, [doc.path, doc.collection, doc.title, doc.published, doc.error,
-                               doc.error_line, doc.source_digest, run_id, run_id]).fetchone()[0]
+                               doc.error_line, doc.source_digest, doc.file_digest, run_id,
+                               run_id]).fetchone()[0]
         for ref in doc.refs:
             url_id = self._url_id(ref.url, ref.host, ref.domain, ref.request_url, now)
             refs.append((document_id, url_id, ref.field, ref.kind, ref.raw, run_id, run_id))
@@ -233,12 +236,14 @@ class Store:
 
 _UPSERT_DOCUMENT = (
     "INSERT INTO documents (path, collection, title, published, parse_error, error_line,"
-    " source_digest, first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " source_digest, file_digest, first_run_id, last_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(path) DO UPDATE SET collection = excluded.collection,"
     " title = excluded.title, published = excluded.published,"
     " parse_error = excluded.parse_error, error_line = excluded.error_line,"
-    " source_digest = excluded.source_digest, last_run_id = excluded.last_run_id RETURNING id")
-_SEEN_DOCUMENT = "UPDATE documents SET last_run_id = ? WHERE id = ?"
+    " source_digest = excluded.source_digest, file_digest = excluded.file_digest,"
+    " last_run_id = excluded.last_run_id RETURNING id")
+_SEEN_DOCUMENT = ("UPDATE documents SET last_run_id = ?, file_digest = coalesce(file_digest, ?)"
+                  " WHERE id = ?")
 _SEEN_REFS = "UPDATE refs SET last_run_id = ? WHERE document_id = ? AND last_run_id = ?"
 _INSERT_REF = (
     "INSERT INTO refs (document_id, url_id, field, kind, raw, first_run_id, last_run_id)"

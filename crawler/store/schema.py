@@ -207,3 +207,10 @@ def m008_hosts_in_runs(db: sqlite_utils.Database) -> None:
         "run_id": int, "host": str, "rate_limited": int, "slowest_rate": float,
         "longest_wait": float, "state": str, "reopened": int, "settled": int, "probes": int,
     }, pk=("run_id", "host"), foreign_keys=[("run_id", "runs", "id")])
+
+
+@migrations()
+def m009_document_file_digest(db: sqlite_utils.Database) -> None:
+    """SHA-256 of a document's bytes as last read: ``scrapy fix`` edits a file only while it
+    still holds these bytes (crawler/fix/plan.py)."""
+    db["documents"].add_column("file_digest", str)
