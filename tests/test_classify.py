@@ -22,6 +22,7 @@ from crawler.classify.outcomes import (
     judge_response,
     looks_like_not_found_page,
     redirected_to_home,
+    redirected_to_login,
 )
 from crawler.core.errors import ForbiddenAddress, HostNotFound, TooManyRedirects
 from crawler.core.items import OUTCOMES, Hop
@@ -124,6 +125,30 @@ def test_not_soft_404_when_home_is_on_another_domain():
 
 def test_not_soft_404_at_home_without_redirect():
     assert judge_response(make_response("https://example.com/")) == ("ok", None)
+
+
+@pytest.mark.parametrize(("original", "final"), [
+    ("https://a.com/story", "https://a.com/login?next=/story"),
+    ("https://a.com/story", "https://a.com/users/sign_in"),
+    ("https://a.com/story", "https://a.com/account/sign-in/"),
+    ("https://a.com/story", "https://sso.a.com/auth/realms/x"),
+    ("https://news.com/x", "https://consent.yahoo.com/v2/collectConsent?sessionId=1"),
+    ("https://news.com/x", "https://accounts.google.com/ServiceLogin"),
+    ("https://a.com/story", "https://a.com/gdpr/consent"),
+])
+def test_a_redirect_to_a_login_or_consent_page_is_recognised(original, final):
+    assert redirected_to_login(original, final)
+
+
+@pytest.mark.parametrize(("original", "final"), [
+    ("https://a.com/story", "https://a.com/stories/story"),  # a move
+    ("https://a.com/story", "https://a.com/author/jane"),  # "author" is not "auth"
+    ("https://a.com/login", "https://a.com/login/"),  # the link is a login page itself
+    ("https://accounts.google.com/x", "https://accounts.google.com/y"),
+    ("https://a.com/blog/logging-in-python", "https://a.com/blog/logging-in-python/"),
+])
+def test_a_redirect_elsewhere_is_not_a_login_page(original, final):
+    assert not redirected_to_login(original, final)
 
 
 def test_redirected_to_home():

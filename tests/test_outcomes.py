@@ -33,6 +33,7 @@ PATHS = {
     "reset": "/reset",
     "not_http": "/not-http",
     "to_home": "/to-home",
+    "to_login": "/redirect/301?to=/ok/login%3Fnext%3D/story",
     "blocked": "/blocked",
     "status999": "/status/999",
     "image": "/image.png",
@@ -179,6 +180,12 @@ def test_deep_page_redirected_home_is_soft_404(world):
     row = check(world, "to_home")
     assert (row["outcome"], row["status"]) == ("soft_404", 200)
     assert "home page" in row["error"]
+
+
+def test_a_link_moved_permanently_to_a_login_page_is_soft_404_not_a_move(world):
+    row = check(world, "to_login")
+    assert (row["outcome"], row["status"], row["permanent_redirect"]) == ("soft_404", 200, 1)
+    assert row["error"].startswith("redirected to a login or consent page ")
 
 
 @pytest.mark.parametrize("name, status", [("blocked", 403), ("status999", 999)])

@@ -143,6 +143,28 @@ def redirected_to_home(original_url: str, final_url: str) -> bool:
     return registered_domain(original.hostname or "") == registered_domain(final.hostname or "")
 
 
+# Where a site sends a reader it will not show the page to: a login, a single sign-on, a
+# consent or cookie wall. A permanent redirect there is not a move (scrapy fix must never
+# write it into a document).
+_LOGIN_PATH = re.compile(
+    r"/(?:log-?in|log-?on|sign-?in|sign_in|signon|sso|auth|authorize|oauth2?|session/new"
+    r"|consent|cookie-?consent|cookies?-?wall|gdpr|privacy-?gate)(?:[/.?;#]|$)", re.I)
+_LOGIN_HOSTS = frozenset({
+    "accounts.google.com", "consent.google.com", "consent.youtube.com",
+    "login.microsoftonline.com", "login.live.com", "login.yahoo.com", "consent.yahoo.com",
+    "guce.yahoo.com", "guce.oath.com", "consent.cookiebot.com",
+})
+
+
+def redirected_to_login(original_url: str, final_url: str) -> bool:
+    """A link that ended on a login, sign-on, consent or cookie page, unless the link itself
+    is one (someone may link a login page on purpose)."""
+    original, final = urlsplit(original_url), urlsplit(final_url)
+    if _LOGIN_PATH.search(original.path) or (original.hostname or "").lower() in _LOGIN_HOSTS:
+        return False
+    return (final.hostname or "").lower() in _LOGIN_HOSTS or bool(_LOGIN_PATH.search(final.path))
+
+
 def _is_home(path: str) -> bool:
     return path in ("", "/") or _INDEX_PAGE.fullmatch(path) is not None
 
@@ -150,8 +172,11 @@ def _is_home(path: str) -> bool:
 def _judge_success(response: Response) -> tuple[str, str | None]:
     request = response.request
     original = request.meta.get("linkhealth_url", request.url)
-    if request.meta.get("redirect_urls") and redirected_to_home(original, response.url):
-        return "soft_404", f"redirected to the home page {response.url}"
+    if request.meta.get("redirect_urls"):
+        if redirected_to_home(original, response.url):
+            return "soft_404", f"redirected to the home page {response.url}"
+        if redirected_to_login(original, response.url):
+            return "soft_404", f"redirected to a login or consent page {response.url}"
     if _is_html(response) and looks_like_not_found_page(response.body):
         return "soft_404", "page says it was not found"
     return "ok", None
