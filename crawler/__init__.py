@@ -13,8 +13,8 @@ other, ``:`` packages of one layer that may):
 
     spiders
     crawler.commands : crawler.cli : crawler.jobs : crawler.distributed
-    crawler.policy
-    crawler.run | crawler.report | crawler.browse | crawler.fix
+    crawler.policy | crawler.fix
+    crawler.run | crawler.report | crawler.browse
     crawler.archive | crawler.classify | crawler.fetch | crawler.site
     crawler.store
     crawler.core

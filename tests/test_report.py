@@ -149,6 +149,8 @@ def test_exact_json_for_a_small_run(tmp_path: Path):
                      "still_failing": 0, "fixed": 0},
         "comparison": {"previous_run": None, "newly_failing": [GONE], "fixed": [],
                        "still_failing": []},
+        "fix": {"moved": {"references": 0, "documents": 0},
+                "dead": {"references": 0, "documents": 0}},
         "hosts": [],
     }
 

@@ -134,7 +134,8 @@ def test_json_comparison_after_each_run(runs, run):
     assert url_states(data, urls) == expected_states
     assert data["headline"] == expected_headline
     # the contract keys are all still there, the outcome summary unchanged in shape
-    assert list(data) == ["run", "summary", "headline", "comparison", "urls", "parse_errors", "hosts"]
+    assert list(data) == ["run", "summary", "headline", "comparison", "urls", "parse_errors", "fix",
+                          "hosts"]
     assert data["summary"] == {o: n for o, n in
                                {"ok": sum(PLAN[p][run - 1] for p in PLAN),
                                 "broken": sum(not PLAN[p][run - 1] for p in PLAN)}.items() if n}

@@ -276,7 +276,7 @@ LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
 
 def stored_page(req, name):
     """`web.pages[name]` (default: a page titled name), with ETag/Last-Modified; 304 when unchanged.
-    A page set to None is gone (404)."""
+    A page set to None is gone (404). A name ending in .png is served as image/png."""
     if name in req.server.pages and req.server.pages[name] is None:
         return not_found(req)
     body = req.server.pages.get(name) or page(name, f"Page {name}").body
@@ -285,7 +285,8 @@ def stored_page(req, name):
     if req.headers.get("If-None-Match") == etag:
         return Reply(304, b"", headers=validators)
     cookie = (("Set-Cookie", "session=secret-value; HttpOnly"),) if "cookie" in req.target else ()
-    return Reply(200, body, headers=validators + cookie)
+    ctype = "image/png" if name.endswith(".png") else HTML
+    return Reply(200, body, ctype=ctype, headers=validators + cookie)
 
 
 def stream(req, mib):

@@ -14,8 +14,11 @@ Pure functions over bytes and text: no Scrapy, no database, no network. The modu
 * ``readback``: the proof that an edited file reads as intended, and nothing else changed.
 * ``unified_diff``: a patch ``git apply`` accepts from the site's root.
 * ``apply``: writing the edited files in place, atomically.
+* ``binary_patch``: a new file of any bytes (a local copy) as a git binary patch.
+* ``plan``: what ``scrapy fix`` changes, read from a run's database.
 
-May import: ``crawler.site`` (the reader's own parsing), ``crawler.store``, ``crawler.archive``,
+May import: ``crawler.report`` (which references are confirmed moved or dead),
+``crawler.site`` (the reader's own parsing), ``crawler.store``, ``crawler.archive``,
 ``crawler.core``.
 """
 

@@ -20,6 +20,8 @@ def report_dict(report: Report, with_urls: bool = True) -> dict[str, Any]:
         "urls": [_url_dict(entry) for entry in report.urls] if with_urls else [],
         "parse_errors": [{"path": p.path, "error": p.error, "line": p.line}
                          for p in report.parse_errors],
+        "fix": {what: {"references": count.references, "documents": count.documents}
+                for what, count in report.fixable.items()},
         "hosts": [{"host": h.host, "rate_limited": h.rate_limited,
                    "slowest_rate": h.slowest_rate, "longest_wait": h.longest_wait,
                    "state": h.state, "reopened": h.reopened, "settled": h.settled,

@@ -23,6 +23,7 @@ from crawler.report.text import (
     HOSTS_HEADING,
     confirmation_rule,
     failing_text,
+    fix_hint,
     fixed_text,
     has_snapshot_rows,
     headline_line,
@@ -131,6 +132,8 @@ def markdown_chunks(report: Report) -> Iterator[str]:
     lines += md_table(("outcome", "URLs"), [(md_cell(o), str(n)) for o, n in report.summary.items()])
     if nothing_to_report(report):
         lines += ["✅ No problems found: every checked URL is ok.", ""]
+    if hint := fix_hint(report):
+        lines += [hint, ""]
     blocks = itertools.chain(
         [_md_comparison(report) + _md_fixed(report)],
         _md_document_blocks(report),

@@ -52,6 +52,7 @@ from crawler.defaults import DEFAULTS
 from crawler.core import clock
 from crawler.core.items import FAILING_OUTCOMES, outcome_rank
 from crawler.store.database import Store
+from crawler.report.fixes import FixCount, confirmed_dead, confirmed_moves, references_to
 from crawler.archive.wayback import WAYBACK_OUTCOMES
 
 RUN_COLUMNS = (
@@ -175,6 +176,7 @@ class Report:
     history: list[RunOutcomes] = field(default_factory=list)  # oldest first, this run last
     snapshots_taken: int | None = None  # snapshots stored in this run (None: no archive)
     hosts: list[HostRow] = field(default_factory=list)  # hosts paced, unresponsive or refusing
+    fixable: dict[str, FixCount] = field(default_factory=dict)  # what `scrapy fix` would change
 
     @property
     def checked(self) -> int:
@@ -288,7 +290,8 @@ def build_report(source: Store | sqlite_utils.Database, run_id: int | None = Non
                       broken_after=broken_after, previous_run=_previous_run(db, run["id"]),
                       history=_load_history(db, run["id"]),
                       snapshots_taken=_snapshots_taken(db, run["id"]),
-                      hosts=_load_hosts(db, run["id"]))
+                      hosts=_load_hosts(db, run["id"]),
+                      fixable=_fixable(db, run["id"], broken_after))
     except sqlite3.Error as exc:
         raise ReportError(f"cannot read the database: {exc}") from exc
 
@@ -564,6 +567,13 @@ def _attach_archived_copies(db: sqlite_utils.Database, run_id: int,
         capture = captures.get(row["url_id"])
         if capture is not None:
             entry.wayback, entry.wayback_timestamp = capture["capture_url"], capture["timestamp"]
+
+
+def _fixable(db: sqlite_utils.Database, run_id: int, runs: int) -> dict[str, FixCount]:
+    """References ``scrapy fix`` would rewrite (confirmed moves), and those ``--dead`` would
+    replace (confirmed dead links), as the report's confirmation rule counts runs."""
+    return {"moved": references_to(db, run_id, confirmed_moves(db, run_id, runs)),
+            "dead": references_to(db, run_id, confirmed_dead(db, run_id, runs))}
 
 
 def _load_hosts(db: sqlite_utils.Database, run_id: int) -> list[HostRow]:

@@ -161,3 +161,25 @@ COMPARISON_SECTIONS = (
 )
 """The failing URLs of a report, partitioned by the confirmation rule: heading, the
 ``Report`` property listing them, and a sentence saying what they are."""
+
+
+def fix_hint(report: Report) -> str:
+    """What ``scrapy fix`` would change, in one paragraph ("" when nothing)."""
+    moved, dead = report.fixable.get("moved"), report.fixable.get("dead")
+    parts = []
+    if moved and moved.references:
+        parts.append(f"`scrapy fix -o fix.patch` writes a patch that rewrites "
+                     f"{_n(moved.references, 'reference')} in {_n(moved.documents, 'document')} "
+                     f"to where their links moved (permanent redirects in "
+                     f"{report.broken_after} runs in a row)")
+    if dead and dead.references:
+        parts.append(f"with `--dead auto` it also replaces {_n(dead.references, 'reference')} "
+                     f"to confirmed dead links (a Wayback capture, a local copy of an image, "
+                     f"an AMP field removed)")
+    if not parts:
+        return ""
+    return "; ".join(parts) + ". Review it, then `git apply fix.patch` in the site."
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
