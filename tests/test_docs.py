@@ -1,4 +1,5 @@
-"""The README stays true: settings documented, quick-start commands work."""
+"""The documentation stays true: every setting documented in docs/configuration.md with its
+default (the table is ``python -m crawler.defaults``'s output), quick-start commands work."""
 
 from __future__ import annotations
 
@@ -10,19 +11,43 @@ from pathlib import Path
 
 import pytest
 
+from crawler import defaults
 from crawler import settings as project_settings
 from crawler.defaults import SETTINGS
 from tests.crawl import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-
+CONFIGURATION = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
 def test_every_linkhealth_setting_is_documented_with_its_default(setting):
-    row = re.search(rf"^\| `{setting.name}` \| `([^`]*)` \|", README, re.M)
-    assert row, f"{setting.name} missing from the README settings table"
+    row = re.search(rf"^\| `{setting.name}` \| `([^`]*)` \|", CONFIGURATION, re.M)
+    assert row, f"{setting.name} missing from the settings table of docs/configuration.md"
     default = setting.default if isinstance(setting.default, str) else json.dumps(setting.default)
     assert row.group(1) == (default or '""')
+
+
+def test_the_settings_table_is_the_declarations_output():
+    assert defaults.with_table(CONFIGURATION) == CONFIGURATION, (
+        "docs/configuration.md is stale: run .venv/bin/python -m crawler.defaults --write")
+
+
+def test_python_m_crawler_defaults_write_rewrites_a_stale_table(tmp_path):
+    stale = CONFIGURATION.replace("| `LINKHEALTH_DB` | `state/linkhealth.db` |",
+                                  "| `LINKHEALTH_DB` | `old.db` |")
+    assert stale != CONFIGURATION
+    document = tmp_path / "configuration.md"
+    document.write_text(stale, encoding="utf-8")
+    command = [sys.executable, "-m", "crawler.defaults", "--write", str(document)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert document.read_text(encoding="utf-8") == CONFIGURATION
+    assert "rewritten" in done.stdout
+
+    document.write_text("# no table here\n", encoding="utf-8")
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "no settings table" in done.stderr
+    assert document.read_text(encoding="utf-8") == "# no table here\n"
 
 
 def test_no_undeclared_linkhealth_setting_is_used():
