@@ -313,10 +313,11 @@ def test_readme_make_commands_are_makefile_targets():
 def test_readme_scrapy_commands_run_as_written(tmp_path):
     """Every ``.venv/bin/scrapy`` command of the README, run in order on a small site against
     a loopback web: ``../my-site`` is that site, ``state/`` a fresh directory, the example
-    URL a page of the site and the proxy a real forwarding proxy."""
+    URL a page of the site and the proxy a real forwarding proxy; ``git -C ../my-site apply``
+    applies the fix patch to that site."""
     commands = [words for words in _readme_commands() if words[0] != "make"]
     for words in commands:
-        assert _environment_and_program(list(words))[1][0] == ".venv/bin/scrapy", (
+        assert _environment_and_program(list(words))[1][0] in {".venv/bin/scrapy", "git"}, (
             f"a README command this test does not run: {shlex.join(words)}")
     assert len(commands) >= 5
 
@@ -327,6 +328,7 @@ def test_readme_scrapy_commands_run_as_written(tmp_path):
     environment.update(SCRAPY_SETTINGS_MODULE="crawler.settings",
                        TLDEXTRACT_CACHE=str(tmp_path / "tldextract-cache"))
     with Web() as web, ForwardProxy({"127.0.0.1": "127.0.0.1"}) as proxy:
+        web.cdx["timestamps"] = ["20210301120000"]  # the dead page's capture, for scrapy fix
         write_site(tmp_path / "my-site", {
             "_news/2024-01-01-fine.md": {"title": "Fine", "webUrl": web.url("/ok"),
                                          "images": [{"url": web.url("/image.png")}]},
@@ -337,7 +339,14 @@ def test_readme_scrapy_commands_run_as_written(tmp_path):
         settings = {**TEST_SETTINGS, "LINKHEALTH_WAYBACK_CDX_URL": web.url("/cdx/search/cdx")}
         extra = [word for name, value in settings.items() for word in ("-s", f"{name}={value}")]
         for words in commands:
-            words = [placeholders.get(word, word) for word in words]
+            words = [placeholders.get(word, word).replace("$PWD", str(work)) for word in words]
+            if words[0] == "git":  # applying the fix patch: the dead link leaves the site
+                done = subprocess.run(words, cwd=work, capture_output=True, text=True,
+                                      timeout=60)
+                assert done.returncode == 0, (shlex.join(words), done.stderr[-3000:])
+                gone = (tmp_path / "my-site" / "_news" / "2024-01-02-gone.md").read_text()
+                assert "webUrl: https://web.archive.org/web/20210301120000/http" in gone, gone
+                continue
             line_environment, program = _environment_and_program(words)
             line_environment = {name: placeholders.get(value, value)
                                 for name, value in line_environment.items()}
