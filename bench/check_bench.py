@@ -166,6 +166,8 @@ def hosts_of(urls: list[str]) -> int:
 def _web(served: dict) -> dict:
     return {"web_requests": served["requests"], "web_bytes": served["bytes_sent"],
             "web_max_concurrent_per_host": served["max_concurrent_per_host"],
+            # earlier phases' requests still served when it began (not counted above)
+            "web_carried_in_flight": served.get("carried_in_flight", 0),
             "web_cpu_seconds": served["cpu_seconds"], "web_statuses": served["statuses"],
             "web_accept_errors": served.get("accept_errors", 0),
             "web_methods": served["methods"]}

@@ -25,7 +25,8 @@ Protocol on stdout/stdin: once listening it prints ``{"ready": true, "port": P, 
 [...]}``. Each stdin line ``stats`` prints the counters as one JSON line, ``reset``
 zeroes them (and prints them first). stdin EOF, SIGTERM or SIGINT print the final
 counters (requests, bytes_sent, not_modified, max_concurrent_per_host, cpu_seconds...)
-and exit. ``--max-seconds`` bounds the lifetime. ``SimWeb`` runs it from Python:
+and exit. A request counts in the phase (from one ``reset`` to the next) it arrived in,
+to its end (``Phase``). ``--max-seconds`` bounds the lifetime. ``SimWeb`` runs it from Python:
 
     with SimWeb(hosts=3, latency_ms=5) as web:
         web.hosts[0]          # "http://127.0.0.2:PORT"
@@ -139,6 +140,34 @@ class HostRecord:
                 if name != "trace" or self.trace is not None}
 
 
+class Phase:
+    """The counters from one ``reset`` to the next, of the requests that arrived meanwhile.
+
+    A request counts in the phase it arrived in, to its end: one of an earlier phase still
+    being served is not one more of the next client's in flight. The web sleeps out a slow
+    path even when its client has gone (``bench.web_capacity`` closes its connections when
+    its time is up), and such requests once showed ``bench.check_bench`` more of
+    linkhealth's requests at once than it had sent (bench/README.md). ``carried_in_flight``
+    says how many were still being served when the phase began.
+    """
+
+    def __init__(self, carried_in_flight: int = 0) -> None:
+        self.requests = self.bytes_sent = self.not_modified = 0
+        self.accept_errors = 0  # connections it could not accept (out of file descriptors)
+        self.statuses: Counter[int] = Counter()
+        self.methods: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()  # per host (address), this phase's requests
+        self.max_in_flight: Counter[str] = Counter()
+        self.by_host: dict[str, HostRecord] = {}
+        self.carried_in_flight = carried_in_flight
+        self.cpu_base = time.process_time()
+
+    def arrived(self, host: str) -> None:
+        self.requests += 1
+        self.in_flight[host] += 1
+        self.max_in_flight[host] = max(self.max_in_flight[host], self.in_flight[host])
+
+
 class Bodies:
     """Deterministic page and image bodies: a fixed filler per size plus a per-id part."""
 
@@ -204,29 +233,27 @@ class SimWebServer:
         self.port = 0
         self.servers: list[asyncio.Server] = []
         self.open: dict[asyncio.Task, asyncio.StreamWriter] = {}  # connections being served
-        self.in_flight: Counter[str] = Counter()
-        self.reset()
+        self.in_flight = 0  # requests being served, of every phase
+        self.phase = Phase()
 
     def reset(self) -> None:
-        self.requests = self.bytes_sent = self.not_modified = 0
-        self.statuses: Counter[int] = Counter()
-        self.methods: Counter[str] = Counter()
-        self.max_in_flight: Counter[str] = Counter()
-        self.by_host: dict[str, HostRecord] = {}
-        for behaviour in getattr(self, "behaviour", {}).values():
+        """A new phase: zero counters, full token buckets, no lockout."""
+        for behaviour in self.behaviour.values():
             behaviour.restart()
-        self.accept_errors = 0  # connections it could not accept (out of file descriptors)
-        self.cpu_base = time.process_time()
+        self.phase = Phase(carried_in_flight=self.in_flight)
 
     def stats(self) -> dict:
-        return {"requests": self.requests, "bytes_sent": self.bytes_sent,
-                "not_modified": self.not_modified,
-                "max_concurrent_per_host": max(self.max_in_flight.values(), default=0),
-                "max_concurrent_by_host": dict(sorted(self.max_in_flight.items())),
-                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-                "methods": dict(self.methods), "accept_errors": self.accept_errors,
-                "by_host": {host: record.as_dict() for host, record in sorted(self.by_host.items())},
-                "cpu_seconds": round(time.process_time() - self.cpu_base, 3)}
+        phase = self.phase
+        return {"requests": phase.requests, "bytes_sent": phase.bytes_sent,
+                "not_modified": phase.not_modified,
+                "max_concurrent_per_host": max(phase.max_in_flight.values(), default=0),
+                "max_concurrent_by_host": dict(sorted(phase.max_in_flight.items())),
+                "carried_in_flight": phase.carried_in_flight,
+                "statuses": {str(k): v for k, v in sorted(phase.statuses.items())},
+                "methods": dict(phase.methods), "accept_errors": phase.accept_errors,
+                "by_host": {host: record.as_dict()
+                            for host, record in sorted(phase.by_host.items())},
+                "cpu_seconds": round(time.process_time() - phase.cpu_base, 3)}
 
     async def listen(self, base_port: int, attempts: int = 50) -> None:
         """Bind the same port on every address; with port 0, retry until one is free on all."""
@@ -284,20 +311,20 @@ class SimWebServer:
             name, _, value = line.partition(":")
             if name:
                 headers[name.strip().lower()] = value.strip()
-        self.requests += 1
-        record = self.by_host.get(host)
+        phase = self.phase  # the request counts there to its end, whatever reset comes
+        phase.arrived(host)
+        self.in_flight += 1
+        record = phase.by_host.get(host)
         if record is None:
-            record = self.by_host[host] = HostRecord(self.behaviour[host].trace)
+            record = phase.by_host[host] = HostRecord(self.behaviour[host].trace)
             record.first_request = time.time()
         record.requests += 1
         behaviour = self.behaviour[host]
-        self.in_flight[host] += 1
-        self.max_in_flight[host] = max(self.max_in_flight[host], self.in_flight[host])
         try:
             if len(parts) != 3:
-                return await self.send(writer, "GET", 400, [], b"bad request\n", False)
+                return await self.send(phase, writer, "GET", 400, [], b"bad request\n", False)
             method, target, version = parts
-            self.methods[method] += 1
+            phase.methods[method] += 1
             connection = headers.get("connection", "").lower()
             keep = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
             keep = keep and "content-length" not in headers and "transfer-encoding" not in headers
@@ -309,7 +336,7 @@ class SimWebServer:
                 await asyncio.sleep(behaviour.latency)
             if refusal is not None:
                 record.refused += 1
-                return await self.answered(record, self.send(writer, method, 429, refusal,
+                return await self.answered(record, self.send(phase, writer, method, 429, refusal,
                                                              b"slow down\n", keep))
             if behaviour.hangs(path):
                 record.hung += 1
@@ -317,7 +344,8 @@ class SimWebServer:
                     pass
                 return False
             if method not in ("GET", "HEAD"):
-                return await self.send(writer, method, 405, [("Allow", "GET, HEAD")], b"", keep)
+                return await self.send(phase, writer, method, 405, [("Allow", "GET, HEAD")], b"",
+                                       keep)
             if path.startswith("/slow/"):
                 await asyncio.sleep(self.slow)
                 path = ("/i/" if path.endswith(".jpg") else "/a/") + path[len("/slow/"):]
@@ -326,14 +354,16 @@ class SimWebServer:
                 etag = self.bodies.etag(extra[0][1], path, body)
                 extra += [("ETag", etag), ("Last-Modified", LAST_MODIFIED_HTTP)]
                 if not_modified(headers, etag):
-                    self.not_modified += 1
+                    phase.not_modified += 1
                     status, body = 304, b""
                     extra = [header for header in extra if header[0] != "Content-Type"]
-            return await self.answered(record, self.send(writer, method, status, extra, body, keep))
+            return await self.answered(record, self.send(phase, writer, method, status, extra,
+                                                         body, keep))
         except ConnectionError:
             return False
         finally:
-            self.in_flight[host] -= 1
+            phase.in_flight[host] -= 1
+            self.in_flight -= 1
 
     @staticmethod
     async def answered(record: HostRecord, sending) -> bool:
@@ -357,9 +387,10 @@ class SimWebServer:
             b"<!doctype html><html><head><title>Not found</title></head>"
             b"<body><h1>Not found</h1></body></html>\n")
 
-    async def send(self, writer: asyncio.StreamWriter, method: str, status: int,
+    @staticmethod
+    async def send(phase: Phase, writer: asyncio.StreamWriter, method: str, status: int,
                    headers: list[tuple[str, str]], body: bytes, keep: bool) -> bool:
-        self.statuses[status] += 1
+        phase.statuses[status] += 1
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
                  f"Date: {formatdate(usegmt=True)}", "Server: simweb", *(f"{n}: {v}" for n, v in headers)]
         if status != 304:
@@ -370,7 +401,7 @@ class SimWebServer:
             data += body
         writer.write(data)
         await writer.drain()
-        self.bytes_sent += len(data)
+        phase.bytes_sent += len(data)
         return keep
 
 
@@ -399,10 +430,10 @@ async def serve(args: argparse.Namespace) -> None:
         # A client without a per-host limit (linkinator) can open more connections than this
         # process has file descriptors: count each refused accept, print the first only.
         if isinstance(context.get("exception"), OSError) and "accept" in context.get("message", ""):
-            if not server.accept_errors:
+            if not server.phase.accept_errors:
                 print(f"simweb: {context['message']}: {context['exception']} (counted as "
                       "accept_errors from now on)", file=sys.stderr, flush=True)
-            server.accept_errors += 1
+            server.phase.accept_errors += 1
             return
         loop.default_exception_handler(context)
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.simweb import REPO, SimWeb
+from bench.simweb import REPO, SimWeb, hangs_on
 from bench.synthetic_site import generate_site, host_urls
 
 RUN_KEYS = {"wall_seconds", "cpu_seconds", "peak_rss_mb", "unique_urls", "urls_per_second",
@@ -328,6 +330,37 @@ def test_simweb_hosts_rate_limit_lock_out_hang_and_stay_down():
     assert (by_host[address[0]]["answered"], by_host[address[0]]["refused"]) == (2, 1)
     assert by_host[address[1]]["refused"] == 2 and address[2] not in by_host
     assert (by_host[address[3]]["hung"], by_host[address[3]]["answered"]) == (1, 0)
+
+
+def test_simweb_counts_a_request_in_flight_in_the_phase_it_arrived_in():
+    """Requests of an earlier phase still being served are not the next client's: at 20 ms
+    and 2 s slow URLs, bench.check_bench counted the slow requests its capacity measure had
+    left behind as linkhealth's, and showed 23 requests at once on a host limited to 16."""
+    paths = [f"/a/{i}" for i in range(40)]
+    hanging = [path for path in paths if hangs_on(path, 0.5)][:3]
+    answered = [path for path in paths if not hangs_on(path, 0.5)][:2]
+    with SimWeb(hosts=1, extra=["--profile", json.dumps({"0": {"hang_share": 0.5}})]) as web:
+        address, port = web.hosts[0].split("//")[1].split(":")
+        earlier = [socket.create_connection((address, int(port)), timeout=10) for _ in hanging]
+        try:
+            for connection, path in zip(earlier, hanging):
+                connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())
+            deadline = time.monotonic() + 10  # until the web has read all three
+            while web.snapshot()["requests"] < len(hanging) and time.monotonic() < deadline:
+                pass
+            first = web.reset()
+            for path in answered:  # one at a time, while the earlier three are still served
+                connection = http.client.HTTPConnection(address, int(port), timeout=10)
+                connection.request("GET", path)
+                assert connection.getresponse().status == 200
+                connection.close()
+            second = web.snapshot()
+        finally:
+            for connection in earlier:
+                connection.close()
+    assert (first["requests"], first["max_concurrent_per_host"]) == (3, 3)
+    assert (second["requests"], second["max_concurrent_per_host"]) == (2, 1)
+    assert (second["carried_in_flight"], second["statuses"]) == (3, {"200": 2})
 
 
 def test_real_web_bench_checks_against_the_truth_and_the_floor(tmp_path):
