@@ -1,9 +1,10 @@
 """The HTML report: one self-contained page for the morning read.
 
-Everything is inline: the CSS, the SVG charts (built here, no library) and a
-small vanilla script. Nothing is fetched from anywhere, and a
-Content-Security-Policy lets the page run only its own style and script (by
-hash), so markup that slipped through escaping could still not run.
+Everything is inline: the CSS and a small vanilla script (``static/report.css`` and
+``static/report.js``, read by ``crawler.report.templating``) and the SVG charts (built
+here, no library). Nothing is fetched from anywhere, and a Content-Security-Policy lets
+the page run only its own style and script (by hash), so markup that slipped through
+escaping could still not run.
 
 - Figures: confirmed broken, failing but not yet confirmed, newly broken, fixed,
   URLs checked, documents, archived.
@@ -23,8 +24,6 @@ hash), so markup that slipped through escaping could still not run.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -41,6 +40,7 @@ from crawler.core.items import in_outcome_order
 from crawler.core.text import human_bytes
 from crawler.report.charts import domains_chart, h, outcome_key, outcomes_chart, plural
 from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, snapshot_href
+from crawler.report.templating import assets
 from crawler.report.text import (
     COMPARISON_COLUMNS,
     COMPARISON_SECTIONS,
@@ -63,222 +63,10 @@ from crawler.report.text import (
     wayback_label,
 )
 
-# -- style and script ------------------------------------------------------------
-
 # Column widths (percent) of the comparison and the per-document tables, so that the
-# columns of one table line up with the next one's.
+# columns of one table line up with the next one's (report.css has a col.wN rule for each).
 COMPARISON_WIDTHS = (21, 11, 6, 11, 11, 25, 15)
 DOCUMENT_WIDTHS = (9, 26, 11, 6, 15, 14, 19)
-
-# Per outcome: (light, dark) colour, for the charts, the legend and the outcome labels.
-OUTCOME_COLORS = {
-    "ok": ("#1a7f37", "#3fb950"),
-    "broken": ("#cf222e", "#ff7b72"),
-    "timeout": ("#bc4c00", "#ffa657"),
-    "dns_error": ("#8250df", "#bc8cff"),
-    "connection_error": ("#0969da", "#58a6ff"),
-    "tls_error": ("#9a6700", "#d29922"),
-    "too_many_redirects": ("#1b7c83", "#39c5cf"),
-    "blocked": ("#8c959f", "#6e7681"),
-    "soft_404": ("#bf3989", "#f778ba"),
-    "invalid_url": ("#57606a", "#9198a1"),
-    "excluded": ("#afb8c1", "#484f58"),
-    "forbidden_address": ("#24292f", "#d1d9e0"),
-    "other": ("#6e7781", "#8b949e"),
-}
-
-LIGHT = ("--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--head:#f6f8fa;--card:#f6f8fa;"
-         "--stripe:#fafbfc;--link:#0969da;--bad:#cf222e;--warn:#9a6700;--good:#1a7f37;"
-         "--new:#bc4c00;--warnbg:#fff8c5;")
-DARK = ("--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--head:#151b23;"
-        "--card:#151b23;--stripe:#10151c;--link:#4493f8;--bad:#ff7b72;--warn:#d29922;"
-        "--good:#3fb950;--new:#ffa657;--warnbg:#2e2410;")
-
-
-def _palette(dark: bool) -> str:
-    return "".join(f"--c-{o}:{colors[dark]};" for o, colors in OUTCOME_COLORS.items())
-
-
-CSS = (
-    ":root{color-scheme:light dark;" + LIGHT + _palette(False) + "}\n"
-    "@media (prefers-color-scheme:dark){:root{" + DARK + _palette(True) + "}}\n"
-    + "".join(f".k-{o}{{fill:var(--c-{o});background:var(--c-{o})}}"
-              f".o-{o}{{color:var(--c-{o})}}\n" for o in OUTCOME_COLORS)
-    + """
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:90rem;padding:1.5rem 1.5rem 3rem;color:var(--fg);background:var(--bg)}
-a{color:var(--link)}
-h1{font-size:1.6rem;margin:.2rem 0 .3rem}
-h2{font-size:1.25rem;margin:2.2rem 0 .4rem;padding-bottom:.2rem;border-bottom:1px solid var(--line)}
-h3{font:600 .95rem ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:1.4rem 0 .2rem;
-overflow-wrap:anywhere}
-code{font:.88em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.meta{color:var(--muted);margin:.2rem 0}
-.warn{background:var(--warnbg);border-left:4px solid var(--warn);padding:.5rem 1rem}
-.headline{font-size:1.05rem;font-weight:600;margin:.6rem 0 .1rem}
-.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.75rem;
-list-style:none;padding:0;margin:1rem 0}
-.fig{background:var(--card);border:1px solid var(--line);border-top:4px solid var(--line);
-border-radius:8px;padding:.55rem .8rem}
-.fig .num{display:block;font-size:1.9rem;font-weight:700;line-height:1.15;
-font-variant-numeric:tabular-nums}
-.fig .label{display:block;font-weight:600}
-.fig .note{display:block;color:var(--muted);font-size:.8rem}
-.fig-bad{border-top-color:var(--bad)}.fig-bad .num{color:var(--bad)}
-.fig-warn{border-top-color:var(--warn)}.fig-warn .num{color:var(--warn)}
-.fig-new{border-top-color:var(--new)}.fig-new .num{color:var(--new)}
-.fig-good{border-top-color:var(--good)}.fig-good .num{color:var(--good)}
-.charts{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr) auto;gap:1rem;
-margin:1rem 0;align-items:start}
-@media (max-width:70rem){.charts{grid-template-columns:minmax(0,1fr)}}
-.chart{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;
-padding:.6rem .8rem}
-.chart figcaption{font-weight:600;margin-bottom:.3rem}
-.chart svg{max-width:100%;height:auto;display:block}
-.chart .note{color:var(--muted);font-size:.8rem;margin:.3rem 0 0}
-.chart table{margin:.2rem 0 0}
-svg text{fill:var(--muted);font:11px system-ui,sans-serif}
-svg text.label{fill:var(--fg)}
-svg text.current{fill:var(--fg);font-weight:700}
-svg .grid{stroke:var(--line);stroke-width:1}
-svg .axis{stroke:var(--muted);stroke-width:1}
-svg .hit{fill:transparent}
-svg .bar:hover .hit{fill:var(--line);opacity:.5}
-.legend{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.2rem .9rem;
-font-size:.8rem}
-.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;
-vertical-align:-1px}
-.toc{font-size:.9rem;margin:1rem 0}
-.toc a{margin-right:.8rem;white-space:nowrap}
-table{border-collapse:collapse;width:100%;margin:.4rem 0 1.2rem;font-size:.88rem}
-th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:break-word}
-td a,td code{overflow-wrap:anywhere}
-th{background:var(--head);font-weight:600;white-space:nowrap}
-tbody tr:nth-child(even){background:var(--stripe)}
-table.fixed{table-layout:fixed}
-""" + "".join(f"col.w{w}{{width:{w}%}}" for w in sorted(set(COMPARISON_WIDTHS + DOCUMENT_WIDTHS)))
-    + """
-@media (max-width:60rem){th{white-space:normal}.outcome{white-space:normal;overflow-wrap:anywhere}}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-th button.sort{all:unset;cursor:pointer;display:block;width:100%}
-th button.sort::after{content:" \\2195";color:var(--muted);font-size:.8em}
-th[aria-sort=ascending] button.sort::after{content:" \\2191"}
-th[aria-sort=descending] button.sort::after{content:" \\2193"}
-th button.sort:focus-visible{outline:2px solid var(--link);outline-offset:2px}
-.outcome{font-weight:600;white-space:nowrap}
-.pending{color:var(--warn)}
-.refs code{white-space:normal}
-.field{color:var(--muted)}
-.filters{position:sticky;top:0;z-index:1;background:var(--bg);border:1px solid var(--line);
-border-radius:8px;padding:.5rem .8rem;margin:1.5rem 0 .5rem;display:flex;flex-wrap:wrap;
-gap:.4rem 1.2rem;align-items:center;font-size:.85rem}
-.filters fieldset{border:0;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.2rem .7rem}
-.filters legend{float:left;font-weight:600;padding:0;margin-right:.3rem}
-.filters input[type=search]{font:inherit;padding:.25rem .45rem;min-width:18rem;
-border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg)}
-.filters output{color:var(--muted)}
-[hidden]{display:none!important}
-footer{margin-top:3rem;color:var(--muted);font-size:.8rem;border-top:1px solid var(--line);
-padding-top:.5rem}
-@media print{
-:root{""" + LIGHT + _palette(False) + """--link:#1f2328}
-body{max-width:none;padding:0;font-size:10pt}
-th{white-space:normal}.outcome{white-space:normal;overflow-wrap:anywhere}
-table{font-size:8pt}th,td{padding:.2rem .3rem}
-.filters,.toc,th button.sort::after{display:none}
-a{text-decoration:none}
-tr,.fig,.chart{break-inside:avoid}
-h2,h3{break-after:avoid}
-thead{display:table-header-group}
-*{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-}
-""")
-
-SCRIPT = """
-(function () {
-  "use strict";
-  var d = document;
-  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
-  function key(row, i) {
-    var cell = row.cells[i];
-    if (!cell) { return ""; }
-    var value = cell.getAttribute("data-sort");
-    return value === null ? cell.textContent.trim().toLowerCase() : value;
-  }
-  function sortBy(table, i, th) {
-    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-    each(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var numeric = rows.every(function (r) { var k = key(r, i); return k === "" || !isNaN(k); });
-    rows.sort(function (a, b) {
-      var x = key(a, i), y = key(b, i);
-      if (numeric) {
-        x = x === "" ? -Infinity : Number(x);
-        y = y === "" ? -Infinity : Number(y);
-        return dir * (x - y) || 0;
-      }
-      return dir * x.localeCompare(y);
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  }
-  each(d.querySelectorAll("table.sortable"), function (table) {
-    each(table.tHead.rows[0].cells, function (th, i) {
-      var button = d.createElement("button");
-      button.type = "button";
-      button.className = "sort";
-      button.title = "Sort by this column";
-      while (th.firstChild) { button.appendChild(th.firstChild); }
-      th.appendChild(button);
-      button.addEventListener("click", function () { sortBy(table, i, th); });
-    });
-  });
-  var form = d.getElementById("filters");
-  if (!form) { return; }
-  var rows = d.querySelectorAll("tr[data-outcomes]");
-  var shown = d.getElementById("shown");
-  function apply() {
-    var text = form.elements.q.value.trim().toLowerCase();
-    var wanted = {};
-    each(form.querySelectorAll("input[name=outcome]"), function (c) {
-      wanted[c.value] = c.checked;
-    });
-    var confirmedOnly = form.elements.confirmed.checked;
-    var count = 0;
-    each(rows, function (r) {
-      var visible = r.getAttribute("data-outcomes").split(" ")
-          .some(function (o) { return wanted[o]; })
-        && (!confirmedOnly || r.getAttribute("data-confirmed") === "1")
-        && (!text || ((r.getAttribute("data-context") || "") + " " + r.textContent)
-          .toLowerCase().indexOf(text) >= 0);
-      r.hidden = !visible;
-      if (visible) { count += 1; }
-    });
-    each(d.querySelectorAll("[data-group]"), function (g) {
-      g.hidden = !g.querySelector("tr[data-outcomes]:not([hidden])");
-    });
-    shown.textContent = count + " of " + rows.length + " rows shown";
-  }
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
-  form.addEventListener("submit", function (e) { e.preventDefault(); });
-  form.hidden = false;
-  apply();
-})();
-"""
-
-
-def _sha256(text: str) -> str:
-    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-
-
-CSP = (f"default-src 'none'; style-src '{_sha256(CSS)}'; script-src '{_sha256(SCRIPT)}';"
-       " img-src data:; base-uri 'none'; form-action 'none'")
-"""Only this page's own style and script may apply: nothing loads, injected markup can't run."""
-
 
 # -- small pieces ----------------------------------------------------------------
 
@@ -412,11 +200,12 @@ def html_chunks(report: Report) -> Iterator[str]:
     if nothing_to_report(report):
         parts.append("<p>No problems found: every checked URL is ok.</p>")
     parts += [_toc(report), _filters(report), _comparison(report), _fixed(report)]
+    page = assets()
     yield ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-           f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+           f'<meta http-equiv="Content-Security-Policy" content="{page.csp}">\n'
            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
            '<meta name="color-scheme" content="light dark">\n'
-           f"<title>{h(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+           f"<title>{h(title)}</title>\n<style>{page.css}</style>\n</head>\n"
            "<body>\n" + "\n".join(p for p in parts if p))
     # The parts are joined by a line break, empty ones left out; the first part is never empty.
     for number, chunk in enumerate(_documents(report)):
@@ -425,7 +214,8 @@ def html_chunks(report: Report) -> Iterator[str]:
              f"<footer>linkhealth report of run {h(run['id'])}. "
              f"{h(confirmation_rule(report))} Sort a table by clicking its header; the"
              " filter box narrows the link tables.</footer>"]
-    yield "".join("\n" + p for p in parts if p) + f"\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    yield ("".join("\n" + p for p in parts if p)
+           + f"\n<script>{page.js}</script>\n</body>\n</html>\n")
 
 
 def _figures(report: Report) -> str:
