@@ -1,4 +1,5 @@
-"""The HTML report's charts: inline SVG, built here with no library.
+"""The HTML report's charts: inline SVG, no library. The geometry is worked out here; the
+markup is ``templates/charts.html.j2``.
 
 - ``outcomes_chart``: problem URLs per run over the last runs, stacked by outcome
   (ok URLs are left out of the bars so a few failures among thousands stay visible);
@@ -10,37 +11,14 @@ Colours come from the page's CSS classes (``k-<outcome>``), so dark mode applies
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from dataclasses import dataclass
 
-from crawler.core.control_chars import printable
-from crawler.core.items import OUTCOMES, in_outcome_order
+from markupsafe import Markup
+
+from crawler.core.items import in_outcome_order
 from crawler.report.model import DomainGroup, RunOutcomes
-from crawler.report.text import outcomes_text
-
-
-# -- small HTML helpers, shared with crawler/report/html.py ------------------------
-
-
-def h(value: object) -> str:
-    """``html.escape`` (quotes too) of ``str(value)``, control characters replaced (the page
-    may be written to a terminal); None is empty. Written out: a report of every URL escapes
-    about a million values."""
-    if value is None:
-        return ""
-    text = value if type(value) is str else str(value)
-    if not text.isprintable():
-        text = printable(text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
-        .replace('"', "&quot;").replace("'", "&#x27;")
-
-
-def outcome_key(outcome: str) -> str:
-    return outcome if outcome in OUTCOMES else "other"
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
-
+from crawler.report.templating import outcome_key, template
+from crawler.report.text import outcomes_text, plural
 
 
 def nice_ticks(top: int, most: int = 5) -> list[int]:
@@ -51,10 +29,86 @@ def nice_ticks(top: int, most: int = 5) -> list[int]:
     return list(range(0, math.ceil(top / step) * step + 1, step))
 
 
-def _legend(outcomes: Iterable[str]) -> str:
-    items = "".join(f'<li><span class="sw k-{outcome_key(o)}"></span>{h(o)}</li>'
-                    for o in outcomes)
-    return f'<ul class="legend">{items}</ul>\n' if items else ""
+@dataclass(slots=True)
+class Tick:
+    value: int
+    at: float  # y of a horizontal grid line, x of a vertical one
+
+
+@dataclass(slots=True)
+class Segment:
+    """One outcome's part of a bar; ``title`` says whose and how many."""
+    key: str  # the outcome's CSS name
+    title: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(slots=True)
+class RunBar:
+    """One run of the history: its slot (the hover area), its bar and its id below."""
+    title: str
+    run_id: int
+    slot_x: float
+    segments: list[Segment]
+    label_x: float  # the middle of the bar
+    current: bool  # the run of this report, its id always shown
+    labelled: bool  # many runs: only every few ids are shown
+
+
+@dataclass(slots=True)
+class HistoryChart:
+    runs: int
+    desc: str  # every run's title, for screen readers
+    width: int
+    height: int
+    left: int
+    right: int  # x of the plot's right edge
+    top: int
+    plot_h: int
+    slot: float
+    label_y: int  # of the run ids under the bars
+    ticks: list[Tick]
+    bars: list[RunBar]
+    legend: list[str]  # outcomes shown
+    empty: bool  # no problem in any run
+
+    @property
+    def base(self) -> int:
+        return self.top + self.plot_h
+
+
+@dataclass(slots=True)
+class DomainBar:
+    """One domain: its row (the hover area), name, bar and count."""
+    title: str
+    y: int
+    name: str  # the domain, shortened to fit
+    segments: list[Segment]
+    count: int
+    count_x: float  # just after the bar
+
+
+@dataclass(slots=True)
+class DomainsChart:
+    shown: int
+    domains: int
+    width: int
+    height: int
+    label_w: int  # the names' column
+    top: int
+    bottom: int  # y of the plot's bottom edge
+    row: int
+    ticks: list[Tick]
+    bars: list[DomainBar]
+    legend: list[str]
+
+
+def render_chart(name: str, chart: HistoryChart | DomainsChart | None) -> Markup:
+    """The chart's markup: macro ``name`` of ``templates/charts.html.j2``."""
+    return getattr(template("charts.html.j2").module, name)(chart)
 
 
 def _run_title(run: RunOutcomes) -> str:
@@ -70,13 +124,9 @@ def _run_title(run: RunOutcomes) -> str:
     return " · ".join(parts)
 
 
-def outcomes_chart(history: list[RunOutcomes], current: int, width: int = 600,
-                   height: int = 220) -> str:
-    """Problem URLs per run, stacked by outcome, as an SVG bar chart with a legend.
-
-    ok URLs are left out of the bars (each bar's title has them) so that a handful of
-    failures among thousands of healthy links stays visible.
-    """
+def history_geometry(history: list[RunOutcomes], current_run: int, width: int = 600,
+                     height: int = 220) -> HistoryChart:
+    """Problem URLs per run, stacked by outcome; the newest run sits at the right edge."""
     left, right, top, bottom = 40, 8, 10, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(n for o, n in run.outcomes.items() if o != "ok") for run in history]
@@ -84,101 +134,83 @@ def outcomes_chart(history: list[RunOutcomes], current: int, width: int = 600,
     y_max = ticks[-1]
     slots = max(len(history), 10)
     slot = plot_w / slots
-    bar = slot * 0.72
-    offset = slots - len(history)  # the newest run sits at the right edge
+    bar_w = slot * 0.72
+    offset = slots - len(history)
 
     def y(value: float) -> float:
         return top + plot_h - value / y_max * plot_h
 
-    shown = in_outcome_order(o for run in history for o, n in run.outcomes.items() if o != "ok" and n)
-    desc = "; ".join(_run_title(run) for run in history)
-    out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img"'
-           ' aria-labelledby="history-title history-desc" xmlns="http://www.w3.org/2000/svg">',
-           f'<title id="history-title">Problem URLs per run, by outcome, for the last '
-           f"{plural(len(history), 'run')}</title>",
-           f'<desc id="history-desc">{h(desc)}</desc>']
-    for tick in ticks:
-        out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(tick):.1f}"'
-                   f' y2="{y(tick):.1f}"/>')
-        out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
     label_every = max(1, math.ceil(len(history) / 15))
+    bars = []
     for i, run in enumerate(history):
-        x = left + (offset + i) * slot + (slot - bar) / 2
-        out.append(f'<g class="bar"><title>{h(_run_title(run))}</title>'
-                   f'<rect class="hit" x="{left + (offset + i) * slot:.1f}" y="{top}"'
-                   f' width="{slot:.1f}" height="{plot_h}"/>')
-        base = 0
+        x = left + (offset + i) * slot + (slot - bar_w) / 2
+        segments, base = [], 0
         for outcome in in_outcome_order(run.outcomes):
             count = run.outcomes[outcome]
             if outcome == "ok" or not count:
                 continue
             y0, y1 = y(base), y(base + count)
-            out.append(f'<rect class="k-{outcome_key(outcome)}" x="{x:.1f}" y="{y1:.1f}"'
-                       f' width="{bar:.1f}" height="{max(y0 - y1, 0.5):.1f}">'
-                       f"<title>Run {run.run_id}: {count} {h(outcome)}</title></rect>")
+            segments.append(Segment(outcome_key(outcome), f"Run {run.run_id}: {count} {outcome}",
+                                    x, y1, bar_w, max(y0 - y1, 0.5)))
             base += count
-        out.append("</g>")
-        is_current = run.run_id == current
-        if is_current or (len(history) - 1 - i) % label_every == 0:
-            css = ' class="current"' if is_current else ""
-            out.append(f'<text{css} x="{x + bar / 2:.1f}" y="{height - bottom + 15}"'
-                       f' text-anchor="middle">{run.run_id}</text>')
-    out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}"'
-               f' y2="{top + plot_h}"/>')
-    out.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">run</text>')
-    if not any(totals):
-        out.append(f'<text class="label" x="{left + plot_w / 2:.0f}" y="{top + plot_h / 2:.0f}"'
-                   ' text-anchor="middle">No problems in these runs</text>')
-    out.append("</svg>")
-    note = ('<p class="note">ok URLs are left out of the bars so that a few failures stay'
-            " visible; hover a bar for all its counts.</p>\n")
-    return "\n".join(out) + "\n" + _legend(shown) + note
+        current = run.run_id == current_run
+        bars.append(RunBar(_run_title(run), run.run_id, left + (offset + i) * slot, segments,
+                           x + bar_w / 2, current,
+                           current or (len(history) - 1 - i) % label_every == 0))
+    return HistoryChart(
+        runs=len(history), desc="; ".join(_run_title(run) for run in history), width=width,
+        height=height, left=left, right=width - right, top=top, plot_h=plot_h, slot=slot,
+        label_y=height - bottom + 15, ticks=[Tick(t, y(t)) for t in ticks], bars=bars,
+        legend=in_outcome_order(o for run in history for o, n in run.outcomes.items()
+                                if o != "ok" and n),
+        empty=not any(totals))
 
 
-def domains_chart(groups: list[DomainGroup], limit: int = 10, width: int = 440) -> str:
+def outcomes_chart(history: list[RunOutcomes], current: int, width: int = 600,
+                   height: int = 220) -> Markup:
+    """Problem URLs per run, stacked by outcome, as an SVG bar chart with a legend.
+
+    ok URLs are left out of the bars (each bar's title has them) so that a handful of
+    failures among thousands of healthy links stays visible.
+    """
+    return render_chart("outcomes_chart", history_geometry(history, current, width, height))
+
+
+def domains_geometry(groups: list[DomainGroup], limit: int = 10,
+                     width: int = 440) -> DomainsChart | None:
     """The domains with the most problem URLs, as horizontal bars stacked by outcome."""
     if not groups:
-        return '<p class="note">No problem URLs in this run.</p>\n'
-    shown_groups = groups[:limit]
+        return None
+    shown = groups[:limit]
     label_w, right, top, row, bottom = 160, 30, 6, 24, 22
-    height = top + row * len(shown_groups) + bottom
+    height = top + row * len(shown) + bottom
     plot_w = width - label_w - right
-    ticks = nice_ticks(max(len(g.urls) for g in shown_groups))
+    ticks = nice_ticks(max(len(g.urls) for g in shown))
     x_max = ticks[-1]
 
     def x(value: float) -> float:
         return label_w + value / x_max * plot_w
 
-    out = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img"'
-           ' aria-labelledby="domains-title" xmlns="http://www.w3.org/2000/svg">',
-           f'<title id="domains-title">Problem URLs per domain, the {len(shown_groups)} worst'
-           f" of {plural(len(groups), 'domain')}</title>"]
-    for tick in ticks:
-        out.append(f'<line class="grid" x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}"'
-                   f' y2="{height - bottom}"/>')
-        out.append(f'<text x="{x(tick):.1f}" y="{height - 6}" text-anchor="middle">{tick}</text>')
-    for i, group in enumerate(shown_groups):
+    bars = []
+    for i, group in enumerate(shown):
         y = top + i * row
-        name = group.domain if len(group.domain) <= 24 else group.domain[:23] + "…"
         confirmed = sum(e.confirmed for e in group.urls)
-        title = (f"{group.domain}: {plural(len(group.urls), 'problem URL')}"
-                 f" ({outcomes_text(group.outcomes)}), {confirmed} confirmed broken")
-        out.append(f'<g class="bar"><title>{h(title)}</title>'
-                   f'<rect class="hit" x="0" y="{y}" width="{width}" height="{row}"/>'
-                   f'<text class="label" x="{label_w - 8}" y="{y + row / 2 + 4:.1f}"'
-                   f' text-anchor="end">{h(name)}</text>')
-        base = 0
+        segments, base = [], 0
         for outcome, count in group.outcomes.items():
-            out.append(f'<rect class="k-{outcome_key(outcome)}" x="{x(base):.1f}" y="{y + 4}"'
-                       f' width="{x(base + count) - x(base):.1f}" height="{row - 8}">'
-                       f"<title>{h(group.domain)}: {count} {h(outcome)}</title></rect>")
+            segments.append(Segment(outcome_key(outcome), f"{group.domain}: {count} {outcome}",
+                                    x(base), y + 4, x(base + count) - x(base), row - 8))
             base += count
-        out.append(f'<text x="{x(base) + 5:.1f}" y="{y + row / 2 + 4:.1f}">{len(group.urls)}'
-                   "</text></g>")
-    out.append(f'<line class="axis" x1="{label_w}" x2="{label_w}" y1="{top}"'
-               f' y2="{height - bottom}"/>')
-    out.append("</svg>")
-    more = (f'<p class="note">{plural(len(groups) - len(shown_groups), "more domain")} in the'
-            " table below.</p>\n" if len(groups) > len(shown_groups) else "")
-    return ("\n".join(out) + "\n"
-            + _legend(in_outcome_order(o for g in shown_groups for o in g.outcomes)) + more)
+        bars.append(DomainBar(
+            f"{group.domain}: {plural(len(group.urls), 'problem URL')}"
+            f" ({outcomes_text(group.outcomes)}), {confirmed} confirmed broken", y,
+            group.domain if len(group.domain) <= 24 else group.domain[:23] + "…",
+            segments, len(group.urls), x(base) + 5))
+    return DomainsChart(
+        shown=len(shown), domains=len(groups), width=width, height=height, label_w=label_w,
+        top=top, bottom=height - bottom, row=row, ticks=[Tick(t, x(t)) for t in ticks],
+        bars=bars, legend=in_outcome_order(o for g in shown for o in g.outcomes))
+
+
+def domains_chart(groups: list[DomainGroup], limit: int = 10, width: int = 440) -> Markup:
+    """The worst domains' chart with its legend, or a note that there is none."""
+    return render_chart("domains_chart", domains_geometry(groups, limit, width))

@@ -1,9 +1,14 @@
 """The HTML report: one self-contained page for the morning read.
 
-Everything is inline: the CSS, the SVG charts (built here, no library) and a
-small vanilla script. Nothing is fetched from anywhere, and a
-Content-Security-Policy lets the page run only its own style and script (by
-hash), so markup that slipped through escaping could still not run.
+What the page looks like is in ``templates/`` (``report.html.j2``, its tables in
+``tables.html.j2``, the SVG charts in ``charts.html.j2``) and ``static/`` (``report.css``,
+``report.js``); ``crawler.report.templating`` is their Jinja2 environment. This module
+gives the templates the rows' data.
+
+Everything is inline: the CSS, the SVG charts (``crawler.report.charts``, no library) and a
+small vanilla script. Nothing is fetched from anywhere, and a Content-Security-Policy lets
+the page run only its own style and script (by hash), so markup that slipped through
+escaping could still not run.
 
 - Figures: confirmed broken, failing but not yet confirmed, newly broken, fixed,
   URLs checked, documents, archived.
@@ -23,12 +28,14 @@ hash), so markup that slipped through escaping could still not run.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from functools import lru_cache
+from collections.abc import Iterator
 from typing import Any
 
+from markupsafe import Markup
+
+from crawler.core.items import in_outcome_order
+from crawler.core.text import human_bytes
+from crawler.report.charts import domains_chart, outcomes_chart
 from crawler.report.model import (
     Report,
     UrlEntry,
@@ -37,359 +44,21 @@ from crawler.report.model import (
     has_document_rows,
     redirect_updates,
 )
-from crawler.core.items import in_outcome_order
-from crawler.core.text import human_bytes
-from crawler.report.charts import domains_chart, h, outcome_key, outcomes_chart, plural
-from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, snapshot_href
+from crawler.report.templating import assets, escaped, template
 from crawler.report.text import (
-    COMPARISON_COLUMNS,
     COMPARISON_SECTIONS,
-    DOCUMENT_COLUMNS,
-    HOSTS_EXPLAIN,
-    HOSTS_HEADING,
     confirmation_rule,
-    failing_text,
-    fixed_text,
     has_snapshot_rows,
     headline_line,
     nothing_to_report,
-    outcomes_text,
-    referenced_in,
+    plural,
     run_line,
     since_text,
     snapshot_hint,
-    snapshot_text,
-    status_text,
-    wayback_label,
 )
 
-# -- style and script ------------------------------------------------------------
-
-# Column widths (percent) of the comparison and the per-document tables, so that the
-# columns of one table line up with the next one's.
-COMPARISON_WIDTHS = (21, 11, 6, 11, 11, 25, 15)
-DOCUMENT_WIDTHS = (9, 26, 11, 6, 15, 14, 19)
-
-# Per outcome: (light, dark) colour, for the charts, the legend and the outcome labels.
-OUTCOME_COLORS = {
-    "ok": ("#1a7f37", "#3fb950"),
-    "broken": ("#cf222e", "#ff7b72"),
-    "timeout": ("#bc4c00", "#ffa657"),
-    "dns_error": ("#8250df", "#bc8cff"),
-    "connection_error": ("#0969da", "#58a6ff"),
-    "tls_error": ("#9a6700", "#d29922"),
-    "too_many_redirects": ("#1b7c83", "#39c5cf"),
-    "blocked": ("#8c959f", "#6e7681"),
-    "soft_404": ("#bf3989", "#f778ba"),
-    "invalid_url": ("#57606a", "#9198a1"),
-    "excluded": ("#afb8c1", "#484f58"),
-    "forbidden_address": ("#24292f", "#d1d9e0"),
-    "other": ("#6e7781", "#8b949e"),
-}
-
-LIGHT = ("--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--head:#f6f8fa;--card:#f6f8fa;"
-         "--stripe:#fafbfc;--link:#0969da;--bad:#cf222e;--warn:#9a6700;--good:#1a7f37;"
-         "--new:#bc4c00;--warnbg:#fff8c5;")
-DARK = ("--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--head:#151b23;"
-        "--card:#151b23;--stripe:#10151c;--link:#4493f8;--bad:#ff7b72;--warn:#d29922;"
-        "--good:#3fb950;--new:#ffa657;--warnbg:#2e2410;")
-
-
-def _palette(dark: bool) -> str:
-    return "".join(f"--c-{o}:{colors[dark]};" for o, colors in OUTCOME_COLORS.items())
-
-
-CSS = (
-    ":root{color-scheme:light dark;" + LIGHT + _palette(False) + "}\n"
-    "@media (prefers-color-scheme:dark){:root{" + DARK + _palette(True) + "}}\n"
-    + "".join(f".k-{o}{{fill:var(--c-{o});background:var(--c-{o})}}"
-              f".o-{o}{{color:var(--c-{o})}}\n" for o in OUTCOME_COLORS)
-    + """
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:90rem;padding:1.5rem 1.5rem 3rem;color:var(--fg);background:var(--bg)}
-a{color:var(--link)}
-h1{font-size:1.6rem;margin:.2rem 0 .3rem}
-h2{font-size:1.25rem;margin:2.2rem 0 .4rem;padding-bottom:.2rem;border-bottom:1px solid var(--line)}
-h3{font:600 .95rem ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:1.4rem 0 .2rem;
-overflow-wrap:anywhere}
-code{font:.88em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.meta{color:var(--muted);margin:.2rem 0}
-.warn{background:var(--warnbg);border-left:4px solid var(--warn);padding:.5rem 1rem}
-.headline{font-size:1.05rem;font-weight:600;margin:.6rem 0 .1rem}
-.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));gap:.75rem;
-list-style:none;padding:0;margin:1rem 0}
-.fig{background:var(--card);border:1px solid var(--line);border-top:4px solid var(--line);
-border-radius:8px;padding:.55rem .8rem}
-.fig .num{display:block;font-size:1.9rem;font-weight:700;line-height:1.15;
-font-variant-numeric:tabular-nums}
-.fig .label{display:block;font-weight:600}
-.fig .note{display:block;color:var(--muted);font-size:.8rem}
-.fig-bad{border-top-color:var(--bad)}.fig-bad .num{color:var(--bad)}
-.fig-warn{border-top-color:var(--warn)}.fig-warn .num{color:var(--warn)}
-.fig-new{border-top-color:var(--new)}.fig-new .num{color:var(--new)}
-.fig-good{border-top-color:var(--good)}.fig-good .num{color:var(--good)}
-.charts{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr) auto;gap:1rem;
-margin:1rem 0;align-items:start}
-@media (max-width:70rem){.charts{grid-template-columns:minmax(0,1fr)}}
-.chart{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;
-padding:.6rem .8rem}
-.chart figcaption{font-weight:600;margin-bottom:.3rem}
-.chart svg{max-width:100%;height:auto;display:block}
-.chart .note{color:var(--muted);font-size:.8rem;margin:.3rem 0 0}
-.chart table{margin:.2rem 0 0}
-svg text{fill:var(--muted);font:11px system-ui,sans-serif}
-svg text.label{fill:var(--fg)}
-svg text.current{fill:var(--fg);font-weight:700}
-svg .grid{stroke:var(--line);stroke-width:1}
-svg .axis{stroke:var(--muted);stroke-width:1}
-svg .hit{fill:transparent}
-svg .bar:hover .hit{fill:var(--line);opacity:.5}
-.legend{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.2rem .9rem;
-font-size:.8rem}
-.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;
-vertical-align:-1px}
-.toc{font-size:.9rem;margin:1rem 0}
-.toc a{margin-right:.8rem;white-space:nowrap}
-table{border-collapse:collapse;width:100%;margin:.4rem 0 1.2rem;font-size:.88rem}
-th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top;
-overflow-wrap:break-word}
-td a,td code{overflow-wrap:anywhere}
-th{background:var(--head);font-weight:600;white-space:nowrap}
-tbody tr:nth-child(even){background:var(--stripe)}
-table.fixed{table-layout:fixed}
-""" + "".join(f"col.w{w}{{width:{w}%}}" for w in sorted(set(COMPARISON_WIDTHS + DOCUMENT_WIDTHS)))
-    + """
-@media (max-width:60rem){th{white-space:normal}.outcome{white-space:normal;overflow-wrap:anywhere}}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-th button.sort{all:unset;cursor:pointer;display:block;width:100%}
-th button.sort::after{content:" \\2195";color:var(--muted);font-size:.8em}
-th[aria-sort=ascending] button.sort::after{content:" \\2191"}
-th[aria-sort=descending] button.sort::after{content:" \\2193"}
-th button.sort:focus-visible{outline:2px solid var(--link);outline-offset:2px}
-.outcome{font-weight:600;white-space:nowrap}
-.pending{color:var(--warn)}
-.refs code{white-space:normal}
-.field{color:var(--muted)}
-.filters{position:sticky;top:0;z-index:1;background:var(--bg);border:1px solid var(--line);
-border-radius:8px;padding:.5rem .8rem;margin:1.5rem 0 .5rem;display:flex;flex-wrap:wrap;
-gap:.4rem 1.2rem;align-items:center;font-size:.85rem}
-.filters fieldset{border:0;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.2rem .7rem}
-.filters legend{float:left;font-weight:600;padding:0;margin-right:.3rem}
-.filters input[type=search]{font:inherit;padding:.25rem .45rem;min-width:18rem;
-border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg)}
-.filters output{color:var(--muted)}
-[hidden]{display:none!important}
-footer{margin-top:3rem;color:var(--muted);font-size:.8rem;border-top:1px solid var(--line);
-padding-top:.5rem}
-@media print{
-:root{""" + LIGHT + _palette(False) + """--link:#1f2328}
-body{max-width:none;padding:0;font-size:10pt}
-th{white-space:normal}.outcome{white-space:normal;overflow-wrap:anywhere}
-table{font-size:8pt}th,td{padding:.2rem .3rem}
-.filters,.toc,th button.sort::after{display:none}
-a{text-decoration:none}
-tr,.fig,.chart{break-inside:avoid}
-h2,h3{break-after:avoid}
-thead{display:table-header-group}
-*{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-}
-""")
-
-SCRIPT = """
-(function () {
-  "use strict";
-  var d = document;
-  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
-  function key(row, i) {
-    var cell = row.cells[i];
-    if (!cell) { return ""; }
-    var value = cell.getAttribute("data-sort");
-    return value === null ? cell.textContent.trim().toLowerCase() : value;
-  }
-  function sortBy(table, i, th) {
-    var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
-    each(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var numeric = rows.every(function (r) { var k = key(r, i); return k === "" || !isNaN(k); });
-    rows.sort(function (a, b) {
-      var x = key(a, i), y = key(b, i);
-      if (numeric) {
-        x = x === "" ? -Infinity : Number(x);
-        y = y === "" ? -Infinity : Number(y);
-        return dir * (x - y) || 0;
-      }
-      return dir * x.localeCompare(y);
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  }
-  each(d.querySelectorAll("table.sortable"), function (table) {
-    each(table.tHead.rows[0].cells, function (th, i) {
-      var button = d.createElement("button");
-      button.type = "button";
-      button.className = "sort";
-      button.title = "Sort by this column";
-      while (th.firstChild) { button.appendChild(th.firstChild); }
-      th.appendChild(button);
-      button.addEventListener("click", function () { sortBy(table, i, th); });
-    });
-  });
-  var form = d.getElementById("filters");
-  if (!form) { return; }
-  var rows = d.querySelectorAll("tr[data-outcomes]");
-  var shown = d.getElementById("shown");
-  function apply() {
-    var text = form.elements.q.value.trim().toLowerCase();
-    var wanted = {};
-    each(form.querySelectorAll("input[name=outcome]"), function (c) {
-      wanted[c.value] = c.checked;
-    });
-    var confirmedOnly = form.elements.confirmed.checked;
-    var count = 0;
-    each(rows, function (r) {
-      var visible = r.getAttribute("data-outcomes").split(" ")
-          .some(function (o) { return wanted[o]; })
-        && (!confirmedOnly || r.getAttribute("data-confirmed") === "1")
-        && (!text || ((r.getAttribute("data-context") || "") + " " + r.textContent)
-          .toLowerCase().indexOf(text) >= 0);
-      r.hidden = !visible;
-      if (visible) { count += 1; }
-    });
-    each(d.querySelectorAll("[data-group]"), function (g) {
-      g.hidden = !g.querySelector("tr[data-outcomes]:not([hidden])");
-    });
-    shown.textContent = count + " of " + rows.length + " rows shown";
-  }
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
-  form.addEventListener("submit", function (e) { e.preventDefault(); });
-  form.hidden = false;
-  apply();
-})();
-"""
-
-
-def _sha256(text: str) -> str:
-    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-
-
-CSP = (f"default-src 'none'; style-src '{_sha256(CSS)}'; script-src '{_sha256(SCRIPT)}';"
-       " img-src data:; base-uri 'none'; form-action 'none'")
-"""Only this page's own style and script may apply: nothing loads, injected markup can't run."""
-
-
-# -- small pieces ----------------------------------------------------------------
-
-
-def link(url: str | None) -> str:
-    """A link for http(s) URLs; anything else (``javascript:``...) stays inert text."""
-    if not url:
-        return ""
-    text = h(url)
-    if url.lower().startswith(("http://", "https://")):
-        return f'<a href="{text}" rel="noopener noreferrer">{text}</a>'
-    return f"<code>{text}</code>"
-
-
-@lru_cache(maxsize=64)
-def outcome_html(outcome: str) -> str:
-    return f'<span class="outcome o-{outcome_key(outcome)}">{h(outcome)}</span>'
-
-
-def html_archived_copy(entry: UrlEntry) -> str:
-    """Our last snapshot (a relative link to its exported file) and the Wayback capture."""
-    parts = []
-    snapshot = entry.last_snapshot
-    if snapshot:
-        details = [snapshot.get("content_type") or "unknown type",
-                   human_bytes(snapshot.get("size") or 0)]
-        if snapshot.get("truncated"):
-            details.append("truncated")
-        parts.append(f'<a href="{h(snapshot_href(snapshot))}" title="{h(", ".join(details))}">'
-                     f"{h(snapshot_text(entry))}</a>")
-    url = entry.wayback
-    if url and url.lower().startswith(("http://", "https://")):
-        parts.append(f'<a href="{h(url)}" rel="noopener noreferrer">{h(wayback_label(entry))}</a>')
-    elif url:
-        parts.append(f"<code>{h(url)}</code>")
-    return " · ".join(parts)
-
-
-def failing_html(entry: UrlEntry) -> tuple[str, int]:
-    """The "failing for" cell, sorted by the streak."""
-    title = f' title="first failed {h(entry.first_failed_at)}"' if entry.first_failed_at else ""
-    css = ' class="pending"' if entry.failing and not entry.confirmed else ""
-    return f"<span{css}{title}>{h(failing_text(entry))}</span>", entry.failing_streak
-
-
-def refs_html(entry: UrlEntry) -> str:
-    refs, more = referenced_in(entry)
-    lines = [f'<code>{h(path)}</code> <span class="field">{h(field)}</span>'
-             for path, field in refs]
-    if more:
-        lines.append(f"and {more} more")
-    return '<span class="refs">' + "<br>".join(lines) + "</span>"
-
-
-Cell = str | tuple[str, Any] | tuple[str, Any, str]
-"""Table cell HTML; or (HTML, sort key) when the text would not sort right; or
-(HTML, sort key, CSS class)."""
-
-
-def html_table(header: Sequence[str], rows: Iterable[Sequence[Cell]],
-               attrs: Sequence[str] | None = None, sortable: bool = False,
-               widths: Sequence[int] = ()) -> str:
-    """A table; ``widths`` (percent per column) lines up the columns of sibling tables."""
-    body = [f"<tr{attrs[i] if attrs else ''}>{html_cells(row)}</tr>\n"
-            for i, row in enumerate(rows)]
-    return table_of_rows(header, body, sortable, widths)
-
-
-def html_cells(row: Iterable[Cell]) -> str:
-    """The ``<td>`` elements of one row."""
-    cells = []
-    for cell in row:
-        if isinstance(cell, tuple):
-            html, sort, *css = cell
-            css_attr = f' class="{css[0]}"' if css else ""
-            cells.append(f'<td data-sort="{h(sort)}"{css_attr}>{html}</td>')
-        else:
-            cells.append(f"<td>{cell}</td>")
-    return "".join(cells)
-
-
-def table_of_rows(header: Sequence[str], body: list[str], sortable: bool = False,
-                  widths: Sequence[int] = ()) -> str:
-    """A table around rows already written (``<tr>...</tr>\\n`` each)."""
-    start = _table_start(tuple(header), sortable, tuple(widths))
-    return f"{start}{''.join(body)}</tbody>\n</table>\n"
-
-
-@lru_cache(maxsize=64)
-def _table_start(header: tuple[str, ...], sortable: bool, widths: tuple[int, ...]) -> str:
-    """Everything before the rows: the same for each of a report's many document tables."""
-    head = "".join(f"<th>{h(c)}</th>" for c in header)
-    classes = " ".join(c for c in ("sortable" if sortable else "", "fixed" if widths else "") if c)
-    css = f' class="{classes}"' if classes else ""
-    cols = ("<colgroup>" + "".join(f'<col class="w{w}">' for w in widths) + "</colgroup>\n"
-            if widths else "")
-    return f"<table{css}>\n{cols}<thead><tr>{head}</tr></thead>\n<tbody>\n"
-
-
-def filter_attrs(outcomes: Iterable[str], confirmed: bool, context: str = "") -> str:
-    """What the filter script reads from a row: its outcomes, whether it is confirmed."""
-    return (f' data-outcomes="{h(" ".join(sorted(set(outcomes))))}"'
-            f' data-confirmed="{int(confirmed)}"{context_attr(context)}')
-
-
-def context_attr(context: str) -> str:
-    """The text the filter box searches besides the row's own (e.g. the document)."""
-    return f' data-context="{h(context)}"' if context else ""
-
-
-# -- the page --------------------------------------------------------------------
+DOCUMENTS_PER_CHUNK = 500
+"""Documents of the "by document" section per piece of the page."""
 
 
 def render_html(report: Report) -> str:
@@ -398,37 +67,42 @@ def render_html(report: Report) -> str:
 
 def html_chunks(report: Report) -> Iterator[str]:
     """The page in pieces: the "by document" section a few hundred documents at a time."""
+    yield from template("report.html.j2").generate(page_data(report))
+
+
+def page_data(report: Report) -> dict[str, Any]:
+    """What ``report.html.j2`` shows, in the page's order."""
     run = report.run
-    title = f"Link health report — run {run['id']}"
-    parts = ["<header>", f"<h1>{h(title)}</h1>", f'<p class="meta">{h(run_line(run))}</p>']
-    if run["status"] != "finished":
-        error = f" Error: {h(run['error'])}" if run.get("error") else ""
-        parts.append(f'<p class="warn">This run is <strong>{h(run["status"])}</strong>:'
-                     f" the results may be incomplete.{error}</p>")
-    # no emoji in the page (the figures say it; not every system has an emoji font)
-    parts += [f'<p class="headline">{h(headline_line(report, emoji=False))}</p>',
-              f'<p class="meta">{h(confirmation_rule(report))}</p>', "</header>",
-              _figures(report), _charts(report)]
-    if nothing_to_report(report):
-        parts.append("<p>No problems found: every checked URL is ok.</p>")
-    parts += [_toc(report), _filters(report), _comparison(report), _fixed(report)]
-    yield ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-           f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-           '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-           '<meta name="color-scheme" content="light dark">\n'
-           f"<title>{h(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-           "<body>\n" + "\n".join(p for p in parts if p))
-    # The parts are joined by a line break, empty ones left out; the first part is never empty.
-    for number, chunk in enumerate(_documents(report)):
-        yield "\n" + chunk if number == 0 else chunk
-    parts = [_domains(report), _redirects(report), _parse_errors(report), _hosts(report),
-             f"<footer>linkhealth report of run {h(run['id'])}. "
-             f"{h(confirmation_rule(report))} Sort a table by clicking its header; the"
-             " filter box narrows the link tables.</footer>"]
-    yield "".join("\n" + p for p in parts if p) + f"\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    domains = by_domain(report)
+    return {
+        "assets": assets(),
+        "title": f"Link health report — run {run['id']}",
+        "run": run,
+        "run_line": run_line(run),
+        # no emoji in the page (the figures say it; not every system has an emoji font)
+        "headline": headline_line(report, emoji=False),
+        "rule": confirmation_rule(report),
+        "figures": _figures(report),
+        "runs": len(report.history),
+        "history_chart": outcomes_chart(report.history, run["id"]),
+        "domains_chart": domains_chart(domains),
+        "summary": report.summary,
+        "nothing_to_report": nothing_to_report(report),
+        "toc": _toc(report),
+        "filter_outcomes": _filter_outcomes(report),
+        "comparison": [(_anchor(heading), heading, explain(report), getattr(report, attribute))
+                       for heading, attribute, explain in COMPARISON_SECTIONS
+                       if getattr(report, attribute)],
+        "fixed": report.fixed,
+        "documents": _documents(report),
+        "domains": [(group, sum(e.confirmed for e in group.urls)) for group in domains],
+        "redirects": redirect_updates(report),
+        "parse_errors": report.parse_errors,
+        "hosts": report.hosts,
+    }
 
 
-def _figures(report: Report) -> str:
+def _figures(report: Report) -> list[dict[str, Any]]:
     head, run = report.headline(), report.run
     failing = [e for e in report.urls if e.failing]
     with_copy = sum(1 for e in failing if e.last_snapshot or e.wayback)
@@ -454,28 +128,12 @@ def _figures(report: Report) -> str:
         ("", report.snapshots_taken if report.snapshots_taken is not None else "—",
          "archived", " · ".join(archived) or "snapshots stored in this run"),
     ]
-    items = "".join(
-        f'<li class="fig {css}"><span class="num">{h(value)}</span> '
-        f'<span class="label">{h(label)}</span> <span class="note">{h(note)}</span></li>\n'
-        for css, value, label, note in cards)
-    return f'<ul class="figures" aria-label="Summary">\n{items}</ul>'
+    return [{"css": css, "value": value, "label": label, "note": note}
+            for css, value, label, note in cards]
 
 
-def _charts(report: Report) -> str:
-    history = outcomes_chart(report.history, report.run["id"])
-    domains = domains_chart(by_domain(report))
-    this_run = html_table(("outcome", "URLs"), [(outcome_html(o), (str(n), n, "num"))
-                                                for o, n in report.summary.items()])
-    return ('<div class="charts">\n'
-            f'<figure class="chart">\n<figcaption>Problems per run, last '
-            f"{plural(len(report.history), 'run')}</figcaption>\n{history}</figure>\n"
-            f'<figure class="chart">\n<figcaption>Worst domains in this run</figcaption>\n'
-            f"{domains}</figure>\n"
-            f'<figure class="chart">\n<figcaption>This run</figcaption>\n{this_run}</figure>\n'
-            "</div>")
-
-
-def _toc(report: Report) -> str:
+def _toc(report: Report) -> list[tuple[str, str]]:
+    """(text, anchor) of the sections the page has; none when there are fewer than two."""
     links = [(heading, _anchor(heading)) for heading, attribute, _ in COMPARISON_SECTIONS
              if getattr(report, attribute)]
     if report.fixed:
@@ -490,165 +148,55 @@ def _toc(report: Report) -> str:
         links.append(("Parse errors", "parse-errors"))
     if report.hosts:
         links.append(("Hosts", "hosts"))
-    if len(links) < 2:
-        return ""
-    return ('<nav class="toc" aria-label="Sections">Jump to: '
-            + "".join(f'<a href="#{a}">{h(text)}</a>' for text, a in links) + "</nav>")
+    return links if len(links) >= 2 else []
 
 
 def _anchor(heading: str) -> str:
     return heading.lower().replace(",", "").replace(" ", "-")
 
 
-def _filters(report: Report) -> str:
-    # the outcomes of the rows the script filters: problems, fixed URLs, all with --all
-    outcomes = {e.outcome for e in report.urls
-                if e.outcome != "ok" or e.change == "fixed" or report.include_all}
-    if not outcomes:
-        return ""
-    boxes = "".join(
-        f'<label><input type="checkbox" name="outcome" value="{h(o)}" checked> '
-        f'<span class="sw k-{outcome_key(o)}"></span>{h(o)}</label>'
-        for o in in_outcome_order(outcomes))
-    return ('<form id="filters" class="filters" role="search" aria-label="Filter the link tables"'
-            ' hidden>\n'
-            '<label>Filter <input type="search" name="q" placeholder="URL, document, domain,'
-            ' error…"></label>\n'
-            f"<fieldset><legend>Outcomes</legend>{boxes}</fieldset>\n"
-            '<label><input type="checkbox" name="confirmed"> confirmed broken only</label>\n'
-            '<output id="shown" aria-live="polite"></output>\n</form>')
+def _filter_outcomes(report: Report) -> list[str]:
+    """The outcomes of the rows the script filters: problems, fixed URLs, all with --all."""
+    return in_outcome_order(e.outcome for e in report.urls
+                            if e.outcome != "ok" or e.change == "fixed" or report.include_all)
 
 
-def _section(anchor: str, heading: str, content: str) -> str:
-    return f'<section id="{anchor}">\n<h2>{h(heading)}</h2>\n{content}</section>'
-
-
-def _comparison(report: Report) -> str:
-    sections = []
-    for heading, attribute, explain in COMPARISON_SECTIONS:
-        entries: list[UrlEntry] = getattr(report, attribute)
-        if not entries:
-            continue
-        table = html_table(
-            COMPARISON_COLUMNS,
-            [(link(e.url), outcome_html(e.outcome),
-              (h(status_text(e.status)), e.status or 0, "num"), h(e.error), failing_html(e),
-              refs_html(e), html_archived_copy(e))
-             for e in entries],
-            attrs=[filter_attrs([e.outcome], e.confirmed, e.domain or "") for e in entries],
-            sortable=True, widths=COMPARISON_WIDTHS)
-        sections.append(_section(_anchor(heading), heading,
-                                 f'<p class="meta">{h(explain(report))}</p>\n{table}'))
-    return "\n".join(sections)
-
-
-def _fixed(report: Report) -> str:
-    entries = report.fixed
-    if not entries:
-        return ""
-    table = html_table(
-        ("URL", "was", "status", "referenced in"),
-        [(link(e.url), (h(fixed_text(e)), e.previous_streak),
-          (h(status_text(e.status)), e.status or 0, "num"), refs_html(e)) for e in entries],
-        attrs=[filter_attrs([e.outcome], False, e.domain or "") for e in entries], sortable=True)
-    return _section("fixed", "Fixed",
-                    f'<p class="meta">Failing in the previous check, ok now.</p>\n{table}')
-
-
-DOCUMENTS_PER_CHUNK = 500
-
-
-@lru_cache(maxsize=256)
-def _row_filter(outcome: str, confirmed: bool) -> str:
-    return filter_attrs([outcome], confirmed)
-
-
-@lru_cache(maxsize=256)
-def _status_cell(status: int | None) -> Cell:
-    return h(status_text(status)), status or 0, "num"
-
-
-def _documents(report: Report) -> Iterator[str]:
-    """The "by document" section in pieces (nothing when it has no rows)."""
+def _documents(report: Report) -> dict[str, Any] | None:
+    """The "by document" section (None when it has no rows), its documents in batches."""
     groups = by_document(report)
     if not groups:
-        return
-    heading = "Links by document" if report.include_all else "Problems by document"
-    parts = [f'<section id="documents">\n<h2>{h(heading)}</h2>\n']
-    if has_snapshot_rows(groups):
-        hint = snapshot_hint(lambda text: f"<code>{h(text)}</code>").removeprefix("📦 ")
-        parts.append(f'<p class="meta">{hint}'
-                     f" The snapshot links open the copies saved in <code>{SNAPSHOT_DIRECTORY}/"
-                     "</code> next to this page by <code>scrapy report --with-snapshots</code>;"
-                     " pages are saved as text, so they show their source and run nothing.</p>\n")
-    # A URL's cells and filter attributes are the same in every document that references
-    # it (three times on average with --all): each is written once, as is each field's cell.
-    url_parts: dict[int, tuple[str, str]] = {}
-    field_cells: dict[str, str] = {}
-    for number, group in enumerate(groups, 1):
-        context = context_attr(f"{group.path} {group.title or ''}")
-        body = []
-        for row in group.rows:
-            entry = row.entry
-            attrs_and_cells = url_parts.get(id(entry))
-            if attrs_and_cells is None:
-                attrs_and_cells = url_parts[id(entry)] = (
-                    _row_filter(entry.outcome, entry.confirmed),
-                    html_cells((link(entry.url), outcome_html(entry.outcome),
-                                _status_cell(entry.status), h(entry.error) if entry.error else "",
-                                failing_html(entry), html_archived_copy(entry))))
-            field = field_cells.get(row.field)
-            if field is None:
-                field = field_cells[row.field] = f"<td><code>{h(row.field)}</code></td>"
-            attrs, cells = attrs_and_cells
-            body.append(f"<tr{attrs}{context}>{field}{cells}</tr>\n")
-        table = table_of_rows(DOCUMENT_COLUMNS, body, sortable=True, widths=DOCUMENT_WIDTHS)
-        title = f'<p class="meta">{h(group.title)}</p>\n' if group.title else ""
-        parts.append(f"<section data-group>\n<h3>{h(group.path)}</h3>\n{title}{table}</section>"
-                     + ("\n" if number < len(groups) else ""))
-        if number % DOCUMENTS_PER_CHUNK == 0:
-            yield "".join(parts)
-            parts = []
-    parts.append("\n</section>")
-    yield "".join(parts)
+        return None
+    return {
+        "heading": "Links by document" if report.include_all else "Problems by document",
+        "snapshot_hint": _snapshot_hint() if has_snapshot_rows(groups) else None,
+        "batches": (groups[start:start + DOCUMENTS_PER_CHUNK]
+                    for start in range(0, len(groups), DOCUMENTS_PER_CHUNK)),
+        "url_parts": UrlParts(),
+    }
 
 
-def _domains(report: Report) -> str:
-    groups = by_domain(report)
-    if not groups:
-        return ""
-    table = html_table(
-        ("domain", "problem URLs", "confirmed broken", "outcomes"),
-        [(h(g.domain), (str(len(g.urls)), len(g.urls), "num"),
-          (str(sum(e.confirmed for e in g.urls)), sum(e.confirmed for e in g.urls), "num"),
-          h(outcomes_text(g.outcomes))) for g in groups],
-        attrs=[filter_attrs(g.outcomes, any(e.confirmed for e in g.urls)) for g in groups],
-        sortable=True)
-    return _section("domains", "Problems by domain", table)
+class UrlParts:
+    """A URL's row attributes and cells in the "by document" tables, made once: with ``--all``
+    a URL is in three documents on average, and its cells are the same in each."""
+
+    def __init__(self) -> None:
+        macros: Any = template("tables.html.j2").module  # its macros are attributes
+        self._filter, self._cells = macros.url_row_filter, macros.url_cells
+        self._filters: dict[tuple[str, bool], Markup] = {}  # by outcome and confirmation
+        self._made: dict[int, tuple[Markup, Markup]] = {}
+
+    def __call__(self, entry: UrlEntry) -> tuple[Markup, Markup]:
+        made = self._made.get(id(entry))  # the entries live as long as the report
+        if made is None:
+            key = entry.outcome, entry.confirmed
+            attrs = self._filters.get(key)
+            if attrs is None:
+                attrs = self._filters[key] = self._filter(entry)
+            made = self._made[id(entry)] = attrs, self._cells(entry)
+        return made
 
 
-def _redirects(report: Report) -> str:
-    updates = redirect_updates(report)
-    if not updates:
-        return ""
-    return _section("redirects", "Permanent redirects to update", html_table(
-        ("document", "field", "old URL", "new URL"),
-        [(f"<code>{h(u.path)}</code>", f"<code>{h(u.field)}</code>", link(u.old_url),
-          link(u.new_url)) for u in updates], sortable=True))
-
-
-def _parse_errors(report: Report) -> str:
-    if not report.parse_errors:
-        return ""
-    return _section("parse-errors", "Documents that could not be parsed", html_table(
-        ("path", "line", "error"),
-        [(f"<code>{h(p.path)}</code>", (h(status_text(p.line)), p.line or 0, "num"), h(p.error))
-         for p in report.parse_errors], sortable=True))
-
-
-def _hosts(report: Report) -> str:
-    if not report.hosts:
-        return ""
-    return _section("hosts", HOSTS_HEADING, f"<p>{h(HOSTS_EXPLAIN)}</p>\n" + html_table(
-        ("host", "what it needed"),
-        [(h(row.host), h(row.text())) for row in report.hosts], sortable=True))
+def _snapshot_hint() -> Markup:
+    """The shared sentence on getting a snapshot out, its commands as code (our own text)."""
+    hint = snapshot_hint(lambda text: Markup("<code>") + escaped(text) + Markup("</code>"))
+    return Markup(hint.removeprefix("📦 "))

@@ -92,6 +92,10 @@ def nothing_to_report(report: Report) -> bool:
     return not (report.problems or redirect_updates(report) or report.parse_errors)
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def runs_text(count: int) -> str:
     return f"{count} run{'s' if count != 1 else ''}"
 
