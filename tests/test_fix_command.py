@@ -200,6 +200,12 @@ def test_the_report_says_what_scrapy_fix_would_change(world):
                                "--run", "3"], cwd=REPO, capture_output=True, text=True).stdout
     assert ("`scrapy fix -o fix.patch` writes a patch that rewrites 12 references in 4 documents"
             in markdown)
+    page = subprocess.run([sys.executable, "-m", "scrapy", "report", "--db", str(world["db"]),
+                           "--run", "3", "--format", "html"], cwd=REPO, capture_output=True,
+                          text=True).stdout
+    assert ("<code>scrapy fix -o fix.patch</code> writes a patch that rewrites 12 references in"
+            " 4 documents" in page)
+    assert "with <code>--dead auto</code> it also replaces 4 references" in page
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ from crawler.report.templating import assets, escaped, template
 from crawler.report.text import (
     COMPARISON_SECTIONS,
     confirmation_rule,
+    fix_hint,
     has_snapshot_rows,
     headline_line,
     nothing_to_report,
@@ -88,6 +89,7 @@ def page_data(report: Report) -> dict[str, Any]:
         "domains_chart": domains_chart(domains),
         "summary": report.summary,
         "nothing_to_report": nothing_to_report(report),
+        "fix_hint": _fix_hint(report),
         "toc": _toc(report),
         "filter_outcomes": _filter_outcomes(report),
         "comparison": [(_anchor(heading), heading, explain(report), getattr(report, attribute))
@@ -196,7 +198,17 @@ class UrlParts:
         return made
 
 
+def _as_code(text: str) -> Markup:
+    return Markup("<code>") + escaped(text) + Markup("</code>")
+
+
+def _fix_hint(report: Report) -> Markup | None:
+    """What ``scrapy fix`` would change (our own sentence; its numbers are integers)."""
+    hint = fix_hint(report, _as_code)
+    return Markup(hint) if hint else None
+
+
 def _snapshot_hint() -> Markup:
     """The shared sentence on getting a snapshot out, its commands as code (our own text)."""
-    hint = snapshot_hint(lambda text: Markup("<code>") + escaped(text) + Markup("</code>"))
+    hint = snapshot_hint(_as_code)
     return Markup(hint.removeprefix("📦 "))

@@ -167,22 +167,23 @@ COMPARISON_SECTIONS = (
 ``Report`` property listing them, and a sentence saying what they are."""
 
 
-def fix_hint(report: Report) -> str:
-    """What ``scrapy fix`` would change, in one paragraph ("" when nothing)."""
+def fix_hint(report: Report, code: Any = lambda text: f"`{text}`") -> str:
+    """What ``scrapy fix`` would change, in one paragraph ("" when nothing), with ``code``
+    marking up commands and options."""
     moved, dead = report.fixable.get("moved"), report.fixable.get("dead")
     parts = []
     if moved and moved.references:
-        parts.append(f"`scrapy fix -o fix.patch` writes a patch that rewrites "
+        parts.append(f"{code('scrapy fix -o fix.patch')} writes a patch that rewrites "
                      f"{_n(moved.references, 'reference')} in {_n(moved.documents, 'document')} "
                      f"to where their links moved (permanent redirects in "
                      f"{report.broken_after} runs in a row)")
     if dead and dead.references:
-        parts.append(f"with `--dead auto` it also replaces {_n(dead.references, 'reference')} "
-                     f"to confirmed dead links (a Wayback capture, a local copy of an image, "
-                     f"an AMP field removed)")
+        parts.append(f"with {code('--dead auto')} it also replaces "
+                     f"{_n(dead.references, 'reference')} to confirmed dead links (a Wayback "
+                     f"capture, a local copy of an image, an AMP field removed)")
     if not parts:
         return ""
-    return "; ".join(parts) + ". Review it, then `git apply fix.patch` in the site."
+    return "; ".join(parts) + f". Review it, then {code('git apply fix.patch')} in the site."
 
 
 def _n(count: int, word: str) -> str:
