@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.crawl import crawl, scrapy_command, write_site
-from tests.test_wayback import wayback_settings
+from tests.crawl import crawl, scrapy_command, wayback_settings, write_site
 from tests.webserver import Web
 
 CONTROLS = ("\x1b", "\x07", "\x9b", "\r")

@@ -24,9 +24,8 @@ from crawler.fetch.transfer_codings import (
     transfer_codings,
 )
 from crawler.core.urls import normalise
-from tests.crawl import crawl, write_site
-from tests.test_archive import peak_rss
-from tests.test_http_client import RawServer, checks_and_snapshots
+from tests.crawl import checks_and_snapshots, crawl, peak_rss, write_site
+from tests.raw_server import RawServer
 from tests.webserver import _bomb
 
 PAGE = b"<html><head><title>Coded</title></head><body>" + b"<p>transfer-coded</p>" * 200 + b"</body></html>"

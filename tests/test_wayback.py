@@ -10,7 +10,7 @@ from crawler.defaults import DEFAULTS
 
 from crawler.core.urls import normalise
 from crawler.archive.wayback import around_date, cdx_query_url, closest, parse_cdx, playback_url
-from tests.crawl import crawl, write_site
+from tests.crawl import crawl, wayback_settings, write_site
 from tests.webserver import Web, free_port
 
 PUBLISHED = "2021-03-05T14:51:00Z"
@@ -21,11 +21,6 @@ def site_with_a_dead_link(tmp_path, web):
         "title": "Article", "publishedDateTime": PUBLISHED,
         "webUrl": web.url("/status/404?dead=1"), "originalUrl": web.url("/ok?alive=1"),
     }})
-
-
-def wayback_settings(cdx_url: str) -> dict[str, str]:
-    return {"LINKHEALTH_WAYBACK": "1", "LINKHEALTH_WAYBACK_CDX_URL": cdx_url,
-            "LINKHEALTH_WAYBACK_DELAY": "0"}
 
 
 def lookups(result):
