@@ -1,5 +1,18 @@
-"""Fixtures shared by several test modules. Helpers (servers, the crawl runner) stay in helper
-modules, imported normally; a fixture lives here or in the one test module that uses it.
+"""Fixtures shared by several test modules, and the test layers.
+
+Layers (markers registered in pyproject.toml):
+
+* quick (unmarked): runs inside the pytest process. ``pytest -m "not e2e"`` (``make
+  test-quick``) runs these alone, in well under a minute.
+* ``e2e``: starts a process: a real ``scrapy crawl`` (tests/crawl.py), a ``scrapy`` command,
+  a bench script, ``make``, ``redis-server``... (``git`` excepted). tests/process_rule.py
+  fails a test that starts one without the marker, so it cannot be forgotten.
+* ``slow``: the e2e tests that take ten seconds or more each, their module's crawl included
+  (Retry-After and pacing waits, benchmarks, worker processes); ``-m "not slow"`` leaves
+  them out.
+
+Helpers (servers, the crawl runner) stay in helper modules, imported normally; a fixture
+lives here or in the one test module that uses it.
 """
 
 from __future__ import annotations
@@ -10,6 +23,8 @@ import pytest
 
 from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.webserver import Web
+
+pytest_plugins = ("tests.process_rule", "pytester")
 
 
 @pytest.fixture

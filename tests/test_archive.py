@@ -11,6 +11,8 @@ from crawler.core.urls import normalise
 from tests.crawl import crawl, peak_rss, scrapy_command, write_site
 from tests.webserver import Web, _bomb
 
+pytestmark = pytest.mark.e2e
+
 CAP = 10 * 1024 * 1024  # the default LINKHEALTH_ARCHIVE_MAX_BYTES
 PATHS = {
     "a": "/page/a", "b": "/page/b", "cookie": "/page/c?cookie",

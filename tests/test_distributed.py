@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.crawl import REPO, crawl, write_site
 from tests.distributed_run import (DISTRIBUTED, ENV, PER_HOST, kill_left_over, spider_command,
                                    start, start_worker)
 from tests.redis_server import RedisServer
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 URLS_PER_HOST = 14
 SLOW_MS = 150
@@ -53,6 +57,7 @@ def site_for(tmp_path, webs):
     return write_site(tmp_path / "site", documents)
 
 
+@pytest.mark.slow
 def test_coordinator_and_three_workers_one_killed_match_a_single_process_crawl(tmp_path, redis_server):
     webs = [Web(host=f"127.0.0.{i}") for i in (2, 3, 4)]
     try:
@@ -214,6 +219,7 @@ def test_redis_restarted_mid_run_the_coordinator_stops_and_resume_completes(tmp_
     assert len(checked) == len(set(checked)) == URLS_PER_HOST + 5 + 2
 
 
+@pytest.mark.slow
 def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_path, redis_server):
     """Workers wait as a single process does (issue 15): a rate-limited host's retries in the
     worker's own scheduler, an unresponsive host's URLs settled after a probe."""

@@ -74,6 +74,7 @@ def forged_result(key: str) -> bytes:
     return MAGIC + b"\0" * 32 + packed
 
 
+@pytest.mark.e2e
 def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_path, redis_server):
     marker = tmp_path / "pwned"
     evil = pickle.dumps(Payload(marker))
@@ -131,6 +132,7 @@ def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_pa
     assert checks == {**{url: "ok" for url in urls}, broken: "broken"}  # the forged "ok" lost
 
 
+@pytest.mark.e2e
 def test_conditional_headers_cross_redis_to_the_worker(tmp_path, redis_server):
     """The second run's If-None-Match (added by the coordinator, which holds the snapshots)
     reaches the page through a worker: the signed request carries the headers it needs."""
@@ -186,6 +188,7 @@ def command_lines() -> dict[int, bytes]:
     return lines
 
 
+@pytest.mark.e2e
 def test_local_mode_redis_is_private_and_its_secrets_stay_off_command_lines(tmp_path):
     server = local.LocalRedis()
     try:
@@ -383,6 +386,7 @@ def test_the_run_secret_must_be_set_and_long_enough():
     assert run_secret("x" * 16) == b"x" * 16
 
 
+@pytest.mark.e2e
 def test_a_distributed_crawl_without_the_secret_stops_with_one_line(tmp_path, redis_server):
     env = {k: v for k, v in os.environ.items() if k != "LINKHEALTH_REDIS_SECRET"}
     for spider in ("links", "links-worker"):

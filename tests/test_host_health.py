@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.crawl import crawl, crawl_watching, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 SETTINGS = {  # a wave of 4 requests, declared after 3 timeouts of 1 s
     "CONCURRENT_REQUESTS_PER_DOMAIN": "4", "LINKHEALTH_UNRESPONSIVE_AFTER": "3",

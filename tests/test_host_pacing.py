@@ -38,6 +38,8 @@ def outcomes(result, web: Web) -> dict[str, int]:
         " WHERE u.host = ? GROUP BY c.outcome", [web.host])}
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_rate_limited_host_waits_alone_and_gets_the_pace_it_asked_for(tmp_path, two_hosts):
     """The limiter allows 10 requests a second (a burst of 5) and answers 429 with
     Retry-After: 3 above that. The healthy host's requests all go out while the limited
@@ -70,6 +72,8 @@ def _last(answers, request) -> bool:
     return [r for r in answers if r.target == request.target][-1] is request
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_host_that_keeps_rate_limiting_settles_at_its_rate_with_few_429s(tmp_path, two_hosts):
     limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/limited/20/5/0/{i}") for i in range(150)], [])
@@ -82,6 +86,8 @@ def test_a_host_that_keeps_rate_limiting_settles_at_its_rate_with_few_429s(tmp_p
     assert row["state"] is None
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_path, two_hosts):
     """More than 10 requests in a second lock the client out for 2 s (429 to everything,
     no Retry-After). A quarter of such a host's URLs used to end blocked."""
@@ -92,6 +98,8 @@ def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_pa
     assert host_row(result, limited.host)["rate_limited"] > 0
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, two_hosts):
     """Eight requests are on their way when a host locks the client out (more than 3 in a
     second: 3 s of 429 without Retry-After). Their eight 429s are one overload, not eight
@@ -107,6 +115,7 @@ def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, two_hosts):
     assert row["longest_wait"] <= 4  # the pauses of a few refused probes: 1, 2, 4 s
 
 
+@pytest.mark.e2e
 def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_path, two_hosts):
     limited, healthy = two_hosts
     site = site_of(tmp_path, [limited.url(f"/status/429?i={i}") for i in range(30)],
@@ -126,6 +135,7 @@ def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_p
     assert row["state"].startswith("refusing: ") and row["settled"] >= len(not_requested)
 
 
+@pytest.mark.e2e
 def test_the_reports_say_how_each_host_was_paced(tmp_path, two_hosts):
     limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/limited/10/5/1/{i}") for i in range(30)], [])

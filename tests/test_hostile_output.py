@@ -22,6 +22,8 @@ from markdown_it import MarkdownIt
 from tests.crawl import crawl, scrapy_command, wayback_settings, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
 ARCHIVED_PATH = "/page/ctl?\x1b[2J\x07\x9b"  # a URL key with raw controls, archived
 INJECTIONS = ("[click](javascript:alert(1)) ![pixel](https://tracker.example/p.png) "

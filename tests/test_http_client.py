@@ -36,6 +36,7 @@ def site_for(web: Web, raw: RawServer):
     return {"_news/2024-05-01-quirks.md": {"title": "Quirks", "related": [{"webUrl": u} for u in urls]}}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("archive", ["1", "0"], ids=["archive-GET", "check-HEAD"])
 def test_both_clients_record_the_same_checks_and_snapshots(servers, tmp_path, archive):
     web, raw = servers
@@ -58,6 +59,7 @@ def test_both_clients_record_the_same_checks_and_snapshots(servers, tmp_path, ar
     assert outcomes["/bad-status"] == outcomes["/bad-version"] == "connection_error"
 
 
+@pytest.mark.e2e
 def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
     web, raw = servers
     site = write_site(tmp_path / "site", site_for(web, raw))
@@ -82,6 +84,7 @@ def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
         assert row(path)["error"], path
 
 
+@pytest.mark.e2e
 def test_the_request_target_is_sent_as_written(tmp_path):
     with RawServer() as raw:
         written = raw.url("/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20#fragment")
@@ -90,6 +93,7 @@ def test_the_request_target_is_sent_as_written(tmp_path):
         assert raw.request_lines[0].split(b" ")[1] == b"/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20"
 
 
+@pytest.mark.e2e
 def test_connections_are_kept_alive(tmp_path):
     with RawServer() as raw:
         paths = [f"/chunked?n={n}" for n in range(30)]
@@ -101,6 +105,7 @@ def test_connections_are_kept_alive(tmp_path):
         assert raw.connections <= 4
 
 
+@pytest.mark.e2e
 def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_path):
     with RawServer(drop_reused=True) as raw:
         urls = [raw.url(f"/same-lengths?n={n}") for n in range(6)]
@@ -114,6 +119,7 @@ def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_p
         assert raw.dropped >= 1
 
 
+@pytest.mark.e2e
 def test_a_protocol_switch_nobody_asked_for_ends_the_check_at_once(tmp_path):
     """Issue 15: a 101 was taken for an interim answer, and the check waited for its timeout.
     We never send Upgrade, so nothing HTTP follows a 101: the exchange fails at once."""

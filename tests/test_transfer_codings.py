@@ -61,6 +61,7 @@ DECODED = {"/gzip-chunked", "/two-lines", "/deflate-chunked", "/gzip-to-close", 
            "/with-content-encoding"}
 
 
+@pytest.mark.e2e
 def test_transfer_coded_bodies_are_decoded_where_scrapys_client_fails(tmp_path):
     with RawServer(answers=ANSWERS) as raw:
         urls = {path: raw.url(path) for path in ANSWERS}
@@ -92,6 +93,7 @@ def test_transfer_coded_bodies_are_decoded_where_scrapys_client_fails(tmp_path):
     assert wrong["truncated"] == 1 and wrong["size"] != len(PAGE)
 
 
+@pytest.mark.e2e
 def test_a_transfer_coded_gzip_bomb_is_cut_at_the_body_cap(tmp_path):
     """1 GiB of zeros, gzip then chunked: read up to LINKHEALTH_ARCHIVE_MAX_BYTES, decoded
     a piece at a time, never inflated whole."""
