@@ -171,7 +171,10 @@ def listening_tcp_inodes() -> set[str]:
 def socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue  # closed between the listing and the read (the server is still busy)
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     return inodes
