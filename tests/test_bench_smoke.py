@@ -343,6 +343,7 @@ def test_simweb_hosts_rate_limit_lock_out_hang_and_stay_down():
     assert (by_host[address[3]]["hung"], by_host[address[3]]["answered"]) == (1, 0)
 
 
+@pytest.mark.e2e
 def test_simweb_counts_a_request_in_flight_in_the_phase_it_arrived_in():
     """Requests of an earlier phase still being served are not the next client's: at 20 ms
     and 2 s slow URLs, bench.check_bench counted the slow requests its capacity measure had
