@@ -30,7 +30,7 @@ from crawler.distributed import local
 from crawler.distributed.worker import WorkerScheduler
 from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_secret
 from crawler.core.items import Capture, CheckItem, Hop
-from spiders.links_worker import LinksWorkerSpider
+from crawler.spiders.links_worker import LinksWorkerSpider
 from tests.crawl import REPO, TEST_SETTINGS, write_site
 from tests.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.test_distributed import DISTRIBUTED, kill_left_over, start, start_worker

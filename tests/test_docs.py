@@ -325,7 +325,9 @@ def test_readme_scrapy_commands_run_as_written(tmp_path):
     work.mkdir()
     environment = {name: value for name, value in os.environ.items()
                    if not name.lower().endswith("_proxy")}
-    environment.update(SCRAPY_SETTINGS_MODULE="crawler.settings",
+    # As from the repository root: its settings, and its directory on the module path (Scrapy
+    # puts scrapy.cfg's there), where the project's `spiders` package is.
+    environment.update(SCRAPY_SETTINGS_MODULE="crawler.settings", PYTHONPATH=str(REPO),
                        TLDEXTRACT_CACHE=str(tmp_path / "tldextract-cache"))
     with Web() as web, ForwardProxy({"127.0.0.1": "127.0.0.1"}) as proxy:
         web.cdx["timestamps"] = ["20210301120000"]  # the dead page's capture, for scrapy fix

@@ -21,6 +21,8 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.core.reactor import reactor_note
+from crawler.distributed.extra import missing_extra
 from crawler.store.lock import CrawlLock, LockHeld
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ def distributed_setup_error(settings: Any, worker: bool) -> str | None:
     url = settings.get("LINKHEALTH_REDIS_URL")
     if not url and not worker:
         return None
+    missing = missing_extra()
+    if missing:
+        return missing
     if not url:
         return ("a worker needs the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in its "
                 "environment (or -s)")
@@ -59,6 +64,9 @@ class Command(ScrapyCrawlCommand):
         worker = bool(args) and not getattr(
             self.crawler_process.spider_loader.load(args[0]), "uses_database", True)
         problem = distributed_setup_error(self.settings, worker)
+        note = reactor_note(self.settings["TWISTED_REACTOR"])
+        if note:
+            logger.warning(note)
         if problem:
             print(f"scrapy crawl: error: {problem}", file=sys.stderr)
             self.exitcode = 1

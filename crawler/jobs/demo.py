@@ -22,7 +22,6 @@ Run it from the repository root (it uses ``bench/``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import socket
@@ -33,7 +32,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from crawler.jobs.nightly import FORMATS, REPO, NightlyError, crawl, export_snapshots, write_reports
+from crawler.core.usage import ArgumentParser
+from crawler.jobs.nightly import FORMATS, NightlyError, crawl, export_snapshots, write_reports
 
 # Behaviours of the simulated web's URLs (bench.synthetic_site): 200, 404, 301.
 MIX = {"ok": 0.84, "gone": 0.08, "moved": 0.08}
@@ -283,9 +283,10 @@ def run_demo(directory: Path, documents: int, hosts: int, seed: int = 0) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crawler.jobs.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=REPO / "state" / "demo",
+def main(argv: list[str] | None = None, prog: str = "python -m crawler.jobs.demo") -> int:
+    parser = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                            epilog="Example: linkhealth demo --dir /tmp/linkhealth-demo")
+    parser.add_argument("--dir", type=Path, default=Path("state", "demo"),
                         help="where the site, database, logs and reports go (default: state/demo)")
     parser.add_argument("--documents", type=int, default=60, help="articles in the site (default: 60)")
     parser.add_argument("--hosts", type=int, default=4, help="simulated hosts (default: 4)")
