@@ -62,8 +62,10 @@ def installed(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
     (["crawl", ".", "--workers", "-1"], "linkhealth crawl: error: --workers must be at least 1"),
     (["report", "--fail-on", "brokn"], "linkhealth report: error: unknown outcome"),
     (["browse", "--db", "nowhere/linkhealth.db"], "linkhealth browse: error: no database at"),
+    (["snapshot"], "linkhealth snapshot: error: give the URL whose snapshot to write "
+                   "(linkhealth snapshot URL)"),
 ], ids=["unknown-command", "unknown-option", "no-site", "two-sites", "source-twice",
-        "missing-site", "workers-negative", "fail-on-typo", "browse-no-database"])
+        "missing-site", "workers-negative", "fail-on-typo", "browse-no-database", "no-url"])
 def test_an_error_exits_1_and_names_the_linkhealth_command(tmp_path, argv, says):
     done = installed(tmp_path, *argv)
     assert done.returncode == 1, done.stderr
