@@ -64,9 +64,10 @@ nightly: install
 demo: install
 	$(BIN)/python -m crawler.jobs.demo
 
-## Browse DB with Datasette (it opens the database read-only).
+## Browse DB with Datasette (it opens the database read-only), with the metadata; the snapshot
+## plugin comes through Datasette's entry point (a --plugins-dir too would load it twice).
 browse: install
-	$(BIN)/datasette $(DB) --metadata crawler/browse/metadata.yml --plugins-dir crawler/browse/plugins
+	$(BIN)/linkhealth browse --db $(DB)
 
 ## A PNG of REPORT_HTML (by default the demo's report: run `make demo` first).
 report-screenshot: install

@@ -4,7 +4,7 @@
                                   [--keep DIR] [--out result.json] [-s NAME=VALUE ...]
 
 1. starts ``bench.simweb`` (pages ~50 KB, images ~100 KB) on 127.0.0.2 ... ;
-2. writes a synthetic site (``bench.synthetic_site``; the defaults give 5,000+ unique URLs);
+2. writes a synthetic site (``crawler.jobs.synthetic_site``; the defaults give 5,000+ unique URLs);
 3. runs, from the repository root, twice on the same database:
    ``.venv/bin/python -m scrapy crawl links -a source=SITE -s LINKHEALTH_DB=DB
    -s LINKHEALTH_ALLOW_PRIVATE=1 -s LOG_LEVEL=INFO``.
@@ -32,7 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.simweb import REPO, SimWeb
-from bench.synthetic_site import generate_site
+from crawler.jobs.synthetic_site import generate_site
 from bench.workdir import run_in_workdir
 
 MB = 1024 * 1024

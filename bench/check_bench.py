@@ -7,7 +7,7 @@
 1. starts ``bench.simweb`` on ``--hosts`` loopback addresses. Host ``i`` is 127.0.0.(i+2) for
    the first 253 hosts, then 127.0.1.2, 127.0.1.3, ... (``wide_address``): simweb is started
    through a two-line wrapper that gives it this address law, so 300+ hosts work;
-2. writes a synthetic site (``bench.synthetic_site``) with at least ``--urls`` unique URLs,
+2. writes a synthetic site (``crawler.jobs.synthetic_site``) with at least ``--urls`` unique URLs,
    growing the number of documents until it has them;
 3. runs, each against the same simulated web (its counters reset in between):
    * linkhealth, from the repository root: ``python -m scrapy crawl links -a source=SITE
@@ -52,7 +52,7 @@ from bench.archive_bench import default_python, measure_db
 from bench.host_floor import web_floor
 from bench.peers import PEERS, Job
 from bench.simweb import REPO, SimWeb
-from bench.synthetic_site import generate_site
+from crawler.jobs.synthetic_site import generate_site
 from bench.web_capacity import NEAR_CAPACITY, CpuMeter, measure, site_urls, targets_of
 from bench.workdir import run_in_workdir
 
@@ -66,7 +66,7 @@ LOAD = {  # checker: (method, requests in flight at most) as the web sees it
 
 
 def wide_address(index: int) -> str:
-    """127.0.0.2 ... 127.0.0.254 (as bench.synthetic_site), then 127.0.1.2 ..., all loopback."""
+    """127.0.0.2 ... 127.0.0.254 (as crawler.jobs.synthetic_site), then 127.0.1.2 ..., all loopback."""
     if not 0 <= index < MAX_HOSTS:
         raise ValueError(f"at most {MAX_HOSTS} hosts")
     block, offset = divmod(index, 253)

@@ -4,7 +4,7 @@
 .venv/bin/python -m bench.fix_bench --documents 2000
 ```
 
-Writes a synthetic site (bench/synthetic_site.py), reads every article's references with the
+Writes a synthetic site (crawler/jobs/synthetic_site.py), reads every article's references with the
 crawler's reader, and edits every article the way ``scrapy fix`` would at worst: each page and
 image reference replaced by a Wayback URL, each AMP field removed. Prints one JSON line:
 documents, edits, applied, refused (by code), seconds and ms per document for
@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.synthetic_site import generate_site, host_urls
+from crawler.jobs.synthetic_site import generate_site, host_urls
 from crawler.fix import FileChange, Remove, Replace, edit_document, unified_diff
 from crawler.site.sources import iter_documents
 

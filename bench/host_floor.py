@@ -1,7 +1,7 @@
 """The floor: the least time any checker must spend on a simulated web at a per-host limit.
 
 A checker that holds a per-host limit cannot finish before its slowest host does, however
-fast it is itself. Per host, from the paths of its URLs (``bench.synthetic_site``) and how
+fast it is itself. Per host, from the paths of its URLs (``crawler.jobs.synthetic_site``) and how
 the host behaves (``bench.simweb.HostBehaviour``):
 
 * its queue: each URL's requests (two for a ``/moved/`` one: the redirect and its target)

@@ -2,7 +2,7 @@
 
     python -m bench.large_site [--documents 100000] [--broken 300]
 
-Generates the site (bench/synthetic_site.py), then runs the real crawl with every
+Generates the site (crawler/jobs/synthetic_site.py), then runs the real crawl with every
 URL excluded (LINKHEALTH_EXCLUDE=.), so that only reading, extraction and
 storage are measured: documents and references are recorded, nothing is
 requested. Peak RSS that stays flat as --documents grows shows the site is
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.synthetic_site import generate_site, host_urls
+from crawler.jobs.synthetic_site import generate_site, host_urls
 
 REPO = Path(__file__).resolve().parents[1]
 

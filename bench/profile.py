@@ -29,7 +29,7 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind, re.compile(pattern
     ("reading the site (files, YAML)", r"\((.*crawler/(sources|references)\.py|.*yaml/|.*frontmatter/)"),
     ("URL resolving and keys", r"\((crawler/urls\.py|.*tldextract/|.*w3lib/url\.py|.*urllib/parse\.py)"),
     ("classifying answers", r"\(crawler/(classify|redirects|tls|capture)\.py"),
-    ("linkhealth spider", r"\(spiders/"),
+    ("linkhealth spider", r"\(crawler/spiders/"),
     ("HTTP client (ours, or Twisted's)",
      (r"\(.*(crawler/http_(client|message)\.py|twisted/web/|scrapy/core/downloader/handlers/"
       r"|twisted/internet/(tcp|abstract)\.py)")),

@@ -5,7 +5,7 @@
                                    [--linkhealth-args '-s NAME=VALUE']
 
 The simulated web (``bench.simweb`` with a ``--profile``) is a real site's outside world: a
-synthetic site (``bench.synthetic_site``) whose URLs spread over ``--hosts`` hosts with a
+synthetic site (``crawler.jobs.synthetic_site``) whose URLs spread over ``--hosts`` hosts with a
 Zipf-like law (a few hosts carry most URLs), each host with its own latency (20 ms to
 1.5 s), and among them (``LAYOUT``):
 
@@ -50,7 +50,7 @@ from bench.check_bench import run_measured
 from bench.host_floor import moved_to, web_floor
 from bench.peers import which
 from bench.simweb import REPO, SimWeb, hangs_on
-from bench.synthetic_site import generate_site
+from crawler.jobs.synthetic_site import generate_site
 from bench.web_capacity import CpuMeter, site_urls
 from bench.workdir import run_in_workdir
 

@@ -3,7 +3,7 @@
     python -m bench.scale_bench [--documents 10000,30000,100000] [--hosts 100] [--latency-ms 20]
                                 [--keep DIR] [--out result.json] [-s NAME=VALUE ...]
 
-For each size it writes a *lean* synthetic site (``bench.synthetic_site``: three references
+For each size it writes a *lean* synthetic site (``crawler.jobs.synthetic_site``: three references
 and one new URL per article, so 100,000 documents are 300,000 references to ~100,000 URLs)
 and runs, against the simulated web (pages ~50 KB, images ~100 KB), on one database:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.archive_bench import default_python, measure_db, run_crawl
 from bench.simweb import REPO, SimWeb
-from bench.synthetic_site import generate_site
+from crawler.jobs.synthetic_site import generate_site
 from bench.workdir import run_in_workdir
 
 MB = 1024 * 1024

@@ -5,7 +5,7 @@
 Host ``i`` is ``http://127.0.0.{i+2}:PORT`` (each address bound explicitly, the same
 port on all; ``--base-port 0`` picks a port that is free on every address). A
 minimal HTTP/1.1 server with keep-alive answers HEAD and GET on the paths of
-``bench.synthetic_site``:
+``crawler.jobs.synthetic_site``:
 
     /a/<id>          200 text/html, ``--page-kb`` KB with a <title>
     /i/<id>.jpg      200 image/jpeg, ``--image-kb`` KB
@@ -55,7 +55,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.synthetic_site import host_address
+from crawler.jobs.synthetic_site import host_address
 
 REPO = Path(__file__).resolve().parents[1]
 LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -30,7 +30,7 @@ from scrapy.utils.request import request_from_dict
 from bench.simweb import Bodies
 from crawler.distributed.wire import Wire
 from crawler.core.items import Capture, CheckItem, Hop
-from spiders.links_worker import LinksWorkerSpider
+from crawler.spiders.links_worker import LinksWorkerSpider
 
 NS = "linkhealth:0123456789:run:1"
 URL = "http://127.0.0.2:8001/a/12345?utm_source=feed"

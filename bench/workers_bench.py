@@ -2,7 +2,7 @@
 
     python -m bench.workers_bench [--documents 600] [--hosts 8] [--workers 1,2,4]
 
-A synthetic site (bench/synthetic_site.py) over a simulated web (bench/simweb.py, one
+A synthetic site (crawler/jobs/synthetic_site.py) over a simulated web (bench/simweb.py, one
 process), crawled into a fresh database each time: first by the single-process crawl
 (the reference), then by a coordinator plus N workers sharing a local Redis
 (crawler/distributed/local.py). For each: wall time, URLs requested per second, CPU
@@ -26,7 +26,7 @@ from pathlib import Path
 import redis
 
 from bench.simweb import SimWeb
-from bench.synthetic_site import generate_site
+from crawler.jobs.synthetic_site import generate_site
 from crawler.distributed import local
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,13 +1,15 @@
 """Scrapy settings of linkhealth.
 
 Scrapy's defaults are made explicit wherever a link checker needs others;
-``LINKHEALTH_*`` defaults come from ``crawler/defaults.py``.
+``LINKHEALTH_*`` defaults come from ``crawler/defaults.py``, the reactor's choice from
+``crawler/core/reactor.py``.
 """
 
 import os
 
 from scrapy.settings import default_settings as scrapy_defaults
 
+from crawler.core.reactor import preferred_reactor
 from crawler.defaults import DEFAULTS
 
 globals().update(DEFAULTS)
@@ -24,13 +26,17 @@ LINKHEALTH_REDIS_SECRET = os.environ.get("LINKHEALTH_REDIS_SECRET",
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 BOT_NAME = "linkhealth"
-SPIDER_MODULES = ["spiders"]
+# linkhealth's spiders (installed with the package), then the Scrapy project's own folder for
+# the `scrapy` command run from the repository root. The installed `linkhealth` command loads
+# only the first (crawler/cli/linkhealth.py).
+SPIDER_MODULES = ["crawler.spiders", "spiders"]
 NEWSPIDER_MODULE = "spiders"
 COMMANDS_MODULE = "crawler.commands"
 
 # Measured here: the asyncio reactor let far more than CONCURRENT_REQUESTS_PER_DOMAIN
 # requests reach one host at once; the epoll reactor holds the limit (tests/test_politeness.py).
-TWISTED_REACTOR = "twisted.internet.epollreactor.EPollReactor"
+# Without epoll (macOS, Windows): the select reactor, which held it too, and a line in the log.
+TWISTED_REACTOR = preferred_reactor()
 
 # Politeness and throughput.
 CONCURRENT_REQUESTS = 128

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bench.simweb import REPO, SimWeb, hangs_on
-from bench.synthetic_site import generate_site, host_urls
+from crawler.jobs.synthetic_site import generate_site, host_urls
 
 RUN_KEYS = {"wall_seconds", "cpu_seconds", "peak_rss_mb", "unique_urls", "urls_per_second",
             "requests", "bytes_fetched", "not_modified", "max_concurrent_per_host",

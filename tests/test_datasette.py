@@ -1,4 +1,5 @@
 """Datasette browsing: the metadata, the canned queries and the snapshot plugin, in-process.
+The plugin comes as `datasette DB` gets it: through Datasette's entry point (pyproject.toml).
 
 The database comes from three real crawls of a local web whose pages change between runs:
 
@@ -18,7 +19,6 @@ from two documents), and an archived page with an inline script.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 import sqlite3
 
@@ -33,7 +33,6 @@ from tests.crawl import REPO, crawl, write_site
 from tests.webserver import PNG, Web, free_port
 
 METADATA = REPO / "crawler" / "browse" / "metadata.yml"
-PLUGINS = REPO / "crawler" / "browse" / "plugins"
 SCRIPT_PAGE = (b"<html><head><title>Script</title></head><body>"
                b"<script>document.title='pwned'</script></body></html>")
 QUERIES = {"broken_by_document", "broken_by_domain", "newly_broken", "fixed", "flaky",
@@ -76,8 +75,7 @@ def crawled(tmp_path_factory):
 
 
 def datasette(db_path) -> Datasette:
-    return Datasette([str(db_path)], metadata=yaml.safe_load(METADATA.read_text()),
-                     plugins_dir=str(PLUGINS))
+    return Datasette([str(db_path)], metadata=yaml.safe_load(METADATA.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -359,10 +357,22 @@ def test_no_download_is_named_as_something_that_runs(crawled, tmp_path, loop):
         assert response.headers["content-type"] == "application/octet-stream"
 
 
+@pytest.mark.e2e
+def test_the_plugin_is_registered_once_through_datasettes_entry_point(crawled, get):
+    """`datasette DB` alone has the snapshot route; --plugins-dir as well would load the module
+    a second time (Datasette registers both: two routes), so `make browse` no longer passes
+    it."""
+    plugins = [p for p in get("/-/plugins.json").json() if "register_routes" in p["hooks"]]
+    assert [p["name"] for p in plugins] == ["linkhealth"]
+    snapshot = snapshot_id(crawled, "image")
+    assert get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}").status_code == 200
+    browse = re.search(r"^browse:.*\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M)
+    assert "linkhealth browse" in browse.group(1) and "--plugins-dir" not in browse.group(1)
+
+
 def test_what_is_served_inline():
-    spec = importlib.util.spec_from_file_location("snapshots_plugin", PLUGINS / "linkhealth_snapshots.py")
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
+    from crawler.browse.plugins import linkhealth_snapshots as plugin
+
     assert plugin.image_type("image/png") == "image/png"
     assert plugin.image_type("IMAGE/JPEG; charset=binary") == "image/jpeg"
     for unsafe in ("image/svg+xml", "text/html", "application/xhtml+xml", "image/png\r\nX-A: b",

@@ -45,5 +45,5 @@ def test_demo_crawls_twice_and_writes_the_reports(tmp_path):
 
     out = process.stdout
     assert (reports / "report.html").as_uri() in out
-    assert "--metadata crawler/browse/metadata.yml --plugins-dir crawler/browse/plugins" in out
+    assert f"browse --db {directory / 'linkhealth.db'}" in out
     assert "LINKHEALTH_ALLOW_PRIVATE=1" in out

@@ -74,7 +74,7 @@ def test_nightly_exits_1_when_the_crawl_fails_and_writes_no_report(tmp_path):
     failed = nightly(tmp_path, "--source", str(site), "--fail-on", "broken",
                      settings=[*SETTINGS, "LINKHEALTH_READ_BATCH=many"])
     assert failed.returncode == 1, failed.stderr[-4000:]
-    assert "the crawl failed (scrapy crawl exited with status 1)" in failed.stderr
+    assert "the crawl failed (linkhealth crawl exited with status 1)" in failed.stderr
     assert not (tmp_path / "reports").exists()
 
 

@@ -21,6 +21,8 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.core.reactor import reactor_note
+from crawler.distributed.extra import missing_extra
 from crawler.store.lock import CrawlLock, LockHeld
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ def distributed_setup_error(settings: Any, worker: bool) -> str | None:
     url = settings.get("LINKHEALTH_REDIS_URL")
     if not url and not worker:
         return None
+    missing = missing_extra()
+    if missing:
+        return missing
     if not url:
         return ("a worker needs the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in its "
                 "environment (or -s)")
@@ -51,6 +56,8 @@ def distributed_setup_error(settings: Any, worker: bool) -> str | None:
 
 
 class Command(ScrapyCrawlCommand):
+    invoked_as: str | None = None  # "linkhealth crawl" when that command runs it
+
     def short_desc(self) -> str:
         return "Run a spider (one crawl at a time per database)"
 
@@ -59,8 +66,11 @@ class Command(ScrapyCrawlCommand):
         worker = bool(args) and not getattr(
             self.crawler_process.spider_loader.load(args[0]), "uses_database", True)
         problem = distributed_setup_error(self.settings, worker)
+        note = reactor_note(self.settings["TWISTED_REACTOR"])
+        if note:
+            logger.warning(note)
         if problem:
-            print(f"scrapy crawl: error: {problem}", file=sys.stderr)
+            print(f"{self.invoked_as or 'scrapy crawl'}: error: {problem}", file=sys.stderr)
             self.exitcode = 1
             return
         if worker:
@@ -70,7 +80,7 @@ class Command(ScrapyCrawlCommand):
         try:
             lock.acquire()
         except LockHeld as exc:
-            print(f"scrapy crawl: error: {exc}", file=sys.stderr)
+            print(f"{self.invoked_as or 'scrapy crawl'}: error: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
         try:

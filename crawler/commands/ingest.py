@@ -25,6 +25,7 @@ from crawler.store.database import Store, StoreError
 
 class Command(ScrapyCommand):
     requires_project = True
+    invoked_as: str | None = None  # "linkhealth ingest" when that command runs it
 
     def syntax(self) -> str:
         return "[--db PATH] [--no-wait]"
@@ -45,6 +46,15 @@ class Command(ScrapyCommand):
             self.settings.set("LINKHEALTH_DB", opts.db, priority="cmdline")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None and self.crawler_process is not None
+        s = self.settings
+        db_path, url = s.get("LINKHEALTH_DB"), s.get("LINKHEALTH_REDIS_URL")
+        if not url:
+            return self._error("give the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in "
+                               "the environment (or -s)")
+        problem = distributed_setup_error(s, worker=False)  # the [distributed] extra first
+        if problem:
+            return self._error(problem)
         # Here, not at the top: Scrapy imports every command at every start, and redis costs
         # 93 ms to import.
         from crawler.distributed.frontier import (
@@ -55,15 +65,6 @@ class Command(ScrapyCommand):
             setting,
         )
 
-        assert self.settings is not None and self.crawler_process is not None
-        s = self.settings
-        db_path, url = s.get("LINKHEALTH_DB"), setting(s, "LINKHEALTH_REDIS_URL")
-        if not url:
-            return self._error("give the frontier: LINKHEALTH_REDIS_URL=redis://HOST:PORT/DB in "
-                               "the environment (or -s)")
-        problem = distributed_setup_error(s, worker=False)
-        if problem:
-            return self._error(problem)
         lock = CrawlLock(db_path)
         try:
             lock.acquire()
@@ -96,5 +97,5 @@ class Command(ScrapyCommand):
             lock.release()
 
     def _error(self, message: str) -> None:
-        print(f"scrapy ingest: error: {message}", file=sys.stderr)
+        print(f"{self.invoked_as or 'scrapy ingest'}: error: {message}", file=sys.stderr)
         self.exitcode = 1

@@ -2,15 +2,16 @@
 
     python -m crawler.distributed.local --workers N --source DIR [--db PATH] [-s NAME=VALUE ...] [-a NAME=VALUE ...]
 
-Starts ``redis-server`` without persistence, reachable by this user only: no TCP port, a
-Unix socket in a private directory (mode 0700), and a random password in its configuration
-file (mode 0600), never on a command line. Then N ``scrapy crawl links-worker`` processes
-and ``scrapy crawl links`` as the coordinator; they get the Redis URL (with the password)
+(``linkhealth crawl DIR --workers N`` runs this too.) Starts ``redis-server`` without
+persistence, reachable by this user only: no TCP port, a Unix socket in a private directory
+(mode 0700), and a random password in its configuration file (mode 0600), never on a command
+line. Then N ``linkhealth worker`` processes (``scrapy crawl links-worker``) and
+``linkhealth crawl`` (``scrapy crawl links``) as the coordinator; they get the Redis URL (with the password)
 and a random signing key for the run (``LINKHEALTH_REDIS_SECRET``) in their environment,
 which other users cannot read. Workers stop by themselves one second after the run is over
 (``-a idle_exit=1``); any still running 20 s after the coordinator get SIGTERM (a bounded
 wait, then SIGKILL). Then Redis stops and its directory is removed. The exit status is the
-coordinator's.
+coordinator's. Relative paths are taken from the current directory, where they all run.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import redis
 
-REPO = Path(__file__).resolve().parents[2]
 COORDINATOR_SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
 
 
@@ -85,8 +84,10 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
             process.wait(timeout=timeout)
 
 
-def scrapy(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scrapy", "crawl", *args]
+def linkhealth(*args: str) -> list[str]:
+    """The installed command (``crawler.cli.linkhealth``); ``-P``: whatever the current
+    directory holds is not imported."""
+    return [sys.executable, "-P", "-m", "crawler.cli.linkhealth", *args]
 
 
 def run(workers: int, source: str, db: str, settings: list[str], spider_args: list[str],
@@ -100,17 +101,17 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
         for i in range(workers):
             # idle_exit: a worker stops once no run has work (SIGTERM is only the fallback:
             # Scrapy 2.19's graceful stop logs "Set changed size during iteration").
-            command = scrapy("links-worker", "-a", "idle_exit=1")
+            command = linkhealth("worker", "-a", "idle_exit=1")
             for value in [*common, *(worker_settings or [])]:
                 command += ["-s", value]
-            processes.append(subprocess.Popen(command, cwd=REPO, env=env))
-        command = scrapy("links", "-a", f"source={source}", "-s", f"LINKHEALTH_DB={db}",
+            processes.append(subprocess.Popen(command, env=env))
+        command = linkhealth("crawl", source, "-s", f"LINKHEALTH_DB={db}",
                          "-s", f"SCHEDULER={COORDINATOR_SCHEDULER}")
         for value in common:
             command += ["-s", value]
         for value in spider_args:
             command += ["-a", value]
-        coordinator = subprocess.Popen(command, cwd=REPO, env=env)
+        coordinator = subprocess.Popen(command, env=env)
         status = coordinator.wait()
         deadline = time.monotonic() + 20
         for process in processes:

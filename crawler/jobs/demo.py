@@ -2,12 +2,12 @@
 
     python -m crawler.jobs.demo [--dir state/demo] [--documents 60] [--hosts 4]
 
-1. Local servers stand in for the web: ``bench.simweb`` on 127.0.0.2, 127.0.0.3, ...
+1. Local servers stand in for the web: ``crawler.jobs.demo_web`` on 127.0.0.2, 127.0.0.3, ...
    (healthy pages and images, 404s, 301s), and a small "odd host" on 127.0.0.1 for what
    simweb does not do: pages that say "not found" with a 200, articles redirected to the
    home page (both soft 404s), a flaky server (503 in the first run, fine in the second),
    pages that disappear after the first run, and a server that is down.
-2. A synthetic site in the front-matter shape (``bench.synthetic_site``) is written to
+2. A synthetic site in the front-matter shape (``crawler.jobs.synthetic_site``) is written to
    DIR/site, plus one file with broken YAML and a few articles on the odd host.
 3. The real crawl runs twice into DIR/linkhealth.db (logs: DIR/crawl-1.log, crawl-2.log),
    so that run-to-run comparison shows: failures confirmed, a flaky link fixed, new
@@ -17,12 +17,11 @@
 Every run starts afresh: DIR/site, DIR/linkhealth.db, DIR/reports and the logs are
 replaced (the servers get new ports each time). The crawls need
 ``-s LINKHEALTH_ALLOW_PRIVATE=1``: the private-network guard refuses loopback addresses.
-Run it from the repository root (it uses ``bench/``).
+``linkhealth demo`` runs it from any directory; DIR is taken from the current one.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import socket
@@ -33,9 +32,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from crawler.jobs.nightly import FORMATS, REPO, NightlyError, crawl, export_snapshots, write_reports
+from crawler.core.usage import ArgumentParser
+from crawler.jobs.demo_web import DemoWeb
+from crawler.jobs.nightly import FORMATS, NightlyError, crawl, export_snapshots, write_reports
+from crawler.jobs.synthetic_site import generate_site
 
-# Behaviours of the simulated web's URLs (bench.synthetic_site): 200, 404, 301.
+# Behaviours of the simulated web's URLs (crawler.jobs.synthetic_site): 200, 404, 301.
 MIX = {"ok": 0.84, "gone": 0.08, "moved": 0.08}
 CRAWL_SETTINGS = ["LINKHEALTH_ALLOW_PRIVATE=1", "LINKHEALTH_RETRY_BACKOFF_BASE=0.2",
                   "DOWNLOAD_TIMEOUT=10", "LOG_LEVEL=INFO"]
@@ -220,9 +222,6 @@ def reset(directory: Path) -> None:
 
 
 def run_demo(directory: Path, documents: int, hosts: int, seed: int = 0) -> int:
-    from bench.simweb import SimWeb
-    from bench.synthetic_site import generate_site
-
     started = time.monotonic()
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -231,7 +230,7 @@ def run_demo(directory: Path, documents: int, hosts: int, seed: int = 0) -> int:
     print("linkhealth demo: local servers stand in for the web; nothing leaves this machine.")
     print("The crawls run with -s LINKHEALTH_ALLOW_PRIVATE=1: the private-network guard (on by\n"
           "default) refuses loopback addresses such as these. Leave it off for a real site.")
-    with SimWeb(hosts=hosts, latency_ms=5, page_kb=8, image_kb=4) as web, OddHost() as odd:
+    with DemoWeb(hosts) as web, OddHost() as odd:
         stats = generate_site(site, documents=documents, hosts=web.hosts, seed=seed,
                               broken_files=1, mix=MIX)
         odd_urls = write_odd_documents(site, odd.base, web.hosts[0], max(1, documents // 30))
@@ -267,8 +266,8 @@ def run_demo(directory: Path, documents: int, hosts: int, seed: int = 0) -> int:
         exported = None
     html = reports / "report.html"
     others = ", ".join(f"report.{fmt}" for fmt in FORMATS if fmt != "html")
-    datasette = Path(sys.executable).parent / "datasette"
-    datasette_command = shown(datasette) if datasette.exists() else "datasette"
+    installed = Path(sys.executable).parent / "linkhealth"
+    linkhealth = shown(installed) if installed.exists() else "linkhealth"
     print(f"\nReports of run {run_id}: {shown(reports)}/")
     print(f"  open {html.as_uri()} in a browser")
     print(f"  ({others} next to it)")
@@ -276,16 +275,16 @@ def run_demo(directory: Path, documents: int, hosts: int, seed: int = 0) -> int:
         print(f"  the {len(exported)} archived copies it links to are in "
               f"{shown(exported[0].parent)}/")
     print("Browse the database (Datasette, read-only):")
-    print(f"  {datasette_command} {shown(db)} --metadata crawler/browse/metadata.yml "
-          "--plugins-dir crawler/browse/plugins")
-    print(f"  or: make browse DB={shown(db)}")
+    print(f"  {linkhealth} browse --db {shown(db)}")
+    print(f"  or, in a clone of linkhealth: make browse DB={shown(db)}")
     print(f"\nDemo done in {time.monotonic() - started:.1f} s.")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crawler.jobs.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=REPO / "state" / "demo",
+def main(argv: list[str] | None = None, prog: str = "python -m crawler.jobs.demo") -> int:
+    parser = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                            epilog="Example: linkhealth demo --dir /tmp/linkhealth-demo")
+    parser.add_argument("--dir", type=Path, default=Path("state", "demo"),
                         help="where the site, database, logs and reports go (default: state/demo)")
     parser.add_argument("--documents", type=int, default=60, help="articles in the site (default: 60)")
     parser.add_argument("--hosts", type=int, default=4, help="simulated hosts (default: 4)")

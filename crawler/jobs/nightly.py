@@ -1,11 +1,13 @@
 """The nightly run: crawl a site, then write its report in every format into a dated directory.
 
-    python -m crawler.jobs.nightly --source DIR [--db state/linkhealth.db] [--out state/reports]
+    linkhealth nightly SITE_DIR [--db state/linkhealth.db] [--out state/reports]
         [--fail-on broken,dns_error] [-s NAME=VALUE ...] [-a NAME=VALUE ...]
 
-1. ``scrapy crawl links -a source=DIR -s LINKHEALTH_DB=DB`` with the project's settings,
-   plus every ``-s`` setting and ``-a`` spider argument given here.
-2. ``scrapy report`` of that run, in every format, into ``OUT/YYYY-MM-DD/`` (today's local
+(or ``python -m crawler.jobs.nightly --source SITE_DIR ...``)
+
+1. ``linkhealth crawl DIR -s LINKHEALTH_DB=DB`` (``scrapy crawl links`` with the project's
+   settings), plus every ``-s`` setting and ``-a`` spider argument given here.
+2. ``linkhealth report`` of that run, in every format, into ``OUT/YYYY-MM-DD/`` (today's local
    date): ``report.md``, ``report.html``, ``report.json`` and ``report.csv``. The ``-s``
    settings are passed to the report too (``LINKHEALTH_BROKEN_AFTER``, for instance).
 3. The archived snapshots the report links to, into ``OUT/YYYY-MM-DD/snapshots/`` where the
@@ -14,14 +16,12 @@
 Exit status: 0 done; 2 when ``--fail-on`` matched (the status of ``scrapy report
 --fail-on``); 1 when the crawl failed (its exit status, or a run that did not finish), or
 a report or the snapshots could not be written. ``make nightly SOURCE=DIR [FAIL_ON=broken]`` runs this.
-Relative paths are taken from the current directory; the Scrapy commands run from the
-repository root, where ``scrapy.cfg`` is.
+Relative paths are taken from the current directory, where the commands run too.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import subprocess
 import sys
@@ -30,11 +30,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.core.usage import ArgumentParser
 from crawler.report.model import build_report
 from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, export_report_snapshots
 from crawler.store.database import Store
 
-REPO = Path(__file__).resolve().parents[2]
 FORMATS = ("md", "html", "json", "csv")
 EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
 REPORT_TIMEOUT = 15 * 60
@@ -48,8 +48,10 @@ def say(message: str) -> None:
     print(f"nightly {datetime.now():%Y-%m-%d %H:%M:%S}: {message}", file=sys.stderr, flush=True)
 
 
-def scrapy(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scrapy", *args]
+def linkhealth(*args: str) -> list[str]:
+    """The installed command (``crawler.cli.linkhealth``), whatever the current directory
+    holds: ``-P`` keeps it from being put first on the module path."""
+    return [sys.executable, "-P", "-m", "crawler.cli.linkhealth", *args]
 
 
 def setting_args(settings: Sequence[str]) -> list[str]:
@@ -75,29 +77,19 @@ def latest_run(db: Path) -> dict[str, Any] | None:
     return None if row is None else {"id": row[0], "status": row[1], "error": row[2]}
 
 
-def crawl_source(source: Path) -> str:
-    """The site directory as the crawl gets it, and records it (``runs.source``, shown in every
-    report): the crawl runs from the repository root, so a path relative to it, as given when
-    it was given relative from there; relative to the root when inside it; else absolute."""
-    if not source.is_absolute() and Path.cwd().resolve() == REPO:
-        return str(source)
-    absolute = Path(os.path.abspath(source))
-    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else str(absolute)
-
-
 def crawl(source: Path, db: Path, settings: Sequence[str] = (),
           spider_args: Sequence[str] = (), timeout: float | None = None) -> int:
     """Run the crawl; return the id of the run it recorded, or raise NightlyError."""
     before = latest_run(db)
-    command = scrapy("crawl", "links", "-a", f"source={crawl_source(source)}",
-                     "-s", f"LINKHEALTH_DB={db}",
-                     *setting_args(settings), *(a for arg in spider_args for a in ("-a", arg)))
+    # The site as given: the crawl records it (runs.source, shown in every report).
+    command = linkhealth("crawl", str(source), "-s", f"LINKHEALTH_DB={db}",
+                         *setting_args(settings), *(a for arg in spider_args for a in ("-a", arg)))
     try:
-        status = subprocess.run(command, cwd=REPO, timeout=timeout).returncode
+        status = subprocess.run(command, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
         raise NightlyError(f"the crawl did not end within {timeout:.0f}s") from None
     if status != 0:
-        raise NightlyError(f"the crawl failed (scrapy crawl exited with status {status})")
+        raise NightlyError(f"the crawl failed (linkhealth crawl exited with status {status})")
     run = latest_run(db)
     if run is None or (before is not None and run["id"] == before["id"]):
         raise NightlyError(f"the crawl recorded no run in {db}")
@@ -112,7 +104,7 @@ def crawl(source: Path, db: Path, settings: Sequence[str] = (),
 
 def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str] = (),
                   fail_on: str | None = None) -> int:
-    """``scrapy report`` of ``run_id`` in every format into ``directory`` (in parallel).
+    """``linkhealth report`` of ``run_id`` in every format into ``directory`` (in parallel).
 
     Returns the exit status of the report with ``--fail-on`` (0, or 2 when it matched),
     or 1 when any report failed. Their messages go to stderr.
@@ -120,11 +112,11 @@ def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str
     directory.mkdir(parents=True, exist_ok=True)
     processes = []
     for fmt in FORMATS:
-        command = scrapy("report", "--db", str(db), "--run", str(run_id), "--format", fmt,
+        command = linkhealth("report", "--db", str(db), "--run", str(run_id), "--format", fmt,
                          "-o", str(directory / f"report.{fmt}"), *setting_args(settings))
         if fail_on and fmt == FORMATS[0]:
             command += ["--fail-on", fail_on]
-        processes.append(subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, text=True))
     statuses = []
     for process in processes:
@@ -190,16 +182,20 @@ def nightly(source: Path, db: Path, out: Path, fail_on: str | None = None,
     return status
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m crawler.jobs.nightly",
+def parse_args(argv: Sequence[str] | None = None,
+               prog: str = "python -m crawler.jobs.nightly") -> argparse.Namespace:
+    parser = ArgumentParser(
+        prog=prog,
         description="Crawl a site, then write its report in every format into OUT/YYYY-MM-DD/. "
-                    "Exit status: 0 done, 2 when --fail-on matched, 1 when the crawl failed.")
-    parser.add_argument("--source", required=True, type=Path, metavar="DIR",
+                    "Exit status: 0 done, 2 when --fail-on matched, 1 when the crawl failed.",
+        epilog="Example: linkhealth nightly ../my-site --fail-on broken "
+               "-s LINKHEALTH_RECHECK_AFTER=3d")
+    parser.add_argument("site", nargs="?", type=Path, metavar="SITE_DIR",
                         help="the site directory (its front-matter files are read)")
-    parser.add_argument("--db", type=Path, default=REPO / "state" / "linkhealth.db",
+    parser.add_argument("--source", type=Path, metavar="DIR", help="the same, as an option")
+    parser.add_argument("--db", type=Path, default=Path("state", "linkhealth.db"),
                         metavar="PATH", help="the database (default: state/linkhealth.db)")
-    parser.add_argument("--out", type=Path, default=REPO / "state" / "reports", metavar="DIR",
+    parser.add_argument("--out", type=Path, default=Path("state", "reports"), metavar="DIR",
                         help="reports go into DIR/YYYY-MM-DD/ (default: state/reports)")
     parser.add_argument("--fail-on", metavar="OUTCOMES",
                         help="comma-separated outcomes: exit status 2 when the run has one")
@@ -208,15 +204,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-a", dest="spider_args", action="append", default=[],
                         metavar="NAME=VALUE", help="a spider argument, such as base_url=URL")
     args = parser.parse_args(argv)
+    if (args.site is None) == (args.source is None):
+        parser.error("give the site directory once: SITE_DIR or --source DIR")
+    args.source = args.source or args.site
     for value in args.settings + args.spider_args:
         if "=" not in value:
             parser.error(f"expected NAME=VALUE, got {value!r}")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    # The site as given (crawl_source makes it a path from the repository root).
+def main(argv: Sequence[str] | None = None, prog: str = "python -m crawler.jobs.nightly") -> int:
+    args = parse_args(argv, prog)
     return nightly(args.source, args.db.resolve(), args.out.resolve(),
                    fail_on=args.fail_on, settings=args.settings, spider_args=args.spider_args)
 

@@ -1,6 +1,6 @@
 """Synthetic Jekyll-style sites in the exact front-matter shape of a news collection.
 
-    python -m bench.synthetic_site OUT_DIR --documents 1200 --hosts 20 --base-port 8001
+    python -m crawler.jobs.synthetic_site OUT_DIR --documents 1200 --hosts 20 --base-port 8001
 
 Every article is ``_news/YYYY-MM-DD-slug.md`` with ``title``, ``excerpt``,
 ``publishedDateTime``, ``originalUrl`` (= ``webUrl``), ``webUrl``, ``ampWebUrl``,
@@ -15,7 +15,8 @@ Realistic repetition:
 * URLs are spread over hosts with a Zipf-like law (host ``hosts[0]`` is the busiest),
   and every ``cdnAmpWebUrl`` is on one CDN host (``hosts[1]``), as AMP caches are.
 
-URL paths tell ``bench.simweb`` what to answer. Each URL draws a behaviour from
+URL paths tell the simulated web (``bench.simweb``, or the demo's ``crawler.jobs.demo_web``) what
+to answer. Each URL draws a behaviour from
 ``DEFAULT_MIX`` (probabilities; pass ``mix=`` to change them):
 
     behaviour  p     page path                       image path
@@ -81,7 +82,7 @@ def host_urls(count: int, port: int) -> list[str]:
 
 
 def url_path(kind: str, ident: str, behaviour: str) -> str:
-    """The path that makes bench.simweb answer ``behaviour`` for a page or an image."""
+    """The path that makes the simulated web answer ``behaviour`` for a page or an image."""
     suffix = ".jpg" if kind == "image" else ""
     if behaviour == "ok":
         return f"/i/{ident}.jpg" if kind == "image" else f"/a/{ident}"

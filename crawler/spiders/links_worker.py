@@ -19,7 +19,7 @@ from typing import Any
 import scrapy
 
 from crawler.run.context import RunContext
-from spiders.links import LinksSpider
+from crawler.spiders.links import LinksSpider
 
 
 
