@@ -139,6 +139,8 @@ def site_repository(root: Path, documents: dict) -> Path:
 
 # -- the summary, the outputs, the exit status ----------------------------------------------
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_summary_outputs_and_exit_status_follow_fail_on(tmp_path):
     with Web() as web:
         workspace = write_site(tmp_path / "workspace", {
@@ -172,6 +174,7 @@ def test_summary_outputs_and_exit_status_follow_fail_on(tmp_path):
     assert third.annotations() == []
 
 
+@pytest.mark.e2e
 def test_the_job_summary_is_cut_to_fit_with_a_pointer_to_the_artifact(tmp_path):
     with Web() as web:
         workspace = write_site(tmp_path / "workspace", {
@@ -204,6 +207,7 @@ def test_fit_summary_cuts_at_a_line_end_within_the_bytes_given():
     assert fit_summary(text, 3, "\n…cut\n") == ""
 
 
+@pytest.mark.e2e
 def test_a_crawl_that_fails_is_an_error_with_no_report(tmp_path):
     workspace = write_site(tmp_path / "workspace", {"_posts/a.md": {"title": "A"}})
     step = Runner(tmp_path, workspace).run(args=f"{ARGS} -s LINKHEALTH_READ_BATCH=many")
@@ -213,6 +217,7 @@ def test_a_crawl_that_fails_is_an_error_with_no_report(tmp_path):
     assert "report-md" not in step.outputs
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("inputs, message", [
     ({"fail-on": "brokn"}, "input 'fail-on': unknown outcome(s) in --fail-on: brokn"),
     ({"args": "--db x"}, "input 'args': expected -s NAME=VALUE or -a NAME=VALUE"),
@@ -232,6 +237,8 @@ def test_an_input_it_cannot_use_fails_before_crawling(tmp_path, inputs, message)
 
 # -- the issue -------------------------------------------------------------------------------
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_runs_open_one_issue_a_third_updates_it_and_it_closes_when_fixed(tmp_path):
     with Web() as web, FakeGitHub(TOKEN, page_size=1) as github:
         gone = web.url("/status/404?gone=1")
@@ -276,6 +283,7 @@ def test_two_runs_open_one_issue_a_third_updates_it_and_it_closes_when_fixed(tmp
     assert "Issue #2 closed" in fourth.summary
 
 
+@pytest.mark.e2e
 def test_the_issue_body_lists_what_is_newly_broken_as_inert_markdown(tmp_path):
     with Web() as web, FakeGitHub(TOKEN) as github:
         workspace = write_site(tmp_path / "workspace", {
@@ -288,6 +296,7 @@ def test_the_issue_body_lists_what_is_newly_broken_as_inert_markdown(tmp_path):
     assert "@someone" not in body.replace("`_posts/@someone #1.md`", "")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case, expected", [
     ("bad token", "GitHub answered 401 (Bad credentials); the token was refused"),
     ("no permission", "GitHub answered 403 (Resource not accessible by integration); check "
@@ -316,6 +325,8 @@ def test_api_errors_say_what_to_do_and_keep_the_reports(tmp_path, case, expected
 
 # -- the pull request ------------------------------------------------------------------------
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_the_pull_request_route_pushes_the_fix_and_keeps_one_pull_request(tmp_path):
     with Web() as web:
         web.moves.update({"/old/a": "/ok/a", "/old/b": "/ok/b"})
@@ -421,6 +432,7 @@ def test_action_yml_caches_and_uploads_where_the_script_writes():
         assert spec["value"] == f"${{{{ steps.linkhealth.outputs.{name} }}}}"
 
 
+@pytest.mark.e2e
 def test_the_outputs_a_run_sets_are_the_ones_action_yml_declares(tmp_path):
     with Web() as web, FakeGitHub(TOKEN) as github:
         web.moves["/old"] = "/ok"

@@ -42,7 +42,7 @@ from crawler.jobs.actions_runner import InputError, Runner, fit_summary
 from crawler.jobs.github_api import GitHub, GitHubError
 from crawler.jobs.github_issue import sync_issue
 from crawler.jobs.github_pull import GitError, PullRequestOptions, propose_fix
-from crawler.jobs.nightly import latest_run
+from crawler.jobs.nightly import latest_run, linkhealth  # how a linkhealth command is run
 
 EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
 FORMATS = ("md", "html", "json", "csv")
@@ -55,19 +55,9 @@ PULL_SAID = 50_000  # characters of linkhealth fix's message in the pull request
 SECRET_VARIABLES = ("INPUT_TOKEN", "GITHUB_TOKEN")  # never handed to the commands run
 
 
-def linkhealth(*args: str) -> list[str]:
-    """The command line of one linkhealth command (``crawl SITE``, ``report``...): the one
-    place that says how linkhealth is run."""
-    if args[:1] == ("crawl",):  # the Scrapy spelling of `linkhealth crawl SITE`
-        args = ("crawl", "links", "-a", f"source={args[1]}", *args[2:])
-    return [sys.executable, "-m", "scrapy", *args]
-
-
 def command_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment of the commands the action runs: its own, less the token."""
-    env = {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}
-    env.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    return env
+    return {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}
 
 
 def code_block(text: str) -> str:
