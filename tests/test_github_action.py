@@ -445,3 +445,35 @@ def test_the_outputs_a_run_sets_are_the_ones_action_yml_declares(tmp_path):
     assert step.status == 2, step.log[-3000:]
     assert set(step.output_names) == set(ACTION["outputs"])
     assert len(step.output_names) == len(set(step.output_names))
+
+
+# -- the documentation -----------------------------------------------------------------------
+
+DOC = (REPO / "docs" / "github-action.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/github-action.md"])
+def test_the_documented_workflow_is_yaml_that_gives_the_action_only_its_inputs(page):
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / page).read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    workflow = yaml.safe_load(blocks[0])
+    steps = workflow["jobs"]["links"]["steps"]
+    assert steps[0]["uses"] == "actions/checkout@v4"  # the site first: the action crawls it
+    ours = [step for step in steps if step["uses"].startswith("OWNER/linkhealth@")]
+    assert len(ours) == 1 and set(ours[0].get("with", {})) <= set(ACTION["inputs"])
+    # What the issue and the pull request need (docs/github-action.md#permissions).
+    assert workflow["permissions"] == {"contents": "write", "issues": "write",
+                                       "pull-requests": "write"}
+    if page == "README.md":
+        assert len(blocks[0].splitlines()) <= 10
+
+
+def test_docs_list_every_input_with_its_default_and_every_output():
+    inputs = dict(re.findall(r"^\| `([\w-]+)` \| (`[^|]*`|\(empty\)) \|", DOC, re.M))
+    assert set(inputs) == set(ACTION["inputs"])
+    for name, spec in ACTION["inputs"].items():
+        assert inputs[name] == (f"`{spec['default']}`" if spec["default"] else "(empty)"), name
+    outputs_section = DOC.split("## Outputs", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([\w-]+)`", "".join(
+        line.split("|")[1] for line in outputs_section.splitlines() if line.startswith("| `"))))
+    assert documented == set(ACTION["outputs"])
