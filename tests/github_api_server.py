@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.git_repo import GIT_ENV
+
 REPO_PATH = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 
 
@@ -187,7 +189,7 @@ class FakeGitHub:
         if self.remote is not None:
             exists = subprocess.run(["git", "rev-parse", "--verify", "--quiet",
                                      f"refs/heads/{body.get('head')}"], cwd=self.remote,
-                                    capture_output=True).returncode == 0
+                                    env=GIT_ENV, capture_output=True).returncode == 0
             if not exists:
                 return _invalid("head", "invalid")
         return None

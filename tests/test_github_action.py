@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from crawler.jobs import github_action
 from crawler.jobs.actions_runner import SUMMARY_LIMIT, fit_summary, input_variable
 from crawler.jobs.github_issue import MARKER
 from tests.crawl import REPO, write_site
-from tests.git_repo import git
+from tests.git_repo import GIT_ENV, git
 from tests.github_api_server import FakeGitHub
 from tests.webserver import Web, free_port
 
@@ -70,7 +71,10 @@ class Runner:
         step.mkdir(parents=True, exist_ok=True)
         self.steps += 1
         environment = {name: value for name, value in os.environ.items()
-                       if not name.startswith(("INPUT_", "GITHUB_", "RUNNER_"))}
+                       if not name.startswith(("INPUT_", "GITHUB_", "RUNNER_", "GIT_"))}
+        # git's own config is an empty one (tests/git_repo.py); the identity is the script's.
+        environment.update({name: GIT_ENV[name]
+                            for name in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")})
         environment.update({
             "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(self.workspace),
             "GITHUB_REPOSITORY": "owner/site", "GITHUB_API_URL": self.api_url,
@@ -83,8 +87,7 @@ class Runner:
         given = {**action_defaults(token), "args": ARGS, **inputs}
         environment.update({input_variable(name): value for name, value in given.items()
                             if input_variable(name) in SCRIPT_STEP["env"]})
-        process = subprocess.run([sys.executable, "-m", "crawler.jobs.github_action"],
-                                 cwd=self.workspace, env=environment, capture_output=True,
+        process = subprocess.run(step_command(), cwd=self.workspace, env=environment, capture_output=True,
                                  text=True, timeout=300)
         outputs, names = read_outputs(step / "output")
         summary = (step / "summary").read_text(encoding="utf-8") \
@@ -95,6 +98,13 @@ class Runner:
         # The script's own output (the commands it runs print on stdout).
         assert "Traceback" not in process.stderr, process.stderr[-3000:]
         return Step(process, outputs, names, summary)
+
+
+def step_command() -> list[str]:
+    """The script step's command line as action.yml writes it, on this venv's Python."""
+    words = shlex.split(SCRIPT_STEP["run"])
+    assert words[0] == "$RUNNER_TEMP/linkhealth-venv/bin/python", words
+    return [sys.executable, *words[1:]]
 
 
 def action_defaults(token: str) -> dict[str, str]:
@@ -353,8 +363,9 @@ def test_the_pull_request_route_pushes_the_fix_and_keeps_one_pull_request(tmp_pa
     made = github.pulls[0]
     assert made["head"] == {"ref": "linkhealth/fix"} and made["base"] == {"ref": "main"}
     assert made["title"] == "Fix links found by linkhealth" and made["state"] == "open"
-    assert "Fix links found by linkhealth" in git(remote, "log", "-1", "--format=%s",
-                                                  "linkhealth/fix").stdout.decode()
+    # The branch's commit is the second run's (the third pushed nothing), made by the bot.
+    assert git(remote, "log", "-1", "--format=%s|%an|%cn", "linkhealth/fix").stdout.decode() \
+        .startswith("Fix links found by linkhealth (run 2)|github-actions[bot]|github-actions[bot]")
     assert first.outputs["pull-request-number"] == second.outputs["pull-request-number"] == "1"
     assert "Pull request #1 opened" in first.summary and "Pull request #1 updated" in second.summary
     # The branch holds the fix on top of main; the job's checkout is untouched.
@@ -436,9 +447,11 @@ def test_action_yml_caches_and_uploads_where_the_script_writes():
 def test_the_outputs_a_run_sets_are_the_ones_action_yml_declares(tmp_path):
     with Web() as web, FakeGitHub(TOKEN) as github:
         web.moves["/old"] = "/ok"
-        workspace = site_repository(tmp_path, {"_posts/a.md": {"title": "A",
-                                                               "webUrl": web.url("/old"),
-                                                               "originalUrl": web.url("/status/404")}})
+        workspace = site_repository(tmp_path, {
+            "_posts/a.md": {"title": "A", "webUrl": web.url("/old"),
+                            "originalUrl": web.url("/status/404")},
+            # A site with a package of linkhealth's name: the step never imports it.
+            "crawler/__init__.py": "raise SystemExit('the crawler package of the site ran')\n"})
         step = Runner(tmp_path, workspace, api_url=github.url).run(
             issue="true", **{"pull-request": "true",
                              "args": f"{ARGS} -s LINKHEALTH_BROKEN_AFTER=1"})
