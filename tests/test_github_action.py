@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -243,6 +244,30 @@ def test_an_input_it_cannot_use_fails_before_crawling(tmp_path, inputs, message)
     assert step.status == 1 and step.outputs == {"exit-code": "1"}
     assert any(message in a for a in step.annotations()), step.process.stdout
     assert not (tmp_path / "runner-temp").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("archive, kept", [("latest", 1), ("all", 2), ("off", 0)])
+def test_the_archive_input_decides_the_snapshots_the_cached_database_keeps(tmp_path, archive,
+                                                                            kept):
+    with Web() as web:
+        workspace = write_site(tmp_path / "workspace", {
+            "_posts/a.md": {"title": "A", "webUrl": web.url("/page/a")}})
+        runner = Runner(tmp_path, workspace)
+        every_change = {"archive": archive, "args": f"{ARGS} -s LINKHEALTH_SNAPSHOT_MIN_AGE=0"}
+        web.pages["a"] = b"<html><title>A</title><p>first</p></html>"
+        first = runner.run(**every_change)
+        web.pages["a"] = b"<html><title>A</title><p>second</p></html>"
+        second = runner.run(**every_change)
+    assert first.status == second.status == 0, second.log[-3000:]
+    assert second.annotations("warning") == []
+    conn = sqlite3.connect(second.outputs["database"])
+    try:
+        bodies = conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
+    finally:
+        conn.close()
+    assert bodies == kept
 
 
 # -- the issue -------------------------------------------------------------------------------
