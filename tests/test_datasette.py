@@ -357,6 +357,7 @@ def test_no_download_is_named_as_something_that_runs(crawled, tmp_path, loop):
         assert response.headers["content-type"] == "application/octet-stream"
 
 
+@pytest.mark.e2e
 def test_the_plugin_is_registered_once_through_datasettes_entry_point(crawled, get):
     """`datasette DB` alone has the snapshot route; --plugins-dir as well would load the module
     a second time (Datasette registers both: two routes), so `make browse` no longer passes

@@ -312,17 +312,27 @@ def test_readme_make_commands_are_makefile_targets():
             assert re.search(rf"^{variable}\s*\?=", makefile, re.M), assignment
 
 
+# `pip install git+URL` of the README: tests/test_install.py builds the wheel pip would from
+# the checkout, installs it into a fresh virtual environment and runs it.
+PIP_INSTALL = ["pip", "install", "git+https://github.com/OWNER/linkhealth"]
+
+
 @pytest.mark.e2e
 def test_readme_scrapy_commands_run_as_written(tmp_path):
-    """Every ``.venv/bin/scrapy`` command of the README, run in order on a small site against
-    a loopback web: ``../my-site`` is that site, ``state/`` a fresh directory, the example
-    URL a page of the site and the proxy a real forwarding proxy; ``git -C ../my-site apply``
-    applies the fix patch to that site."""
+    """Every ``.venv/bin/scrapy`` and ``linkhealth`` command of the README, run in order on a
+    small site against a loopback web: ``../my-site`` is that site, ``state/`` a fresh
+    directory outside the checkout, the example URL a page of the site and the proxy a real
+    forwarding proxy; ``git -C ../my-site apply`` applies the fix patch to that site.
+    ``linkhealth`` is this environment's, run with nothing telling it where the project is."""
     commands = [words for words in _readme_commands() if words[0] != "make"]
     for words in commands:
-        assert _environment_and_program(list(words))[1][0] in {".venv/bin/scrapy", "git"}, (
+        assert _environment_and_program(list(words))[1][0] in {
+            ".venv/bin/scrapy", "git", "linkhealth", "pip"}, (
             f"a README command this test does not run: {shlex.join(words)}")
     assert len(commands) >= 5
+    assert [words for words in commands if words[0] == "pip"] == [PIP_INSTALL]
+    assert (REPO / "tests" / "test_install.py").is_file()
+    assert any(words[0] == "linkhealth" for words in commands)
 
     work = tmp_path / "work"
     work.mkdir()
@@ -345,6 +355,8 @@ def test_readme_scrapy_commands_run_as_written(tmp_path):
         extra = [word for name, value in settings.items() for word in ("-s", f"{name}={value}")]
         for words in commands:
             words = [placeholders.get(word, word).replace("$PWD", str(work)) for word in words]
+            if words[0] == "pip":  # tests/test_install.py
+                continue
             if words[0] == "git":  # applying the fix patch: the dead link leaves the site
                 done = subprocess.run(words, cwd=work, capture_output=True, text=True,
                                       timeout=60)
@@ -355,10 +367,14 @@ def test_readme_scrapy_commands_run_as_written(tmp_path):
             line_environment, program = _environment_and_program(words)
             line_environment = {name: placeholders.get(value, value)
                                 for name, value in line_environment.items()}
-            program[0] = str(Path(sys.prefix) / "bin" / "scrapy")
+            installed = program[0] == "linkhealth"
+            program[0] = str(Path(sys.prefix) / "bin" / ("linkhealth" if installed else "scrapy"))
             before = len(proxy.targets())
+            run_environment = {**environment, **line_environment}
+            if installed:  # it needs no project: no settings module, no checkout on the path
+                del run_environment["SCRAPY_SETTINGS_MODULE"], run_environment["PYTHONPATH"]
             done = subprocess.run([*program, *extra], cwd=work, capture_output=True, text=True,
-                                  timeout=180, env={**environment, **line_environment})
+                                  timeout=180, env=run_environment)
             allowed = {0, 2} if "--fail-on" in program else {0}
             assert done.returncode in allowed, (shlex.join(words), done.stderr[-3000:])
             if "-o" in program:

@@ -2,7 +2,7 @@
 
 ``runs.source`` keeps the site directory as the crawl was given it; a report shows an
 absolute one relative to the current directory, or to ``~``. The nightly run gives the
-crawl a path from the repository root (where the crawl runs) whenever it can.
+crawl the site as it was given, and runs it in the same current directory.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.jobs.nightly import REPO, crawl_source
 from crawler.report.model import shown_path
-from tests.crawl import TEST_SETTINGS, crawl, write_site
+from tests.crawl import REPO, TEST_SETTINGS, crawl, write_site
 from tests.webserver import Web
 
 
@@ -72,12 +71,3 @@ def test_nightly_records_the_site_as_given_from_the_repository_root(tmp_path):
 ])
 def test_shown_path(path, expected):
     assert shown_path(path, cwd="/work/repo", home="/home/alice") == expected
-
-
-def test_crawl_source(tmp_path, monkeypatch):
-    assert crawl_source(REPO / "state" / "demo" / "site") == "state/demo/site"
-    assert crawl_source(tmp_path / "site") == str(tmp_path / "site")
-    monkeypatch.chdir(REPO)
-    assert crawl_source(Path("../elsewhere/site")) == "../elsewhere/site"
-    monkeypatch.chdir(tmp_path)
-    assert crawl_source(Path("site")) == str(tmp_path / "site")

@@ -22,10 +22,16 @@ EXIT_OK, EXIT_ERROR = 0, 1
 
 class DatabaseCommand(ScrapyCommand):
     name: ClassVar[str] = ""  # as typed after `scrapy`, for error messages
+    invoked_as: str | None = None  # "linkhealth report" when that command runs it
     max_arguments: ClassVar[int] = 0
     requires_project = True
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
+
+    @property
+    def shown_name(self) -> str:
+        """The command as the user typed it, in its messages."""
+        return self.invoked_as or f"scrapy {self.name}"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
@@ -43,5 +49,5 @@ class DatabaseCommand(ScrapyCommand):
         return opts.db or self.settings.get("LINKHEALTH_DB")
 
     def error(self, message: str) -> None:
-        print(f"scrapy {self.name}: error: {printable(message)}", file=sys.stderr)
+        print(f"{self.shown_name}: error: {printable(message)}", file=sys.stderr)
         self.exitcode = EXIT_ERROR

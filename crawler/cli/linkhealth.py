@@ -69,6 +69,7 @@ class Scrapy:
 
     def run(self, name: str, argv: Sequence[str]) -> int:
         command: ScrapyCommand = load_object(self.command)()
+        command.invoked_as = f"{PROG} {name}"  # type: ignore[attr-defined]  # its messages
         settings = linkhealth_settings()
         parser = self._parser(name, command)
         settings.setdict(command.default_settings, priority="command")
@@ -112,6 +113,9 @@ class Scrapy:
                                  print_help=False)
             if "source" in opts.spargs:
                 raise UsageError("the site's directory is SITE_DIR, not -a source=",
+                                 print_help=False)
+            if not Path(args[0]).is_dir():  # the spider would stop on it with a traceback
+                raise UsageError(f"the site's directory is not a directory: {args[0]}",
                                  print_help=False)
             opts.spargs["source"] = args[0]
         elif args:

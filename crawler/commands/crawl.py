@@ -56,6 +56,8 @@ def distributed_setup_error(settings: Any, worker: bool) -> str | None:
 
 
 class Command(ScrapyCrawlCommand):
+    invoked_as: str | None = None  # "linkhealth crawl" when that command runs it
+
     def short_desc(self) -> str:
         return "Run a spider (one crawl at a time per database)"
 
@@ -68,7 +70,7 @@ class Command(ScrapyCrawlCommand):
         if note:
             logger.warning(note)
         if problem:
-            print(f"scrapy crawl: error: {problem}", file=sys.stderr)
+            print(f"{self.invoked_as or 'scrapy crawl'}: error: {problem}", file=sys.stderr)
             self.exitcode = 1
             return
         if worker:
@@ -78,7 +80,7 @@ class Command(ScrapyCrawlCommand):
         try:
             lock.acquire()
         except LockHeld as exc:
-            print(f"scrapy crawl: error: {exc}", file=sys.stderr)
+            print(f"{self.invoked_as or 'scrapy crawl'}: error: {exc}", file=sys.stderr)
             self.exitcode = 1
             return
         try:

@@ -139,7 +139,7 @@ class Command(DatabaseCommand):
 
     def _say(self, plan: Plan, opts: argparse.Namespace) -> None:
         where = ("applied to " if opts.apply else "patch of ") + printable(str(plan.root))
-        lines = [f"scrapy fix: run {plan.run['id']}, {where}", plan.summary()]
+        lines = [f"{self.shown_name}: run {plan.run['id']}, {where}", plan.summary()]
         lines += [f"  not fixed: {printable(item.path)} {printable(item.field)} "
                   f"{printable(item.old)}: {printable(item.reason)}"
                   for item in sorted(plan.not_fixed, key=lambda i: (i.path, i.field))]

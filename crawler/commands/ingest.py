@@ -25,6 +25,7 @@ from crawler.store.database import Store, StoreError
 
 class Command(ScrapyCommand):
     requires_project = True
+    invoked_as: str | None = None  # "linkhealth ingest" when that command runs it
 
     def syntax(self) -> str:
         return "[--db PATH] [--no-wait]"
@@ -96,5 +97,5 @@ class Command(ScrapyCommand):
             lock.release()
 
     def _error(self, message: str) -> None:
-        print(f"scrapy ingest: error: {message}", file=sys.stderr)
+        print(f"{self.invoked_as or 'scrapy ingest'}: error: {message}", file=sys.stderr)
         self.exitcode = 1

@@ -115,7 +115,7 @@ class Command(DatabaseCommand):
         except (StoreError, ReportError, OSError) as exc:
             self.error(f"{db_path}: {exc}" if isinstance(exc, ReportError) else str(exc))
             return
-        self.exitcode = self._fail_on_status(report, fail_on)
+        self.exitcode = self._fail_on_status(report, fail_on, self.shown_name)
 
     @staticmethod
     def _write(chunks: Iterable[str], output: str | None) -> None:
@@ -131,14 +131,14 @@ class Command(DatabaseCommand):
             out.writelines(chunks)
 
     @staticmethod
-    def _fail_on_status(report: Report, outcomes: frozenset[str]) -> int:
+    def _fail_on_status(report: Report, outcomes: frozenset[str], shown_name: str) -> int:
         """2 when a URL matches ``--fail-on``: for the failing outcomes, a confirmed one."""
         matched = fail_on_counts(report, outcomes)
         pending = fail_on_counts(report, outcomes, confirmed=False)
         rule = (f"failing in at least {report.broken_after} consecutive runs"
                 if report.broken_after > 1 else "failing")
         if pending:
-            print(f"scrapy report: --fail-on: not counted, failing in fewer than "
+            print(f"{shown_name}: --fail-on: not counted, failing in fewer than "
                   f"{report.broken_after} consecutive runs (not yet confirmed): "
                   f"{', '.join(f'{n} {o}' for o, n in pending.items())}", file=sys.stderr)
         if not matched:
@@ -147,6 +147,6 @@ class Command(DatabaseCommand):
         confirmed = " (confirmed: " + rule + ")" if set(matched) & FAILING_OUTCOMES else ""
         listed = fail_on_urls(report, outcomes)[:5]
         examples = "".join(f"\n  {e.outcome}: {printable(e.url)}" for e in listed)
-        print(f"scrapy report: --fail-on matched in run {report.run['id']}: {counts}{confirmed}"
+        print(f"{shown_name}: --fail-on matched in run {report.run['id']}: {counts}{confirmed}"
               f"{examples}", file=sys.stderr)
         return EXIT_FAIL_ON

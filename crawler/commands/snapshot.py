@@ -84,7 +84,7 @@ class Command(DatabaseCommand):
         url = args[0] if args else None
         try:
             if url is None and (opts.list_snapshots or opts.snapshot_id is None):
-                raise CommandError("give the URL whose snapshot to write (scrapy snapshot URL)")
+                raise CommandError(f"give the URL whose snapshot to write ({self.shown_name} URL)")
             if opts.list_snapshots and opts.snapshot_id is not None:
                 raise CommandError("--list and --id do not go together")
             with Store(db_path, readonly=True) as store:
