@@ -31,6 +31,7 @@ def test_every_subcommands_help_ends_with_an_example_of_it(capsys, name):
     status, out, _ = run(capsys, name, "--help")
     assert status == 0
     assert f"linkhealth {name} " in out.split("\n\n")[0]  # the usage line
+    assert "spider" not in out.split("\n\n")[1]  # what it does, not how Scrapy runs it
     example = out.rsplit("Example:", 1)[1]
     assert f"linkhealth {name}" in " ".join(example.split())
 

@@ -214,7 +214,8 @@ def test_local_mode_redis_is_private_and_its_secrets_stay_off_command_lines(tmp_
             try:
                 assert web.wait_for_requests(1, timeout=60)  # the worker holds /gate/open
                 lines = command_lines()
-                worker = next(pid for pid, line in lines.items() if b"links-worker" in line)
+                started = b"\0".join(word.encode() for word in local.linkhealth("worker"))
+                worker = next(pid for pid, line in lines.items() if line.startswith(started))
                 environ = dict(item.split(b"=", 1) for item in
                                Path(f"/proc/{worker}/environ").read_bytes().split(b"\0") if b"=" in item)
                 secret = environ[b"LINKHEALTH_REDIS_SECRET"]

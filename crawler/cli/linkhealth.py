@@ -98,7 +98,8 @@ class Scrapy:
     def _parser(self, name: str, command: ScrapyCommand) -> Parser:
         # The command's own description, without the `scrapy ...` example it ends with: the
         # linkhealth one comes last.
-        description = re.sub(r"\s*Example:.*\Z", "", command.long_desc(), flags=re.S)
+        description = SUMMARIES.get(name) or re.sub(r"\s*Example:.*\Z", "", command.long_desc(),
+                                                    flags=re.S)
         return Parser(prog=f"{PROG} {name}", usage=f"{PROG} {name} {self.syntax}",
                       description=description, epilog=f"Example: {self.example}",
                       formatter_class=ScrapyHelpFormatter, conflict_handler="resolve")
@@ -245,7 +246,7 @@ SUBCOMMANDS: dict[str, Scrapy | Job] = {
                      f"LINKHEALTH_REDIS_SECRET=... {PROG} ingest --db state/linkhealth.db",
                      syntax="[--db PATH] [--no-wait]"),
 }
-SUMMARIES = {  # where the Scrapy command's own line does not fit the subcommand
+SUMMARIES = {  # where the Scrapy command's own text does not fit the subcommand (and --help)
     "crawl": "Check every URL a site's front matter references; record it in the database",
     "worker": "Check URLs of a distributed run taken from its Redis frontier",
 }
