@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
+import yaml
 
 from tests.crawl import REPO, TEST_SETTINGS, write_site
 from tests.webserver import Web, free_port
@@ -254,3 +256,30 @@ def test_a_distributed_run_without_the_extra_says_so_in_one_line(installed, comm
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "pip install 'linkhealth[distributed]'" in done.stderr.strip().splitlines()[-1]
+
+
+def test_the_github_action_step_runs_from_the_installed_wheel(installed):
+    """action.yml's script step, as written there, on the environment `pip install` of the
+    action's checkout made: the script needs nothing from the checkout."""
+    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    step = next(step for step in action["runs"]["steps"] if step.get("id") == "linkhealth")
+    command = shlex.split(step["run"])
+    command[0] = str(installed["venv"] / "bin" / "python")
+    root = installed["tmp"] / "action"
+    with Web() as web:
+        workspace = write_site(root / "workspace", {
+            "_news/gone.md": {"title": "Gone", "webUrl": web.url("/status/404")}})
+        env = {name: value for name, value in installed["env"].items()
+               if not name.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+        env.update(RUNNER_TEMP=str(root / "temp"), GITHUB_WORKSPACE=str(workspace),
+                   GITHUB_OUTPUT=str(root / "output"), GITHUB_STEP_SUMMARY=str(root / "summary"),
+                   GITHUB_REPOSITORY="owner/site", INPUT_FAIL_ON="broken",
+                   INPUT_ARGS=shlex.join(SETTINGS))
+        done = subprocess.run(command, cwd=workspace, capture_output=True, text=True,
+                              timeout=300, env=env)
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    summary = (root / "summary").read_text(encoding="utf-8")
+    assert summary.startswith("# Link health report") and web.url("/status/404") in summary
+    outputs = (root / "output").read_text(encoding="utf-8").splitlines()
+    assert "broken=1" in outputs and "exit-code=2" in outputs
