@@ -18,13 +18,13 @@ import yaml
 
 from crawler.fix.edits import READBACK_MISMATCH, EditRefused, shorten
 from crawler.site.references import Reference, body_references
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.bounded_yaml import BoundedSafeLoader
 
 
 def load_front(front: str) -> Any:
     """Front matter as the reader loads it (``EditRefused`` when it does not load)."""
     try:
-        return yaml.load(front, Loader=_LOADER)
+        return yaml.load(front, Loader=BoundedSafeLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise EditRefused(READBACK_MISMATCH,
                           f"the edited front matter does not load: {' '.join(str(exc).split())}"
