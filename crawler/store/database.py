@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.core.clock import utc_now
 from crawler.core.items import (
     FAILING_OUTCOMES,
     CheckItem,
@@ -28,7 +29,6 @@ from crawler.core.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.core.clock import utc_now
 from crawler.store.schema import migrations
 from crawler.store.snapshots import insert_snapshot
 
