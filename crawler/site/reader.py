@@ -42,7 +42,13 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from crawler.site.sources import DEFAULT_LIMITS, Document, ReadLimits, iter_document_paths, read_document
+from crawler.site.sources import (
+    DEFAULT_LIMITS,
+    Document,
+    ReadLimits,
+    iter_document_paths,
+    read_document,
+)
 from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument
 
 logger = logging.getLogger(__name__)
