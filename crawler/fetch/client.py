@@ -73,9 +73,9 @@ from crawler.core.compat import (
     get_warnsize_msg,
     make_response,
 )
+from crawler.core.urls import DEFAULT_PORTS
 from crawler.fetch import message
 from crawler.fetch.transfer_codings import BadCoding, TransferDecoder, transfer_codings
-from crawler.core.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from scrapy import Request

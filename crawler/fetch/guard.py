@@ -46,10 +46,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from crawler.fetch.allowed_hosts import AllowedHosts
 from crawler.core.errors import ForbiddenAddress, HostNotFound
-from crawler.fetch.addresses import address_problem
 from crawler.core.urls import DEFAULT_PORTS
+from crawler.fetch.addresses import address_problem
+from crawler.fetch.allowed_hosts import AllowedHosts
 
 if TYPE_CHECKING:
     from scrapy import Request
