@@ -18,10 +18,10 @@ from scrapy.exceptions import (
 )
 from twisted.internet import error as tx_error
 
-from crawler.core.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
-from crawler.core.items import CheckItem, Hop
-from crawler.core.failures import causes, is_tls_failure
 from crawler.core.clock import utc_now
+from crawler.core.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
+from crawler.core.failures import causes, is_tls_failure
+from crawler.core.items import CheckItem, Hop
 from crawler.core.text import one_line
 from crawler.core.urls import redact, redact_text, registered_domain
 
