@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from crawler.core.durations import parse_duration
-from crawler.store.snapshots import read_body, sha256_hex, snapshots_of
 from crawler.core.urls import normalise
+from crawler.store.snapshots import read_body, sha256_hex, snapshots_of
 
 __all__ = [
     "ArchiveError", "PrunePlan", "apply_prune", "find_url_key", "iter_warc_snapshots",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.core.media_types import matches_types, media_type
-from crawler.core.items import Capture
-from crawler.store.snapshots import storable_headers
 from crawler.core.clock import utc_now
+from crawler.core.items import Capture
+from crawler.core.media_types import matches_types, media_type
 from crawler.core.urls import redact
+from crawler.store.snapshots import storable_headers
 
 if TYPE_CHECKING:
     from scrapy.http import Response
