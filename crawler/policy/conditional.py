@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import NotConfigured
 
-from crawler.policy.follow_up import CONDITIONAL_HEADERS
 from crawler.core.urls import normalise
+from crawler.policy.follow_up import CONDITIONAL_HEADERS
 from crawler.run.context import RunContext
 
 if TYPE_CHECKING:

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crawler.classify.outcomes import is_challenge
-from crawler.policy.follow_up import next_attempt
 from crawler.core.items import HostItem
-from crawler.run.context import RunContext
+from crawler.policy.follow_up import next_attempt
 from crawler.policy.retries import parse_retry_after
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy import Request

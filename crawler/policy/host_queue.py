@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scrapy.pqueues import ScrapyPriorityQueue
 
 from crawler.core.compat import engine_wakeup
-from crawler.policy.host_pacing import HostPacingMiddleware
 from crawler.policy.host_health import HostHealthMiddleware
+from crawler.policy.host_pacing import HostPacingMiddleware
 
 if TYPE_CHECKING:
     from scrapy import Request

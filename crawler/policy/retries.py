@@ -27,8 +27,8 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
 from crawler.core.errors import HostNotFound
-from crawler.policy.follow_up import next_attempt
 from crawler.core.failures import is_tls_failure
+from crawler.policy.follow_up import next_attempt
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
