@@ -23,10 +23,10 @@ from twisted.internet.task import LoopingCall
 
 from crawler.archive.archiver import Archiver
 from crawler.core.durations import parse_duration
-from crawler.run.context import RunContext
-from crawler.store.history import History
 from crawler.core.items import CheckItem, DocumentItem, HostItem, UnchangedDocumentItem, WaybackItem
+from crawler.run.context import RunContext
 from crawler.store.database import Store, StoreError
+from crawler.store.history import History
 
 if TYPE_CHECKING:
     from scrapy import Spider
