@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from crawler.fix.edits import READBACK_MISMATCH, EditRefused, shorten
-from crawler.site.references import Reference, body_references
 from crawler.site.bounded_yaml import BoundedSafeLoader
+from crawler.site.references import Reference, body_references
 
 
 def load_front(front: str) -> Any:
