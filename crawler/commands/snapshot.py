@@ -12,8 +12,6 @@ import sqlite3
 import sys
 from typing import Any
 
-
-from crawler.cli.database_command import EXIT_ERROR, DatabaseCommand
 from crawler.archive.archive_io import (
     ArchiveError,
     find_url_key,
@@ -22,6 +20,7 @@ from crawler.archive.archive_io import (
     snapshot_by_id,
     snapshots_of,
 )
+from crawler.cli.database_command import EXIT_ERROR, DatabaseCommand
 from crawler.core.output_files import write_bytes
 from crawler.store.database import Store, StoreError
 
