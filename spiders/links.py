@@ -34,22 +34,6 @@ from twisted.python.failure import Failure
 from w3lib.http import basic_auth_header
 
 from crawler.archive.capture import capture_from_response, is_archivable
-from crawler.classify.outcomes import check_from_failure, check_from_response, describe
-from crawler.core.durations import parse_duration
-from crawler.store.history import History
-from crawler.core.items import (
-    CheckItem,
-    DocumentItem,
-    RefItem,
-    UnchangedDocumentItem,
-    WaybackItem,
-)
-from crawler.run.context import RunContext
-from crawler.site.reader import SiteReader, in_daemon_thread
-from crawler.site.sources import Document, ReadLimits, read_site_config
-from crawler.core.clock import utc_now
-from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
-from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
 from crawler.archive.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
@@ -58,6 +42,22 @@ from crawler.archive.wayback import (
     parse_cdx,
     playback_url,
 )
+from crawler.classify.outcomes import check_from_failure, check_from_response, describe
+from crawler.core.clock import utc_now
+from crawler.core.durations import parse_duration
+from crawler.core.items import (
+    CheckItem,
+    DocumentItem,
+    RefItem,
+    UnchangedDocumentItem,
+    WaybackItem,
+)
+from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
+from crawler.run.context import RunContext
+from crawler.site.reader import SiteReader, in_daemon_thread
+from crawler.site.sources import Document, ReadLimits, read_site_config
+from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
+from crawler.store.history import History
 
 COORDINATOR_SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
 

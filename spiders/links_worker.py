@@ -22,7 +22,6 @@ from crawler.run.context import RunContext
 from spiders.links import LinksSpider
 
 
-
 class LinksWorkerSpider(scrapy.Spider):
     uses_database = False  # scrapy crawl takes no database lock for it
     name = "links-worker"
