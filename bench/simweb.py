@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,7 +58,7 @@ from urllib.parse import urlsplit
 from bench.synthetic_site import host_address
 
 REPO = Path(__file__).resolve().parents[1]
-LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 LAST_MODIFIED_HTTP = formatdate(LAST_MODIFIED.timestamp(), usegmt=True)
 IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may wait for its next request
 REASONS = {200: "OK", 301: "Moved Permanently", 304: "Not Modified", 404: "Not Found",

@@ -120,7 +120,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
         paths.setdefault((address, port), []).append(path)
     hosts = allot(concurrency, {h: len(p) for h, p in paths.items()}, per_host)
     concurrency = len(hosts)
-    cursor = {h: 0 for h in paths}
+    cursor = dict.fromkeys(paths, 0)
     requests = errors = 0
     buffer = bytearray(RECV_BYTES)
 

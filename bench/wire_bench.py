@@ -28,8 +28,8 @@ from scrapy import Request
 from scrapy.utils.request import request_from_dict
 
 from bench.simweb import Bodies
-from crawler.distributed.wire import Wire
 from crawler.core.items import Capture, CheckItem, Hop
+from crawler.distributed.wire import Wire
 from spiders.links_worker import LinksWorkerSpider
 
 NS = "linkhealth:0123456789:run:1"
