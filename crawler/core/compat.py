@@ -58,7 +58,10 @@ def engine_wakeup(crawler: Crawler) -> Callable[[], None]:
     crawler/policy/host_queue.py) wakes it at that moment instead: ``engine._slot.nextcall``
     is the engine's own CallLaterOnce for that, with no public handle.
     """
-    return crawler.engine._slot.nextcall.schedule  # noqa: SLF001 (see the docstring)
+    slot = crawler.engine._slot if crawler.engine else None  # noqa: SLF001 (see the docstring)
+    if slot is None:
+        raise RuntimeError("engine_wakeup needs an open engine (the scheduler opens after it)")
+    return slot.nextcall.schedule
 
 
 def use_tls_policy(handler: HTTP11DownloadHandler, policy: Any) -> None:
