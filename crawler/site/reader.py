@@ -73,9 +73,11 @@ def in_daemon_thread(function: Callable[[], Any]) -> Any:
     Twisted is imported here, not by the module: the reader process imports this module."""
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorFromThreads
     from twisted.python.failure import Failure
 
     deferred: Deferred = Deferred()
+    call_from_thread = IReactorFromThreads(reactor).callFromThread  # adapted, as Twisted advises
 
     def deliver(outcome: Any) -> None:
         if deferred.called:  # cancelled: the crawl closed while the batch was read
@@ -90,7 +92,7 @@ def in_daemon_thread(function: Callable[[], Any]) -> Any:
             outcome: Any = function()
         except BaseException:  # noqa: BLE001 - handed to the reactor thread as a Failure
             outcome = Failure()
-        reactor.callFromThread(deliver, outcome)
+        call_from_thread(deliver, outcome)
 
     threading.Thread(target=work, name="site-reader", daemon=True).start()
     return deferred
@@ -251,7 +253,7 @@ def _to_parse(plan: Plan) -> list[Path]:
 def _merge(plan: Plan, parsed: list[Document | None]) -> list[Read]:
     """The plan's entries in order, each path replaced by its parsed document."""
     if len(parsed) == len(plan):
-        return parsed  # nothing was known unchanged
+        return list(parsed)  # nothing was known unchanged
     documents = iter(parsed)
     return [entry if isinstance(entry, UnchangedDocument) else next(documents) for entry in plan]
 
