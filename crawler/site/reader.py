@@ -27,6 +27,7 @@ reader process that still has work in flight.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -240,10 +241,8 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
     """SIGKILL the pool's worker processes (its own children, by pid): at exit, Python joins
     a process pool's workers, and a stopped or stuck one would hold the crawl forever."""
     for pid in list(getattr(pool, "_processes", None) or {}):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _to_parse(plan: Plan) -> list[Path]:
