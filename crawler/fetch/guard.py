@@ -94,7 +94,9 @@ def lookup(host: str, port: int) -> list[str]:
         raise CannotResolveHostError(f"DNS lookup failed for {host}: {exc.strerror}") from exc
     except UnicodeError as exc:
         raise HostNotFound(f"DNS lookup failed: invalid host name {host}") from exc
-    return sorted({info[4][0] for info in infos}, key=lambda address: (":" in address, address))
+    addresses = {info[4][0] for info in infos}
+    # (a Python built without IPv6 gives an IPv6 address as an (int, bytes) pair: unusable)
+    return sorted((a for a in addresses if isinstance(a, str)), key=lambda a: (":" in a, a))
 
 
 class AddressGuard:
