@@ -40,6 +40,7 @@ handler gives them to Scrapy's client.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import resource
@@ -611,10 +612,8 @@ class Exchange:
     def _stop_connecting(self) -> None:
         connector, self.connector = self.connector, None
         if connector is not None:
-            try:
+            with contextlib.suppress(NotConnectingError):
                 connector.stopConnecting()
-            except NotConnectingError:
-                pass
 
 
 def idle_bound(concurrency: int, nofile: int) -> int:
