@@ -16,6 +16,7 @@ coordinator's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -97,7 +98,7 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
     common = list(settings)
     processes = []
     try:
-        for i in range(workers):
+        for _ in range(workers):
             # idle_exit: a worker stops once no run has work (SIGTERM is only the fallback:
             # Scrapy 2.19's graceful stop logs "Set changed size during iteration").
             command = scrapy("links-worker", "-a", "idle_exit=1")
@@ -114,10 +115,8 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
         status = coordinator.wait()
         deadline = time.monotonic() + 20
         for process in processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         return status
     finally:
         for process in processes:

@@ -129,10 +129,12 @@ class WorkerScheduler(BaseScheduler):
         return bool(self.local)
 
     def enqueue_request(self, request: Request) -> bool:
+        assert self.local is not None  # Scrapy enqueues once the spider has opened
         self.local.push(request)
         return True
 
     def next_request(self) -> Request | None:
+        assert self.local is not None  # Scrapy asks once the spider has opened
         return self.local.pop()
 
     def _idle(self, spider: Any) -> None:
