@@ -89,6 +89,7 @@ class Command(DatabaseCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         db_path = self.db_path(opts)
+        assert self.settings is not None  # Scrapy sets them before run()
         broken_after = (opts.broken_after if opts.broken_after is not None
                         else self.settings.getint("LINKHEALTH_BROKEN_AFTER"))
         if broken_after < 1:

@@ -43,7 +43,7 @@ def snapshot_table(rows: list[dict[str, Any]]) -> str:
     numeric = {0, 2, 4, 5}
     return "".join(
         "  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
-                  for i, (cell, w) in enumerate(zip(line, widths))).rstrip() + "\n"
+                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n"
         for line in lines)
 
 
