@@ -32,6 +32,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 from crawler.jobs.nightly import FORMATS, REPO, NightlyError, crawl, export_snapshots, write_reports
 
@@ -116,7 +117,7 @@ class OddHost:
     def phase(self, value: int) -> None:
         self.server.phase = value
 
-    def __enter__(self) -> OddHost:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=4, help="simulated hosts (default: 4)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # in order with the crawls' and reports' stderr
+    # In order with the crawls' and reports' stderr. (A TextIOWrapper when run as a module.)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if args.documents < 1 or not 2 <= args.hosts <= 50:
         parser.error("--documents must be at least 1 and --hosts between 2 and 50")
     return run_demo(args.dir, args.documents, args.hosts, args.seed)
