@@ -88,7 +88,8 @@ def choose(urls: list[str], base: Scenario, shares: Shares) -> Choice:
     host_modes = {host: shares.dead_hosts_as[i % len(shares.dead_hosts_as)]
                   for i, host in enumerate(dead_hosts)}
     rank = [key for key in rank if urlsplit(key).hostname not in host_modes]
-    taken, moved = set(keys), {}
+    taken = set(keys)
+    moved: dict[str, list[tuple[int, str]]] = {}
     wanted = round(shares.moved * len(eligible))
     remaining = iter(rank)
     for key in remaining:
