@@ -18,7 +18,7 @@ TEST_WORKERS ?= 0
 # make report-screenshot: the HTML report to capture (by default the demo's).
 REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test test-quick install clean nightly demo browse report-screenshot bench bench-check bench-realweb bench-workers bench-peers
+.PHONY: crawl report test test-quick lint install clean nightly demo browse report-screenshot bench bench-check bench-realweb bench-workers bench-peers
 BENCH_ARGS ?=
 
 $(BIN)/scrapy: pyproject.toml
@@ -51,6 +51,13 @@ test: install
 ## under a minute.
 test-quick: install
 	$(BIN)/pytest -q -m "not e2e"
+
+## ruff, mypy and the import layers (pyproject.toml configures all three); CI runs it first.
+lint: install
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Crawl SOURCE into DB, then write report.{md,html,json,csv} into REPORTS/YYYY-MM-DD/.
 ## The module exits 2 when FAIL_ON matched, 1 when the crawl failed; make then says

@@ -171,8 +171,7 @@ def render(result: dict) -> str:
     for label, key, scale, fmt in ROWS:
         cells = (fmt.format(r.get(key, 0) / scale if scale != 1 else r.get(key, 0)) for r in runs)
         lines.append(f"{label:34}" + "".join(f"{cell:>14}" for cell in cells))
-    for r in runs:
-        lines.append(f"outcomes, run {r['run']}: {json.dumps(r['outcomes'])}")
+    lines.extend(f"outcomes, run {r['run']}: {json.dumps(r['outcomes'])}" for r in runs)
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ It flags a checker within 70% of the capacity, or within 1/0.7 of the floor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import math
@@ -99,10 +100,8 @@ def run_measured(command: list[str], cwd: Path, stdout: Path, stderr: Path, time
 
         def kill() -> None:
             timed_out.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: the checker alone
-            except ProcessLookupError:
-                pass
 
         watchdog = threading.Timer(timeout, kill)
         watchdog.start()

@@ -12,13 +12,13 @@ and prints its outcomes, wall time and peak RSS.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.large_site import log_value
 from tests import hostile_scenario as scenario
 from tests.crawl import crawl, write_site
 
@@ -32,8 +32,8 @@ def main() -> None:
         started = time.monotonic()
         result = crawl(site, tmp / "db.sqlite", settings=scenario.settings(plain, tls, bundle))
         wall = time.monotonic() - started
-        peak = int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", result.log).group(1))
-        fetched = int(re.search(r"'linkhealth/archive/bytes_fetched': (\d+)", result.log).group(1))
+        peak = int(log_value(r"'linkhealth/peak_rss_bytes': (\d+)", result.log))
+        fetched = int(log_value(r"'linkhealth/archive/bytes_fetched': (\d+)", result.log))
         outcomes = Counter(row["outcome"] for row in result.db.query("SELECT outcome FROM checks"))
     print(f"hostile servers: {len(expected)} URLs, outcomes {json.dumps(dict(sorted(outcomes.items())))}")
     print(f"wall seconds:    {wall:.1f} (DOWNLOAD_TIMEOUT=2 for the trickle and the silent server)")

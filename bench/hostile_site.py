@@ -5,8 +5,8 @@
 
 Builds one site out of every hostile input of issue 16 (items 2 to 7): alias bombs
 (a sequence, a title and a merge-key bomb, deep nesting), a document with too many
-references, bodies that made the body-link patterns quadratic, a link to ``/dev/zero``, a FIFO, links out of the site (a file and a
-directory), a directory link loop, a dangling link, an oversized file, and URLs with
+references, bodies that made the body-link patterns quadratic, a link to ``/dev/zero``, a FIFO,
+links out of the site (a file and a directory), a directory link loop, a dangling link, an oversized file, and URLs with
 credentials in every form, titles, values and file names meant to act in a report or a
 terminal (Markdown links and images, HTML, spreadsheet formulas, ESC, BEL, CSI), next to
 ``--good`` good documents. The hostile set is written
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.large_site import log_value
 from bench.workdir import run_in_workdir
 from tests.crawl import Crawl, crawl, write_site
 from tests.webserver import Web
@@ -252,7 +253,7 @@ def check(site: Site, result: Crawl, db: Path) -> tuple[dict[str, str], float]:
         wrong += case.reports(reports, result.log)
         for secret in case.secrets:
             places = [name for name, text in (("log", result.log), *reports.items())
-                      if secret in text] + (["database"] if secret.encode() in stored else [])
+                      if secret in (text or "")] + (["database"] if secret.encode() in stored else [])
             wrong += [f"{secret} in {', '.join(places)}"] if places else []
         checks[case.name] = "ok" if not wrong else "; ".join(wrong)
     missing = [n for n in range(site.options.good)
@@ -264,7 +265,7 @@ def check(site: Site, result: Crawl, db: Path) -> tuple[dict[str, str], float]:
     return checks, report_seconds
 
 
-def _report(db: Path, fmt: str) -> str:
+def _report(db: Path, fmt: str) -> str | None:
     process = subprocess.run([sys.executable, "-m", "scrapy", "report", "--db", str(db),
                               "--format", fmt, "--all"], cwd=Path(__file__).resolve().parents[1],
                              capture_output=True, text=True, timeout=600)
@@ -281,7 +282,7 @@ def bench(options: argparse.Namespace, work: Path) -> dict[str, Any]:
             return {"config": vars_of(options), "site": shape, "crawl": {"wall_seconds": wall},
                     "checks": {"crawl exited 0": failure}, "failures": [failure]}
         checks, report_seconds = check(site, result, db)
-    peak = int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", result.log).group(1))
+    peak = int(log_value(r"'linkhealth/peak_rss_bytes': (\d+)", result.log))
     run = result.run()
     checks = {"crawl exited 0": "ok", **checks}
     return {

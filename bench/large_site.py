@@ -26,6 +26,14 @@ from crawler.jobs.synthetic_site import generate_site, host_urls
 REPO = Path(__file__).resolve().parents[1]
 
 
+def log_value(pattern: str, log: str) -> str:
+    """The first group of ``pattern`` in a crawl's log; the benchmark stops without it."""
+    found = re.search(pattern, log)
+    if found is None:
+        raise RuntimeError(f"not in the crawl's log: {pattern}")
+    return found.group(1)
+
+
 def crawl_reading_only(site: Path, db: Path) -> tuple[float, str]:
     command = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"source={site}",
                "-s", f"LINKHEALTH_DB={db}", "-s", "LINKHEALTH_EXCLUDE=.", "-s", "LOG_LEVEL=INFO"]
@@ -46,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
                               broken_files=args.broken)
         generated = time.monotonic() - started
         wall, log = crawl_reading_only(site, db)
-        peak = int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", log).group(1))
-        run = re.search(r"Run 1 finished: (.*)", log).group(1)
+        peak = int(log_value(r"'linkhealth/peak_rss_bytes': (\d+)", log))
+        run = log_value(r"Run 1 finished: (.*)", log)
         size = db.stat().st_size + (os.path.getsize(f"{db}-wal") if os.path.exists(f"{db}-wal") else 0)
     print(f"site: {stats.files:,} files ({args.broken} broken), {stats.references:,} references, "
           f"{stats.unique_urls:,} unique URLs; generated in {generated:.0f} s")

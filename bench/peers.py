@@ -103,15 +103,16 @@ class Linkinator(Peer):
     install = "mkdir -p bench/.peers && cd bench/.peers && npm init -y && npm install linkinator"
 
     def command(self, exe: str, job: Job) -> list[str]:
+        # --verbosity info: "error" would list broken links only
         return [exe, str(job.html_file), "--format", "json", "--concurrency", "128",
-                "--timeout", str(int(job.timeout * 1000)), "--verbosity", "info"]  # "error" would list broken links only
+                "--timeout", str(int(job.timeout * 1000)), "--verbosity", "info"]
 
     def parse(self, stdout: str, stderr: str, job: Job) -> dict:
         start = stdout.find("{")
         data = json.loads(stdout[start:]) if start >= 0 else {}
         links = [link for link in data.get("links", [])
                  if str(link.get("url", "")).startswith("http://127.")]  # not its own page
-        states = {}
+        states: dict[str, int] = {}
         for link in links:
             states[link.get("state")] = states.get(link.get("state"), 0) + 1
         ok = sum(1 for link in links if 200 <= int(link.get("status") or 0) < 300)

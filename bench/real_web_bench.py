@@ -207,7 +207,7 @@ def run_linkhealth(args: argparse.Namespace, work: Path, real: RealWeb, control:
         rows = con.execute("SELECT coalesce(u.request_url, u.url), c.outcome, c.attempts,"
                            " c.host_state, c.checked_at FROM checks c JOIN urls u ON u.id = c.url_id"
                            " WHERE c.run_id = (SELECT max(id) FROM runs)").fetchall()
-        hosts = [dict(zip([d[0] for d in cursor.description], row)) for cursor in
+        hosts = [dict(zip([d[0] for d in cursor.description], row, strict=True)) for cursor in
                  [con.execute("SELECT * FROM host_runs WHERE run_id = (SELECT max(id) FROM runs)")]
                  for row in cursor.fetchall()]
     finally:
@@ -362,7 +362,7 @@ def render(result: dict) -> str:
     row("web: CPU seconds (/proc)", lambda c: f"{c['web_cpu_seconds']:.1f}")
     lines.append("outcome agreement with the truth (agreed/URLs)")
     for group in GROUPS:
-        row(f"  {group}", lambda c: "{agreed}/{urls}".format(**c["agreement"][group])
+        row(f"  {group}", lambda c, group=group: "{agreed}/{urls}".format(**c["agreement"][group])
             if c["agreement"][group]["urls"] else "-")
     row("  all", lambda c: "{:.1%}".format(
         sum(g["agreed"] for g in c["agreement"].values())

@@ -42,6 +42,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Self
 
 from bench.sim_proxy import HostCertificates, SimProxy
 from bench.sim_scenario import Shares, choose, db_urls, describe, site_urls
@@ -132,7 +133,7 @@ class ProxyProcess:
         self.timeout = timeout
         self.final: dict = {}
 
-    def __enter__(self) -> ProxyProcess:
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen(self.command, cwd=REPO, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         try:
@@ -145,6 +146,7 @@ class ProxyProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None  # PIPEs
         try:
             self.process.stdin.close()  # EOF: final counters, then it exits
             self.final = self._read_line()
@@ -158,11 +160,13 @@ class ProxyProcess:
         self.process.stdout.close()
 
     def stats(self) -> dict:
+        assert self.process.stdin is not None  # started with stdin=PIPE
         self.process.stdin.write("stats\n")
         self.process.stdin.flush()
         return self._read_line()
 
     def _read_line(self) -> dict:
+        assert self.process.stdout is not None  # started with stdout=PIPE
         readable, _, _ = select.select([self.process.stdout], [], [], self.timeout)
         line = self.process.stdout.readline() if readable else ""
         if not line:
@@ -219,7 +223,9 @@ def read_run(db: Path, world: World) -> dict:
                                 (run["id"],)).fetchone()[0]
     finally:
         con.close()
-    outcomes, against, examples = Counter(), {}, []
+    outcomes: Counter[str] = Counter()
+    against: dict[str, Counter[str]] = {}
+    examples: list[dict[str, Any]] = []
     for row in rows:
         outcomes[row["outcome"]] += 1
         meant = world.kind_of(row["request_url"] or row["url"])

@@ -122,7 +122,9 @@ class SimProxy:
             await asyncio.wait(list(self.open), timeout=5)
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open[asyncio.current_task()] = writer
+        task = asyncio.current_task()
+        assert task is not None  # each connection runs in a task of its own
+        self.open[task] = writer
         self.max_connections = max(self.max_connections, len(self.open))
         try:
             request = await read_request(reader, timeout=IDLE_TIMEOUT)
@@ -135,7 +137,7 @@ class SimProxy:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass  # the client went away: so does this connection
         finally:
-            self.open.pop(asyncio.current_task(), None)
+            self.open.pop(task, None)
             writer.close()
 
     async def tunnel(self, request: Request, reader: asyncio.StreamReader,
@@ -159,9 +161,9 @@ class SimProxy:
             return
         self.handshakes += 1
         origin = f"https://{host}" + ("" if port == "443" else f":{port}")
-        request = await read_request(reader, timeout=IDLE_TIMEOUT)
-        if request is not None:
-            await self.serve(request, reader, writer, origin)
+        tunnelled = await read_request(reader, timeout=IDLE_TIMEOUT)
+        if tunnelled is not None:
+            await self.serve(tunnelled, reader, writer, origin)
 
     async def serve(self, request: Request | None, reader: asyncio.StreamReader,
                     writer: asyncio.StreamWriter, origin: str | None) -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.sim_world import Scenario, World, unit, url_key
-from crawler.site.sources import iter_documents, read_site_config
 from crawler.core.urls import Target, resolve
+from crawler.site.sources import iter_documents, read_site_config
 
 HOPS = ((0.6, 1), (0.9, 2), (1.0, 3))  # cumulative share -> hops in a moved URL's chain
 PERMANENT = ((0.7, 301), (1.0, 308))
@@ -88,7 +88,8 @@ def choose(urls: list[str], base: Scenario, shares: Shares) -> Choice:
     host_modes = {host: shares.dead_hosts_as[i % len(shares.dead_hosts_as)]
                   for i, host in enumerate(dead_hosts)}
     rank = [key for key in rank if urlsplit(key).hostname not in host_modes]
-    taken, moved = set(keys), {}
+    taken = set(keys)
+    moved: dict[str, list[tuple[int, str]]] = {}
     wanted = round(shares.moved * len(eligible))
     remaining = iter(rank)
     for key in remaining:

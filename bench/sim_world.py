@@ -29,7 +29,7 @@ import random
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -41,7 +41,7 @@ from crawler.core.urls import Target, resolve
 MOVED_PREFIX = "/_moved"  # where the base web's redirects lead; always a 200
 HOST_MODES = ("nxdomain", "refused", "hang", "reset")  # a dead host, besides a status
 URL_MODES = ("hang", "reset")  # a dead URL, besides a status
-EPOCH = datetime(2019, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"
 TYPES = {  # extension -> Content-Type
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
@@ -248,7 +248,7 @@ def content_type_of(url: str) -> str:
     if extension in TYPES:
         return TYPES[extension]
     if _IMAGE_HINT.search(parts.path) or _IMAGE_HINT.search(parts.query) or \
-            parts.hostname and parts.hostname.startswith(("i.", "img.", "images.", "pbs.")):
+            (parts.hostname and parts.hostname.startswith(("i.", "img.", "images.", "pbs."))):
         return "image/jpeg"
     return HTML
 

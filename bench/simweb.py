@@ -50,15 +50,16 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 from crawler.jobs.synthetic_site import host_address
 
 REPO = Path(__file__).resolve().parents[1]
-LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+LAST_MODIFIED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 LAST_MODIFIED_HTTP = formatdate(LAST_MODIFIED.timestamp(), usegmt=True)
 IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may wait for its next request
 REASONS = {200: "OK", 301: "Moved Permanently", 304: "Not Modified", 404: "Not Found",
@@ -89,6 +90,10 @@ class HostBehaviour:
         self.latency = spec.get("latency_ms", latency * 1000) / 1000
         self.hang = bool(spec.get("hang"))
         self.hang_share = float(spec.get("hang_share", 0.0))
+        self.rate: float
+        self.burst: int
+        self.lockout_rate: int
+        self.lockout_seconds: float
         self.rate, self.burst = spec.get("rate") or (0.0, 0)
         self.lockout_rate, self.lockout_seconds = spec.get("lockout") or (0, 0.0)
         self.down = bool(spec.get("down"))
@@ -278,7 +283,9 @@ class SimWebServer:
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host = writer.get_extra_info("sockname")[0]
-        self.open[asyncio.current_task()] = writer
+        task = asyncio.current_task()
+        assert task is not None  # each connection runs in a task of its own
+        self.open[task] = writer
         try:
             keep_alive = True
             while keep_alive:  # one request per turn; ends on close, error or idle timeout
@@ -289,7 +296,7 @@ class SimWebServer:
                     return
                 keep_alive = await self.request(host, head, reader, writer)
         finally:
-            self.open.pop(asyncio.current_task(), None)
+            self.open.pop(task, None)
             writer.close()
 
     async def close(self) -> None:
@@ -498,7 +505,7 @@ class SimWeb:
         self.stats: dict = {}
         self.children: list[subprocess.Popen] = []
 
-    def __enter__(self) -> SimWeb:
+    def __enter__(self) -> Self:
         try:
             for _ in range(20):  # the first picks a port; a later one may find it taken
                 if self._start():
@@ -536,6 +543,7 @@ class SimWeb:
         self._stop()
 
     def _read_line(self, child: subprocess.Popen) -> dict:
+        assert child.stdout is not None  # started with stdout=PIPE
         readable, _, _ = select.select([child.stdout], [], [], self.timeout)
         line = child.stdout.readline() if readable else ""
         if not line:
@@ -545,6 +553,7 @@ class SimWeb:
 
     def _command(self, command: str) -> dict:
         for child in self.children:
+            assert child.stdin is not None  # started with stdin=PIPE
             child.stdin.write(command + "\n")
             child.stdin.flush()
         return merge_stats([self._read_line(child) for child in self.children])
@@ -565,12 +574,14 @@ class SimWeb:
         for child in self.children:
             if child.returncode is not None:
                 continue
+            assert child.stdin is not None  # started with stdin=PIPE
             try:
                 child.stdin.close()  # EOF: print the final counters and exit
                 finals.append(self._read_line(child))
             except (OSError, RuntimeError, ValueError):
                 child.terminate()
         for child in self.children:
+            assert child.stdout is not None  # started with stdout=PIPE
             try:
                 child.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:

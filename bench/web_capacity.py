@@ -18,6 +18,7 @@ probably held back by the web, not by itself: ``bench.check_bench`` flags such a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import heapq
 import json
@@ -84,10 +85,8 @@ class _Connection:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             self.sock.connect(address)
-        except BlockingIOError:
-            pass
         self.buffer = b""
         self.remaining = 0
         self.head_done = False
@@ -98,7 +97,7 @@ def allot(concurrency: int, counts: dict, per_host: int) -> list:
     with the most URLs per connection first, at most ``per_host`` each."""
     heap = [(-count, host, 0) for host, count in counts.items()]
     heapq.heapify(heap)
-    plan = []
+    plan: list = []
     while heap and len(plan) < concurrency:
         _, host, given = heapq.heappop(heap)
         plan.append(host)
@@ -120,7 +119,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
         paths.setdefault((address, port), []).append(path)
     hosts = allot(concurrency, {h: len(p) for h, p in paths.items()}, per_host)
     concurrency = len(hosts)
-    cursor = {h: 0 for h in paths}
+    cursor = dict.fromkeys(paths, 0)
     requests = errors = 0
     buffer = bytearray(RECV_BYTES)
 
@@ -192,7 +191,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
     wall = time.monotonic() - start
     cpu = meter.stop()
     for key in list(selector.get_map().values()):
-        key.fileobj.close()
+        key.fileobj.close()  # type: ignore[union-attr]  # the selector holds sockets
     selector.close()
     return Capacity(method, concurrency, requests, round(wall, 2),
                     round(requests / max(wall, 1e-9), 1), cpu, round(cpu / max(wall, 1e-9), 2),

@@ -22,14 +22,15 @@ import pickle
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import zstandard
 from scrapy import Request
 from scrapy.utils.request import request_from_dict
 
 from bench.simweb import Bodies
-from crawler.distributed.wire import Wire
 from crawler.core.items import Capture, CheckItem, Hop
+from crawler.distributed.wire import Wire
 from crawler.spiders.links_worker import LinksWorkerSpider
 
 NS = "linkhealth:0123456789:run:1"
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     bodies = Bodies(args.page_kb * 1024, args.image_kb * 1024)
     wire = Wire(b"a-secret-of-the-benchmark-run", NS, body_limit=10 << 20)
-    spider = LinksWorkerSpider()
+    spider: Any = LinksWorkerSpider()  # its callbacks are the links spider's, typed for that one
     compressor, decompressor = zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
 
     request = Request(URL, callback=spider.parse, errback=spider.failed, dont_filter=True,
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
                        callback=getattr(spider, data.callback), errback=getattr(spider, data.errback),
                        meta=dict(data.meta), dont_filter=True)
 
-    rows = [("request", {
+    rows: list[tuple[str, dict[str, tuple[Any, ...]]]] = [("request", {
         "pickle": (lambda: pickle.dumps(request.to_dict(spider=spider), protocol=-1),
                    lambda: request_from_dict(pickle.loads(old_request), spider=spider), old_request),
         "wire": (lambda: wire.dump_request(request, "127.0.0.2"), rebuild, new_request)})]

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=20)
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.workers.split(",")]
-    rows = []
+    rows: list[tuple[str, float, float, int, tuple[int, int] | None]] = []
     with tempfile.TemporaryDirectory() as work, SimWeb(hosts=args.hosts, latency_ms=args.latency_ms,
                                                        slow_ms=300, page_kb=20, image_kb=20) as web:
         site = Path(work) / "site"
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         wall, cpu = single(site, Path(work) / "single.db")
         urls = requested(Path(work) / "single.db")
         rows.append(("single process", wall, cpu, urls, None))
+        ops: tuple[int, int] | None
         for n in counts:
             db = Path(work) / f"workers-{n}.db"
             wall, cpu, ops = distributed(site, db, n)

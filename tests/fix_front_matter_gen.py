@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import yaml
 from hypothesis import strategies as st
 
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.bounded_yaml import BoundedSafeLoader
 
 URL_KEYS = ["url", "webUrl", "ampWebUrl", "originalUrl", "cdnAmpWebUrl", "link", "href"]
 OTHER_KEYS = ["title", "name", "caption", "width", "images", "related", "provider", "tags"]
@@ -274,7 +274,7 @@ def _reads(text: str, value: str, flow: bool) -> bool:
     """Whether ``text`` reads as ``value`` (a str) where it will be written, with the reader's parser."""
     probes = [f"k: [{text}, x]", f"k: {{a: {text}}}"] if flow else [f"k: {text}  # c", f"- {text}"]
     try:
-        loaded = [yaml.load(p, Loader=_LOADER) for p in probes]
+        loaded = [yaml.load(p, Loader=BoundedSafeLoader) for p in probes]
     except yaml.YAMLError:
         return False
     got = [loaded[0]["k"][0], loaded[1]["k"]["a"]] if flow else [loaded[0]["k"], loaded[1][0]]

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from crawler.fix import EditResult, FileChange, Remove, Replace, edit_document, unified_diff
+from crawler.site.bounded_yaml import BoundedSafeLoader
 from crawler.site.references import front_matter_references
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
 from crawler.site.sources import _YAML, read_document
 from tests.git_repo import git
 
@@ -93,7 +93,7 @@ def load(data: bytes) -> tuple[Any, str]:
     text = data.decode("utf-8").removeprefix("\ufeff")
     assert _YAML.detect(text)
     front, body = _YAML.split(text)
-    return yaml.load(front, Loader=_LOADER), body
+    return yaml.load(front, Loader=BoundedSafeLoader), body
 
 
 def canonical(value: Any) -> Any:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from urllib.parse import urlsplit
@@ -136,7 +137,5 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     for conn in (sink, source):
-        try:
+        with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

@@ -4,6 +4,7 @@ the HTTP client tests send with it (tests/test_http_client.py, tests/test_transf
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -99,10 +100,8 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the client reset the connection (gave up on the answer)
             self._answer(conn)
-        except OSError:
-            pass  # the client reset the connection (it gave up on the answer)
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:

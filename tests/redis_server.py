@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 import redis
 
@@ -63,7 +64,7 @@ class RedisServer:
                 self.process.wait(timeout=10)
         self.process = None
 
-    def __enter__(self) -> RedisServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from crawler.store.snapshots import decompress, sha256_hex
 from crawler.core.urls import normalise
+from crawler.store.snapshots import decompress, sha256_hex
 from tests.crawl import crawl, peak_rss, scrapy_command, write_site
 from tests.webserver import Web, _bomb
 

@@ -28,8 +28,8 @@ from crawler.archive.archive_io import (
     write_warc,
 )
 from crawler.core.items import Capture, CheckItem, DocumentItem, RefItem
-from crawler.store.snapshots import compress, sha256_hex
 from crawler.store.database import Store
+from crawler.store.snapshots import compress, sha256_hex
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -297,7 +297,7 @@ def test_export_warc_round_trip(db_path: Path, tmp_path: Path):
     responses = records[1:]
     rows = snapshot_rows(db_path)
     assert [r["type"] for r in responses] == ["response"] * len(rows) == ["response"] * 12
-    for record, row in zip(responses, rows):
+    for record, row in zip(responses, rows, strict=True):
         headers, payload = record["headers"], record["payload"]
         assert sha256_hex(payload) == row["digest"]
         digest = "sha256:" + base64.b32encode(hashlib.sha256(payload).digest()).decode()
@@ -307,7 +307,7 @@ def test_export_warc_round_trip(db_path: Path, tmp_path: Path):
         assert ("WARC-Truncated" in headers) == bool(row["truncated"])
         assert record["http"].get_statuscode() == str(row["status"])
         assert record["http"].get_header("Content-Length") == str(len(payload))
-    by_url = {row["url"]: record for record, row in zip(responses, rows)}
+    by_url = {row["url"]: record for record, row in zip(responses, rows, strict=True)}
     e = by_url[E]
     assert e["payload"] == BINARY
     assert e["headers"]["WARC-Truncated"] == "length"

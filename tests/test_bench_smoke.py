@@ -86,7 +86,7 @@ def test_simweb_serves_pages_and_answers_a_conditional_get_with_304():
         connection.request("HEAD", "/moved/n1")
         moved = connection.getresponse()
         moved.read()
-        assert moved.status == 301 and moved.getheader("Location").endswith(":%d/a/n1" % web.port)
+        assert moved.status == 301 and moved.getheader("Location").endswith(f":{web.port}/a/n1")
         connection.close()
     assert web.stats["requests"] == 3 and web.stats["not_modified"] == 1
 
@@ -355,7 +355,7 @@ def test_simweb_counts_a_request_in_flight_in_the_phase_it_arrived_in():
         address, port = web.hosts[0].split("//")[1].split(":")
         earlier = [socket.create_connection((address, int(port)), timeout=10) for _ in hanging]
         try:
-            for connection, path in zip(earlier, hanging):
+            for connection, path in zip(earlier, hanging, strict=True):
                 connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())
             deadline = time.monotonic() + 10  # until the web has read all three
             while web.snapshot()["requests"] < len(hanging) and time.monotonic() < deadline:

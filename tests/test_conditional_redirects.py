@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from crawler.store.snapshots import decompress
 from crawler.core.urls import normalise
+from crawler.store.snapshots import decompress
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

@@ -27,8 +27,8 @@ import yaml
 from datasette.app import Datasette
 
 from crawler.core.items import FAILING_OUTCOMES, HostItem
-from crawler.store.snapshots import compress, sha256_hex
 from crawler.store.database import Store
+from crawler.store.snapshots import compress, sha256_hex
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import PNG, Web, free_port
 

@@ -17,8 +17,15 @@ import time
 import pytest
 
 from tests.crawl import REPO, crawl, write_site
-from tests.distributed_run import (DISTRIBUTED, ENV, PER_HOST, kill_left_over, spider_command,
-                                   start, start_worker)
+from tests.distributed_run import (
+    DISTRIBUTED,
+    ENV,
+    PER_HOST,
+    kill_left_over,
+    spider_command,
+    start,
+    start_worker,
+)
 from tests.redis_server import RedisServer
 from tests.webserver import Web
 
@@ -231,7 +238,7 @@ def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_
         db_path = tmp_path / "distributed.db"
         settings = {**DISTRIBUTED, "CONCURRENT_REQUESTS": "4", "DOWNLOAD_TIMEOUT": "1",
                     "LINKHEALTH_UNRESPONSIVE_AFTER": "2"}
-        worker, worker_log = start_worker(redis_server.url, tmp_path, 0, **settings)
+        worker, _worker_log = start_worker(redis_server.url, tmp_path, 0, **settings)
         coordinator = start("links", {**settings, "LINKHEALTH_REDIS_URL": redis_server.url,
                                       "LINKHEALTH_DB": str(db_path)},
                             {"source": str(site)}, open(tmp_path / "coordinator.log", "w"))

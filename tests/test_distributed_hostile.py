@@ -9,6 +9,7 @@ with one clear log line and the run finishes with every real URL checked. Local 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -23,13 +24,12 @@ import pytest
 import redis
 import sqlite_utils
 import zstandard
-
 from scrapy import Request
 
-from crawler.distributed import local
-from crawler.distributed.worker import WorkerScheduler
-from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_secret
 from crawler.core.items import Capture, CheckItem, Hop
+from crawler.distributed import local
+from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_secret
+from crawler.distributed.worker import WorkerScheduler
 from crawler.spiders.links_worker import LinksWorkerSpider
 from tests.crawl import REPO, TEST_SETTINGS, write_site
 from tests.distributed_run import DISTRIBUTED, kill_left_over, start, start_worker
@@ -129,7 +129,7 @@ def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_pa
     checks = {r["url"]: r["outcome"] for r in db.query(
         "SELECT u.url, c.outcome FROM checks c JOIN urls u ON u.id = c.url_id WHERE c.run_id = ?",
         [run["id"]])}
-    assert checks == {**{url: "ok" for url in urls}, broken: "broken"}  # the forged "ok" lost
+    assert checks == {**dict.fromkeys(urls, "ok"), broken: "broken"}  # the forged "ok" lost
 
 
 @pytest.mark.e2e
@@ -184,10 +184,8 @@ def command_lines() -> dict[int, bytes]:
     lines = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(OSError):  # gone meanwhile
                 lines[int(entry.name)] = (entry / "cmdline").read_bytes()
-            except OSError:
-                pass  # gone meanwhile
     return lines
 
 

@@ -84,7 +84,7 @@ def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fix")
     with Web() as web:
         for path, hops in MOVES.items():
-            for start, target in zip([path, *hops[:-1]], hops):
+            for start, target in zip([path, *hops[:-1]], hops, strict=True):
                 web.moves[start] = target
         web.pages["logo.png"] = PNG
         web.cdx["timestamps"] = [CAPTURE]

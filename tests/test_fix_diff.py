@@ -148,7 +148,7 @@ def test_apply_changes_keeps_modes_and_leaves_no_temporary_file(tmp_path):
 def test_apply_changes_writes_nothing_when_one_file_changed_meanwhile(tmp_path):
     (tmp_path / "a.md").write_bytes(b"old\n")
     (tmp_path / "b.md").write_bytes(b"edited by someone\n")
-    with pytest.raises(StaleFile, match="b.md: changed since"):
+    with pytest.raises(StaleFile, match=r"b\.md: changed since"):
         apply_changes(tmp_path, [FileChange("a.md", b"old\n", b"new\n"), FileChange("b.md", b"old\n", b"new\n")])
     assert (tmp_path / "a.md").read_bytes() == b"old\n"
 

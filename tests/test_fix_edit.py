@@ -330,15 +330,15 @@ def test_refused_when_the_value_changed(tmp_path):
     results = fix_one(tmp_path, text, [Replace("originalUrl", OLD, NEW), Replace("webUrl", OLD, NEW)],
                       doc(f"originalUrl: {NEW}\nwebUrl: {NEW}\n"), refused=["originalUrl"])
     assert results
-    [(field, code, reason)] = refusals(text, [Replace("originalUrl", OLD, NEW)])
+    [(_field, code, reason)] = refusals(text, [Replace("originalUrl", OLD, NEW)])
     assert code == "value_changed" and NEW in reason and OLD in reason
 
 
 def test_refused_through_an_alias_unless_every_path_is_edited():
     text = doc(f"originalUrl: &src {OLD}\nrelated:\n  - webUrl: *src\n")
-    [(field, code, reason)] = refusals(text, [Replace("related[0].webUrl", OLD, NEW)])
+    [(_field, code, reason)] = refusals(text, [Replace("related[0].webUrl", OLD, NEW)])
     assert code == "shared_value" and "originalUrl" in reason
-    [(field, code, reason)] = refusals(text, [Replace("originalUrl", OLD, NEW)])
+    [(_field, code, reason)] = refusals(text, [Replace("originalUrl", OLD, NEW)])
     assert code == "shared_value" and "related[0].webUrl" in reason
     shared_item = doc(f"a: &item\n  url: {OLD}\nrelated: [*item, *item]\n")
     codes = {r[1] for r in refusals(shared_item, [Replace("related[0].url", OLD, NEW)])}

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.fix.quoting import fits_plain, render_scalar
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
+from crawler.site.bounded_yaml import BoundedSafeLoader
 from tests.fix_front_matter_gen import NEEDS_QUOTES, urls
 
 YAML_MINDED_TEXT = st.text(st.one_of(st.sampled_from(":#-?,[]{}&*!|>'\"%@` \t\r\n\\.~<="),
@@ -27,7 +27,7 @@ def read_back(text: str, flow: bool) -> list[object]:
     else:
         probes = {f"k: {text}  # c\n": lambda d: d["k"], f"- {text}\n": lambda d: d[0],
                   f"a:\n  - k: {text}\n    j: 1\n": lambda d: d["a"][0]["k"]}
-    return [get(yaml.load(probe, Loader=_LOADER)) for probe, get in probes.items()]
+    return [get(yaml.load(probe, Loader=BoundedSafeLoader)) for probe, get in probes.items()]
 
 
 @settings(max_examples=500, deadline=None)

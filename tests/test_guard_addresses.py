@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.fetch.addresses import address_problem
 from crawler.core.urls import normalise
+from crawler.fetch.addresses import address_problem
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.fetch.allowed_hosts import AllowedHosts, parse_entry
 from crawler.core.urls import normalise
+from crawler.fetch.allowed_hosts import AllowedHosts, parse_entry
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 

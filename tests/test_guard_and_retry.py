@@ -13,9 +13,9 @@ from scrapy.http import Response
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.policy import retries as retry_after
 from crawler.core.errors import HostNotFound
 from crawler.fetch.guard import address_problem, lookup
+from crawler.policy import retries as retry_after
 from crawler.policy.retries import BackoffRetryMiddleware, parse_retry_after
 
 # -- address_problem ------------------------------------------------------------------
@@ -66,7 +66,7 @@ def test_public_addresses_are_allowed(address):
 
 def test_lookup_nonexistent_name_raises_host_not_found():
     started = time.monotonic()
-    with pytest.raises(HostNotFound, match="nonexistent.invalid") as info:
+    with pytest.raises(HostNotFound, match=r"nonexistent\.invalid") as info:
         lookup("nonexistent.invalid", 80)
     assert isinstance(info.value, CannotResolveHostError)
     assert time.monotonic() - started < 5

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.fetch.message import ChunkedBody, split_url
 from crawler.core.urls import normalise
+from crawler.fetch.message import ChunkedBody, split_url
 from tests.crawl import checks_and_snapshots, crawl, write_site
 from tests.raw_server import QUIRKS, RawServer
 from tests.webserver import Web
+
 
 @pytest.fixture(scope="module")
 def servers():
@@ -142,7 +143,7 @@ def test_a_chunked_body_decodes_however_it_is_cut(chunks, data):
                        for i, c in enumerate(chunks)) + b"0\r\nTrailer: x\r\n\r\nNEXT"
     cuts = sorted(data.draw(st.lists(st.integers(0, len(encoded)), max_size=10)))
     decoder, out = ChunkedBody(), []
-    for start, end in zip([0, *cuts], [*cuts, len(encoded)]):
+    for start, end in zip([0, *cuts], [*cuts, len(encoded)], strict=True):
         if not decoder.done:
             out += decoder.feed(encoded[start:end])
     assert decoder.done and decoder.error is None

@@ -97,7 +97,7 @@ def test_ok_is_checked_with_head_only(world):
 def test_failing_head_is_confirmed_with_get(world, name, head_status):
     row = check(world, name)
     assert (row["outcome"], row["status"], row["method"], row["head_status"]) == ("ok", 200, "GET", head_status)
-    _, urls, web = world
+    _, _urls, web = world
     target = PATHS[name]
     assert [r.method for r in web.requests if r.target == target] == ["HEAD", "GET"]
 
@@ -128,7 +128,7 @@ def test_http_errors_are_broken(world, name, status):
 
 
 def test_permanent_redirect_chain_is_recorded_hop_by_hop(world):
-    _, urls, web = world
+    _, _urls, web = world
     row = check(world, "chain")
     assert (row["outcome"], row["status"], row["permanent_redirect"]) == ("ok", 200, 1)
     assert row["final_url"] == web.url("/chain/0?code=301")

@@ -92,7 +92,7 @@ def test_archived_copies_are_not_written_through_links(archived, tmp_path, victi
 
 
 def test_a_snapshots_directory_that_is_a_link_is_refused(archived, tmp_path, victim):
-    db, _, snapshot = archived
+    db, _, _snapshot = archived
     out = tmp_path / "public"
     out.mkdir()
     (out / "snapshots").symlink_to(victim.parent)

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from crawler.core.clock import epoch_seconds
+from crawler.core.urls import Invalid, Target, normalise, redact, resolve
 from crawler.site.references import front_matter_references
 from crawler.site.sources import read_document
-from crawler.core.urls import Invalid, Target, normalise, redact, resolve
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -54,7 +54,7 @@ def test_normalisation_is_idempotent_and_safe(url):
     result = resolve(url, None)
     assume(isinstance(result, Target))
     assert normalise(result.key) == result.key
-    scheme, _, rest = result.key.partition("://")
+    scheme, _, _rest = result.key.partition("://")
     assert scheme in ("http", "https") and "#" not in result.key
     assert result.host == result.host.lower()
     assert result.request_url == url.strip()  # requested exactly as written

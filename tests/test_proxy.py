@@ -86,7 +86,7 @@ def test_names_only_the_proxy_resolves_are_checked_through_it(proxied, tmp_path)
 @pytest.mark.e2e
 def test_an_exempt_literal_host_port_goes_through_the_proxy(proxied, tmp_path):
     """LINKHEALTH_ALLOW_HOSTS applies through a proxy too: the proxy decides the rest."""
-    site, _, internal, proxy, _ = proxied
+    _site, _, internal, proxy, _ = proxied
     allowed = f"http://127.0.0.2:{internal.port}/ok"
     written = write_site(tmp_path / "site", {"a.md": {"title": "A", "webUrl": allowed}})
     result = crawl(written, tmp_path / "db.sqlite", settings={

@@ -13,6 +13,11 @@ import pytest
 import sqlite_utils
 
 from crawler.core.items import Capture, CheckItem, DocumentItem, Hop, RefItem, WaybackItem
+from crawler.core.text import human_bytes
+from crawler.report.csv_report import render_csv
+from crawler.report.html import render_html
+from crawler.report.json_report import render_json
+from crawler.report.markdown import md_link, render_markdown
 from crawler.report.model import (
     ARCHIVED_COPY_OUTCOMES,
     ReportError,
@@ -24,14 +29,9 @@ from crawler.report.model import (
     human_duration,
     redirect_updates,
 )
-from crawler.core.text import human_bytes
-from crawler.report.csv_report import render_csv
-from crawler.report.html import render_html
-from crawler.report.json_report import render_json
-from crawler.report.markdown import md_link, render_markdown
+from crawler.store.database import Store, StoreError
 from crawler.store.schema import m001_initial_schema
 from crawler.store.snapshots import compress, sha256_hex
-from crawler.store.database import Store, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 DAY1, DAY4 = "2024-03-01T10:00:00Z", "2024-03-04T10:00:00Z"
@@ -736,8 +736,8 @@ def test_html_page_allows_only_its_own_style_and_script(report):
 
 
 def test_charts():
-    from crawler.report.model import RunOutcomes
     from crawler.report.charts import domains_chart, nice_ticks, outcomes_chart
+    from crawler.report.model import RunOutcomes
     assert nice_ticks(0) == [0, 1] and nice_ticks(3) == [0, 1, 2, 3]
     assert nice_ticks(13) == [0, 5, 10, 15] and nice_ticks(1234) == [0, 500, 1000, 1500]
     history = [RunOutcomes(1, DAY1, "finished", {"ok": 900, "broken": 2}, skipped=5),

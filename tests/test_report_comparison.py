@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from crawler.report.model import build_report
 from crawler.archive.copies import snapshot_filename
+from crawler.report.model import build_report
 from crawler.report.snapshot_files import export_report_snapshots
 from crawler.store.database import Store
 from tests.crawl import crawl, scrapy_command, write_site

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from crawler.report import html as report_html
-
-from crawler.report import csv_report, json_report, markdown
 from crawler.commands.report import Command
 from crawler.core.items import CheckItem, DocumentItem, Hop, RefItem
-from crawler.report.model import build_report
+from crawler.report import csv_report, json_report, markdown
+from crawler.report import html as report_html
 from crawler.report.formats import CHUNK_RENDERERS, render
 from crawler.report.json_report import report_dict
+from crawler.report.model import build_report
 from crawler.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent

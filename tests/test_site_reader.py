@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from crawler.site.reader import SiteReader
-from crawler.store.database import Store
 from crawler.site.unchanged_documents import KnownDocuments
+from crawler.store.database import Store
 from tests.crawl import REPO, crawl, write_site
 from tests.webserver import Web
 

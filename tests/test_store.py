@@ -16,8 +16,8 @@ from crawler.core.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.store.snapshots import compress, read_body, sha256_hex
 from crawler.store.database import Store, StoreError
+from crawler.store.snapshots import compress, read_body, sha256_hex
 
 URL = "https://example.com/a"
 

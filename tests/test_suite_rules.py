@@ -96,7 +96,7 @@ def test_test_modules_import_helper_modules_never_each_other():
             names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
             for name in names:
-                if name.startswith("tests.test_") or name.startswith("tests.conftest"):
+                if name.startswith(("tests.test_", "tests.conftest")):
                     imports.setdefault(path.name, []).append(name)
     assert imports == {}
 

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crawler.core.urls import normalise
 from crawler.fetch.transfer_codings import (
     PIECE,
     BadCoding,
@@ -23,7 +24,6 @@ from crawler.fetch.transfer_codings import (
     UnsupportedCoding,
     transfer_codings,
 )
-from crawler.core.urls import normalise
 from tests.crawl import checks_and_snapshots, crawl, peak_rss, write_site
 from tests.raw_server import RawServer
 from tests.webserver import _bomb
@@ -150,7 +150,7 @@ def test_any_stack_of_codings_decodes_however_it_is_cut(body, codings, inner_chu
         encoded = CODERS[coding](encoded)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(encoded)), max_size=8)))
     decoder, out = TransferDecoder(codings), []
-    for start, end in zip([0, *cuts], [*cuts, len(encoded)]):
+    for start, end in zip([0, *cuts], [*cuts, len(encoded)], strict=True):
         out += decoder.feed(encoded[start:end])
     assert b"".join(out) == body
     assert decoder.complete

@@ -6,10 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from crawler.defaults import DEFAULTS
-
-from crawler.core.urls import normalise
 from crawler.archive.wayback import around_date, cdx_query_url, closest, parse_cdx, playback_url
+from crawler.core.urls import normalise
+from crawler.defaults import DEFAULTS
 from tests.crawl import crawl, wayback_settings, write_site
 from tests.webserver import Web, free_port
 

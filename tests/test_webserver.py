@@ -225,9 +225,9 @@ def test_not_http(web):
 
 
 def test_reset_closes_without_answer(web):
-    with raw_exchange(web, b"GET /reset HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
-        with pytest.raises(ConnectionResetError):  # RST, not an orderly FIN (b"")
-            sock.recv(1024)
+    with (raw_exchange(web, b"GET /reset HTTP/1.1\r\nHost: x\r\n\r\n") as sock,
+          pytest.raises(ConnectionResetError)):  # RST, not an orderly FIN (b"")
+        sock.recv(1024)
     assert web.hits("/reset") == 1
 
 
@@ -379,9 +379,9 @@ def test_tls_verification_failures_leave_the_server_running(ca, bundle, make_con
 
 
 def test_tls_garbage_client_does_not_block_others(ca, bundle, capfd):
-    with Web(tls=server_context(ca)) as web:
-        with socket.create_connection((web.host, web.port), timeout=TIMEOUT) as idle:
-            idle.sendall(b"GET / HTTP/1.1\r\n\r\n")  # not a TLS hello; another never says anything
-            with socket.create_connection((web.host, web.port), timeout=TIMEOUT):
-                assert https_get(web, ssl.create_default_context(cafile=bundle))[0].status == 200
+    with (Web(tls=server_context(ca)) as web,
+          socket.create_connection((web.host, web.port), timeout=TIMEOUT) as idle):
+        idle.sendall(b"GET / HTTP/1.1\r\n\r\n")  # not a TLS hello; another never says anything
+        with socket.create_connection((web.host, web.port), timeout=TIMEOUT):
+            assert https_get(web, ssl.create_default_context(cafile=bundle))[0].status == 200
     assert capfd.readouterr().err == ""

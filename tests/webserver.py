@@ -11,6 +11,7 @@ of requests in flight is tracked per Host header.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import gzip
@@ -29,6 +30,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import unquote, urlsplit
 
 import trustme
@@ -53,7 +55,7 @@ def server_context(
     """A server-side context whose certificate is issued by `ca` for `hostnames`."""
     validity = {}
     if expired:
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         validity = {"not_before": now - datetime.timedelta(days=30), "not_after": now - datetime.timedelta(days=1)}
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*hostnames, **validity).configure_cert(context)
@@ -523,10 +525,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _kill(conn: socket.socket):
-    try:  # the plain socket method: wakes a blocked reader, also under TLS
+    with contextlib.suppress(OSError):  # the plain socket method: wakes a blocked reader, also under TLS
         socket.socket.shutdown(conn, socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class _Server(ThreadingHTTPServer):
@@ -721,7 +721,7 @@ class Web:
                 self._server.close()
                 self._thread.join()
 
-    def __enter__(self) -> Web:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info):

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from crawler.core.durations import parse_duration
-from crawler.store.snapshots import read_body, sha256_hex, snapshots_of
 from crawler.core.urls import normalise
+from crawler.store.snapshots import read_body, sha256_hex, snapshots_of
 
 __all__ = [
     "ArchiveError", "PrunePlan", "apply_prune", "find_url_key", "iter_warc_snapshots",
@@ -44,7 +44,7 @@ class ArchiveError(Exception):
 def _rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
     columns = [c[0] for c in cursor.description]
     for row in cursor:
-        yield dict(zip(columns, row))
+        yield dict(zip(columns, row, strict=True))
 
 
 # -- one URL's snapshots ------------------------------------------------------
@@ -288,11 +288,11 @@ def apply_prune(db: sqlite3.Connection, plan: PrunePlan, *, vacuum: bool = False
                            chunk)
                 db.execute(f"DELETE FROM snapshots WHERE id IN ({marks})", chunk)
             for start in range(0, len(plan.blob_digests), 500):
-                chunk = plan.blob_digests[start:start + 500]
-                marks = ", ".join("?" * len(chunk))
+                digests = plan.blob_digests[start:start + 500]
+                marks = ", ".join("?" * len(digests))
                 # re-checked here: a snapshot stored since the plan keeps its blob
                 db.execute(f"DELETE FROM blobs WHERE digest IN ({marks}) AND NOT EXISTS"
-                           " (SELECT 1 FROM snapshots s WHERE s.digest = blobs.digest)", chunk)
+                           " (SELECT 1 FROM snapshots s WHERE s.digest = blobs.digest)", digests)
         except BaseException:
             db.rollback()
             raise

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.core.media_types import matches_types, media_type
-from crawler.core.items import Capture
-from crawler.store.snapshots import storable_headers
 from crawler.core.clock import utc_now
+from crawler.core.items import Capture
+from crawler.core.media_types import matches_types, media_type
 from crawler.core.urls import redact
+from crawler.store.snapshots import storable_headers
 
 if TYPE_CHECKING:
     from scrapy.http import Response
@@ -16,17 +16,21 @@ if TYPE_CHECKING:
 
 def is_archivable(response: Response, types: list[str]) -> bool:
     """A 2xx body of an archived content type that was read (not refused as too big)."""
-    meta = response.request.meta
-    return (200 <= response.status < 300 and response.request.method == "GET"
+    request = response.request  # Optional in Scrapy's types; the engine sets it on every answer
+    assert request is not None
+    meta = request.meta
+    return (200 <= response.status < 300 and request.method == "GET"
             and not meta.get("linkhealth_too_big")
             and matches_types(media_type(response.headers.get(b"Content-Type")), types))
 
 
 def capture_from_response(response: Response, cap: int) -> Capture:
-    meta = response.request.meta
+    request = response.request
+    assert request is not None
+    meta = request.meta
     truncated = bool(meta.get("linkhealth_truncated")) or "dataloss" in response.flags
     return Capture(
-        url=redact(meta.get("linkhealth_url", response.request.url)),
+        url=redact(meta.get("linkhealth_url", request.url)),
         final_url=redact(response.url),
         fetched_at=utc_now(),
         status=response.status,

@@ -18,10 +18,10 @@ from scrapy.exceptions import (
 )
 from twisted.internet import error as tx_error
 
-from crawler.core.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
-from crawler.core.items import CheckItem, Hop
-from crawler.core.failures import causes, is_tls_failure
 from crawler.core.clock import utc_now
+from crawler.core.errors import ForbiddenAddress, SettledByHost, TooManyRedirects
+from crawler.core.failures import causes, is_tls_failure
+from crawler.core.items import CheckItem, Hop
 from crawler.core.text import one_line
 from crawler.core.urls import redact, redact_text, registered_domain
 
@@ -47,7 +47,10 @@ def chain_of(request: Request, response: Response | None = None) -> list[tuple[s
     """Hops ``(url, status)`` that led to ``request``, plus its own answer when given."""
     urls = request.meta.get("redirect_urls", [])
     reasons = request.meta.get("redirect_reasons", [])
-    hops = [(url, reason if isinstance(reason, int) else 0) for url, reason in zip(urls, reasons)]
+    # Scrapy appends to both lists together; a request made elsewhere with one list shorter
+    # loses its extra hops rather than its check.
+    hops = [(url, reason if isinstance(reason, int) else 0)
+            for url, reason in zip(urls, reasons, strict=False)]
     if response is not None:
         hops.append((request.url, response.status))
     return hops
@@ -74,6 +77,7 @@ def check_from_response(response: Response) -> CheckItem:
 
 def check_from_failure(failure: Failure, request: Request) -> CheckItem:
     exc = failure.value
+    assert exc is not None  # Optional in Twisted's types; a Failure always holds its exception
     outcome, error = judge_exception(exc)
     if outcome == "tls_error" and request.meta.get("linkhealth_tls_reason"):
         error = f"TLS: {request.meta['linkhealth_tls_reason']}"
@@ -101,7 +105,7 @@ def judge_response(response: Response) -> tuple[str, str | None]:
         return _judge_unfollowed_redirect(response)
     if status == 999 or status == 429 or is_challenge(response):
         return "blocked", _blocked_reason(response)
-    if status == 503 and response.request.meta.get("linkhealth_rate_limited"):
+    if status == 503 and _request(response).meta.get("linkhealth_rate_limited"):
         return "blocked", _blocked_reason(response)
     return "broken", f"HTTP {status}"
 
@@ -170,7 +174,7 @@ def _is_home(path: str) -> bool:
 
 
 def _judge_success(response: Response) -> tuple[str, str | None]:
-    request = response.request
+    request = _request(response)
     original = request.meta.get("linkhealth_url", request.url)
     if request.meta.get("redirect_urls"):
         if redirected_to_home(original, response.url):
@@ -193,6 +197,12 @@ def _judge_unfollowed_redirect(response: Response) -> tuple[str, str]:
     return "broken", f"HTTP {response.status} redirect to {target[:200]} not followed"
 
 
+def _request(response: Response) -> Request:
+    request = response.request  # Optional in Scrapy's types; the engine sets it on every answer
+    assert request is not None
+    return request
+
+
 def is_challenge(response: Response) -> bool:
     """A 403/503 bot wall: a challenge header, or a challenge page."""
     if response.status not in (403, 503):
@@ -203,10 +213,11 @@ def is_challenge(response: Response) -> bool:
 
 
 def _blocked_reason(response: Response) -> str:
-    tries = response.request.meta.get("linkhealth_rate_limited")
+    tries = _request(response).meta.get("linkhealth_rate_limited")
     if tries:
-        return (f"HTTP {response.status} {'Too Many Requests' if response.status == 429 else 'Service Unavailable'}"
-                f" after {tries + 1} attempts while its host was paced")
+        reason = "Too Many Requests" if response.status == 429 else "Service Unavailable"
+        return (f"HTTP {response.status} {reason} after {tries + 1} attempts while its host"
+                " was paced")
     if response.status == 429:
         return "HTTP 429 Too Many Requests"
     if response.status == 999:

@@ -15,9 +15,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-
-from crawler.cli.database_command import EXIT_OK, DatabaseCommand
 from crawler.archive.archive_io import ArchiveError, parse_since, write_warc
+from crawler.cli.database_command import EXIT_OK, DatabaseCommand
 from crawler.core.output_files import atomic_output
 from crawler.store.database import Store, StoreError
 

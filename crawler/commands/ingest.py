@@ -19,8 +19,8 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.commands.crawl import distributed_setup_error
 from crawler.distributed.ingest import IngestSpider
-from crawler.store.lock import CrawlLock, LockHeld
 from crawler.store.database import Store, StoreError
+from crawler.store.lock import CrawlLock, LockHeld
 
 
 class Command(ScrapyCommand):

@@ -10,12 +10,10 @@ import argparse
 import sqlite3
 from pathlib import Path
 
-
-from crawler.cli.database_command import DatabaseCommand
 from crawler.archive.archive_io import PrunePlan, apply_prune, parse_duration, prune_plan
+from crawler.cli.database_command import DatabaseCommand
 from crawler.core.text import human_bytes
 from crawler.store.database import Store, StoreError
-
 
 
 def describe(plan: PrunePlan) -> str:

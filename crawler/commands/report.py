@@ -14,14 +14,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from crawler.run import gc_tuning
 from crawler.cli.database_command import EXIT_OK, DatabaseCommand
 from crawler.core.control_chars import printable
 from crawler.core.items import FAILING_OUTCOMES, OUTCOMES
 from crawler.core.output_files import atomic_output
-from crawler.report.model import Report, ReportError, build_report, fail_on_counts, fail_on_urls
 from crawler.report.formats import CHUNK_RENDERERS
+from crawler.report.model import Report, ReportError, build_report, fail_on_counts, fail_on_urls
 from crawler.report.snapshot_files import SNAPSHOT_DIRECTORY, export_report_snapshots
+from crawler.run import gc_tuning
 from crawler.store.database import Store, StoreError
 
 EXIT_FAIL_ON = 2
@@ -89,6 +89,7 @@ class Command(DatabaseCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         db_path = self.db_path(opts)
+        assert self.settings is not None  # Scrapy sets them before run()
         broken_after = (opts.broken_after if opts.broken_after is not None
                         else self.settings.getint("LINKHEALTH_BROKEN_AFTER"))
         if broken_after < 1:

@@ -12,8 +12,6 @@ import sqlite3
 import sys
 from typing import Any
 
-
-from crawler.cli.database_command import EXIT_ERROR, DatabaseCommand
 from crawler.archive.archive_io import (
     ArchiveError,
     find_url_key,
@@ -22,6 +20,7 @@ from crawler.archive.archive_io import (
     snapshot_by_id,
     snapshots_of,
 )
+from crawler.cli.database_command import EXIT_ERROR, DatabaseCommand
 from crawler.core.output_files import write_bytes
 from crawler.store.database import Store, StoreError
 
@@ -44,7 +43,7 @@ def snapshot_table(rows: list[dict[str, Any]]) -> str:
     numeric = {0, 2, 4, 5}
     return "".join(
         "  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
-                  for i, (cell, w) in enumerate(zip(line, widths))).rstrip() + "\n"
+                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n"
         for line in lines)
 
 

@@ -10,17 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-# The failures of Twisted's HTTP client. Scrapy's client raises them (wrapped in
-# DownloadFailedError), and linkhealth's (crawler/fetch/client.py) raises the same ones, so
-# that retries and the classifier see no difference; the lean client's parser raises
-# BadResponseVersion and ParseError for what Twisted's parser refuses
-# (crawler/fetch/message.py).
-from twisted.web._newclient import (
-    BadResponseVersion,
-    ParseError,
-    ResponseFailed,
-    ResponseNeverReceived,
-)
+# Scrapy's non-verifying TLS policy (LINKHEALTH_VERIFY_TLS off), and the interface a trust
+# root implements for Twisted's optionsForClientTLS (crawler/fetch/tls.py).
+from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory as ScrapyTLSPolicy
 
 # Scrapy's own helpers of its HTTP/1.1 download handler, used so that the lean client's
 # responses, messages and failures are the ones Scrapy's client makes (crawler/fetch/).
@@ -32,11 +24,19 @@ from scrapy.utils._download_handlers import (
     make_response,
     wrap_twisted_exceptions,
 )
-
-# Scrapy's non-verifying TLS policy (LINKHEALTH_VERIFY_TLS off), and the interface a trust
-# root implements for Twisted's optionsForClientTLS (crawler/fetch/tls.py).
-from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory as ScrapyTLSPolicy
 from twisted.internet._sslverify import IOpenSSLTrustRoot
+
+# The failures of Twisted's HTTP client. Scrapy's client raises them (wrapped in
+# DownloadFailedError), and linkhealth's (crawler/fetch/client.py) raises the same ones, so
+# that retries and the classifier see no difference; the lean client's parser raises
+# BadResponseVersion and ParseError for what Twisted's parser refuses
+# (crawler/fetch/message.py).
+from twisted.web._newclient import (
+    BadResponseVersion,
+    ParseError,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
 
 if TYPE_CHECKING:
     from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
@@ -58,7 +58,10 @@ def engine_wakeup(crawler: Crawler) -> Callable[[], None]:
     crawler/policy/host_queue.py) wakes it at that moment instead: ``engine._slot.nextcall``
     is the engine's own CallLaterOnce for that, with no public handle.
     """
-    return crawler.engine._slot.nextcall.schedule  # noqa: SLF001 (see the docstring)
+    slot = crawler.engine._slot if crawler.engine else None  # noqa: SLF001 (see the docstring)
+    if slot is None:
+        raise RuntimeError("engine_wakeup needs an open engine (the scheduler opens after it)")
+    return slot.nextcall.schedule
 
 
 def use_tls_policy(handler: HTTP11DownloadHandler, policy: Any) -> None:

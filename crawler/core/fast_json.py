@@ -61,7 +61,9 @@ def _key(key: Any) -> str:
     if isinstance(key, float):
         return encode_basestring(_float(key))
     if key is True or key is False or key is None or isinstance(key, int):
-        return encode_basestring(_scalar(key))  # type: ignore[arg-type]
+        text = _scalar(key)  # "true", "false", "null" or the integer's digits: never None
+        if text is not None:
+            return encode_basestring(text)
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 

@@ -111,11 +111,16 @@ def redact(url: str) -> str:
     begin = _authority_start(url, start)
     if begin is None:
         return url
-    end = _AUTHORITY_END.search(url, begin).start()
+    end = _authority_end(_AUTHORITY_END, url, begin)
     at = url.rfind("@", begin, end)
     if at < 0:
         return url
     return url[:begin] + _mask(url[begin:at]) + url[at:]
+
+
+def _authority_end(pattern: re.Pattern[str], text: str, begin: int) -> int:
+    match = pattern.search(text, begin)  # the patterns end in ``|$``: they always match
+    return match.start() if match else len(text)
 
 
 def redact_text(text: str) -> str:
@@ -127,7 +132,7 @@ def redact_text(text: str) -> str:
         begin = match.end()
         if begin < done:
             continue
-        end = _AUTHORITY_END_IN_TEXT.search(text, begin).start()
+        end = _authority_end(_AUTHORITY_END_IN_TEXT, text, begin)
         at = text.rfind("@", begin, end)
         if at >= 0:
             pieces += [text[done:begin], _mask(text[begin:at])]

@@ -51,6 +51,8 @@ SAVED_STATS = ("documents", "parse_errors", "skipped_files", "refs", "unique_url
 
 
 class CoordinatorScheduler(Scheduler):
+    crawler: Crawler  # Optional in Scheduler; from_crawler always gives one
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CoordinatorScheduler:
         scheduler = super().from_crawler(crawler)
@@ -118,13 +120,14 @@ class CoordinatorScheduler(Scheduler):
 
     def _register(self) -> None:
         f = self.frontier
-        assert f is not None
+        run_id = self.context.run_id
+        assert f is not None and run_id is not None  # registered once the run has its frontier
         if not f.exists():
             # A new run, or Redis lost this one (restarted without persistence): keys left
             # under the namespace (a late worker result) would mislead; start clean.
             f.drop()
         pipe = self.server.pipeline(transaction=False)
-        pipe.hsetnx(f.k["meta"], "run_id", self.context.run_id)
+        pipe.hsetnx(f.k["meta"], "run_id", run_id)
         pipe.hsetnx(f.k["meta"], "db", str(self.db_path))
         pipe.sadd(f.active, f.ns)
         pipe.execute()
@@ -139,6 +142,9 @@ class CoordinatorScheduler(Scheduler):
 
     def _report(self, reason: str) -> None:
         f = self.frontier
+        seeded: int | None
+        done: int | None
+        waiting: int | None
         try:
             seeded, done, waiting = f.progress() if f else (0, 0, 0)
         except REDIS_ERRORS:
@@ -181,6 +187,7 @@ class CoordinatorScheduler(Scheduler):
             return super().enqueue_request(request)
         if self._frontier() is None:
             return super().enqueue_request(request)
+        assert self.wire is not None  # set with the frontier
         if self.conditional is not None:
             self.conditional.process_request(request)
         host = host_of(request.url)
@@ -217,20 +224,21 @@ class CoordinatorScheduler(Scheduler):
             raise DontCloseSpider
 
     async def _tick(self) -> None:
-        if self.stopping or self._frontier() is None:
+        if self.stopping or (frontier := self._frontier()) is None:
             return
+        assert self.wire is not None  # set with the frontier
         if not self._flush_seeds():
             return
         try:
             if not getattr(self, "registered", False):
                 self._register()
-            if self.seeding_done and not self.pending and not self.ingest_only and not self.saved:
-                # "seeding_done" in Redis promises `scrapy ingest` that the documents, refs
-                # and local checks are committed: flush first.
-                if self.context.commit():
-                    self._save_stats()
-                    self.saved = True
-            batch = self.frontier.read_results(INGEST_BATCH)
+            # "seeding_done" in Redis promises `scrapy ingest` that the documents, refs
+            # and local checks are committed: flush first.
+            if (self.seeding_done and not self.pending and not self.ingest_only and not self.saved
+                    and self.context.commit()):
+                self._save_stats()
+                self.saved = True
+            batch = frontier.read_results(INGEST_BATCH)
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
@@ -255,17 +263,17 @@ class CoordinatorScheduler(Scheduler):
             if not context.commit():  # not committed: keep them in Redis
                 return
             try:
-                self.frontier.forget_results([key for key, _ in batch], rejected)
+                frontier.forget_results([key for key, _ in batch], rejected)
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc)
                 return
         if self.seeding_done and self.crawler.engine.spider_is_idle():
             try:
-                if not self.frontier.exists():
+                if not frontier.exists():
                     self._stop("redis_lost_frontier",
                                "Redis lost this run's frontier (restarted without persistence?)")
                     return
-                seeded, done, waiting = self.frontier.progress()
+                seeded, done, waiting = frontier.progress()
             except REDIS_ERRORS as exc:
                 self._redis_failed(exc)
                 return
@@ -296,6 +304,7 @@ class CoordinatorScheduler(Scheduler):
         """``scrapy ingest``: the run closes with the dead coordinator's counters."""
         self.ingest_only = True
         self.seeding_done = True
+        assert self.frontier is not None and self.wire is not None  # _frontier() has set them
         frame = self.server.hget(self.frontier.k["meta"], "stats")
         saved: dict[str, int] = {}
         if frame is not None:
@@ -318,6 +327,7 @@ class CoordinatorScheduler(Scheduler):
     def _save_stats(self) -> None:
         stats = self.crawler.stats
         values = {name: int(stats.get_value(f"linkhealth/{name}", 0)) for name in SAVED_STATS}
+        assert self.frontier is not None and self.wire is not None  # saved once they are set
         # Signed: `scrapy ingest` closes the run with these counters and trusts nothing else.
         self.server.hset(self.frontier.k["meta"],
                          mapping={"seeding_done": 1, "stats": self.wire.dump_stats(values)})

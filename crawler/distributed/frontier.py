@@ -33,7 +33,7 @@ import os
 import re
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
@@ -64,7 +64,8 @@ def connect(url: str) -> redis.Redis:
                                 health_check_interval=30, encoding_errors="surrogateescape")
 
 
-def text(value: bytes) -> str:
+def text(value: bytes | str) -> str:
+    assert isinstance(value, bytes)  # typed bytes | str by redis-py; connect() never decodes
     return value.decode("utf-8", "surrogateescape")
 
 
@@ -273,7 +274,8 @@ return out
 # KEYS: owner, lease, hosts; ARGV: ns, host, worker. Gives up a host that has nothing left.
 RELEASE = """
 if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 1 end
-if redis.call('LLEN', ARGV[1] .. ':q:' .. ARGV[2]) > 0 or redis.call('LLEN', ARGV[1] .. ':p:' .. ARGV[2]) > 0 then return 0 end
+if redis.call('LLEN', ARGV[1] .. ':q:' .. ARGV[2]) > 0
+   or redis.call('LLEN', ARGV[1] .. ':p:' .. ARGV[2]) > 0 then return 0 end
 redis.call('SREM', KEYS[3], ARGV[2]); redis.call('HDEL', KEYS[1], ARGV[2]); redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
@@ -328,7 +330,9 @@ class Frontier:
     def progress(self) -> tuple[int, int, int]:
         """(seeded, done, results waiting to be ingested)."""
         pipe = self.server.pipeline(transaction=False)
-        pipe.scard(self.k["df"]).hlen(self.k["done"]).llen(self.k["rkeys"])
+        pipe.scard(self.k["df"])
+        pipe.hlen(self.k["done"])
+        pipe.llen(self.k["rkeys"])
         seeded, done, waiting = pipe.execute()
         return int(seeded), int(done), int(waiting)
 
@@ -339,7 +343,8 @@ class Frontier:
         keys = [text(k) for k in self.server.lrange(self.k["rkeys"], 0, count - 1)]
         if not keys:
             return []
-        return list(zip(keys, self.server.hmget(self.k["results"], keys)))
+        results = cast(list[bytes | None], self.server.hmget(self.k["results"], keys))  # not decoded
+        return list(zip(keys, results, strict=True))
 
     def forget_results(self, keys: list[str], rejected: dict[str, bytes] | None = None) -> None:
         """After the batch holding them was committed to SQLite. ``rejected`` entries (key ->
@@ -391,7 +396,7 @@ class Frontier:
 
     def discard(self, host: str, taken: bytes) -> None:
         """A taken request that is not one of ours (``wire.WireError``) leaves the host."""
-        self.server.lrem(f"{self.ns}:p:{host}", 1, taken)
+        self.server.lrem(f"{self.ns}:p:{host}", 1, taken)  # type: ignore[arg-type]  # bytes work
 
     def release(self, host: str, worker: str) -> bool:
         """True when the host is no longer ours (given up, or taken over)."""

@@ -17,6 +17,7 @@ coordinator's. Relative paths are taken from the current directory, where they a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -98,7 +99,7 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
     common = list(settings)
     processes = []
     try:
-        for i in range(workers):
+        for _ in range(workers):
             # idle_exit: a worker stops once no run has work (SIGTERM is only the fallback:
             # Scrapy 2.19's graceful stop logs "Set changed size during iteration").
             command = linkhealth("worker", "-a", "idle_exit=1")
@@ -115,10 +116,8 @@ def run(workers: int, source: str, db: str, settings: list[str], spider_args: li
         status = coordinator.wait()
         deadline = time.monotonic() + 20
         for process in processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         return status
     finally:
         for process in processes:

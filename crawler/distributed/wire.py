@@ -238,6 +238,8 @@ def _request_data(data: Any, host: str) -> RequestData:
     _only(data, REQUEST_FIELDS, "request")
     url = _text(data, "url", optional=False)
     assert url is not None
+    scheme: str | None
+    url_host: str | None
     try:
         parts = urlsplit(url)
         scheme, url_host = parts.scheme, (parts.hostname or "").lower()

@@ -35,6 +35,7 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from twisted.internet.task import LoopingCall
 
+from crawler.core.items import CheckItem
 from crawler.distributed.frontier import (
     REDIS_ERRORS,
     Frontier,
@@ -48,7 +49,6 @@ from crawler.distributed.frontier import (
 )
 from crawler.distributed.wire import RequestData, Wire, WireError, run_secret
 from crawler.policy.host_queue import HostQueue
-from crawler.core.items import CheckItem
 from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
@@ -129,10 +129,12 @@ class WorkerScheduler(BaseScheduler):
         return bool(self.local)
 
     def enqueue_request(self, request: Request) -> bool:
+        assert self.local is not None  # Scrapy enqueues once the spider has opened
         self.local.push(request)
         return True
 
     def next_request(self) -> Request | None:
+        assert self.local is not None  # Scrapy asks once the spider has opened
         return self.local.pop()
 
     def _idle(self, spider: Any) -> None:

@@ -40,6 +40,7 @@ handler gives them to Scrapy's client.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import resource
@@ -59,6 +60,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import ssl
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, NotConnectingError
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -73,9 +75,9 @@ from crawler.core.compat import (
     get_warnsize_msg,
     make_response,
 )
+from crawler.core.urls import DEFAULT_PORTS
 from crawler.fetch import message
 from crawler.fetch.transfer_codings import BadCoding, TransferDecoder, transfer_codings
-from crawler.core.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -175,6 +177,8 @@ class LeanHTTPClient:
 class Connection(Protocol):
     """One connection to one host; it carries one exchange at a time."""
 
+    transport: ITCPTransport | None  # TCP, or TLS over it (an ITLSTransport)
+
     def __init__(self, key: tuple[str, str, int], address: str, client: LeanHTTPClient):
         self.key = key
         self.address = address
@@ -218,10 +222,10 @@ class Connection(Protocol):
                 self.transport.loseConnection()
 
     def certificate(self) -> ssl.Certificate | None:
-        try:
-            return ssl.Certificate(self.transport.getPeerCertificate())
-        except AttributeError:  # not TLS (as Scrapy's handler)
+        peer_certificate = getattr(self.transport, "getPeerCertificate", None)
+        if peer_certificate is None:  # not TLS (Scrapy's handler tells it the same way)
             return None
+        return ssl.Certificate(peer_certificate())
 
 
 class _Dial(ClientFactory):
@@ -332,6 +336,7 @@ class Exchange:
             self.client.put_back(connection)
             return
         self.connection = connection
+        assert connection.transport is not None  # connected: Twisted has set it
         connection.transport.write(self.data)
 
     # Reading the answer.
@@ -449,6 +454,7 @@ class Exchange:
                 self._finish()
         elif phase == BODY_CHUNKED:
             chunks = self.chunks
+            assert chunks is not None  # set with the phase
             deliver = self._deliver if self.decoder is None else self._decode
             for piece in chunks.feed(data):
                 if not deliver(piece):
@@ -472,6 +478,7 @@ class Exchange:
     def _decode(self, data: bytes) -> bool:
         """Undo the transfer codings of a piece of the body and keep what comes out, a
         piece at a time: a cap that ends the download ends the decoding too."""
+        assert self.decoder is not None  # _decode is chosen when there is a decoder
         try:
             for piece in self.decoder.feed(data):
                 if not self._deliver(piece):
@@ -547,6 +554,7 @@ class Exchange:
     def _finish(self, flags: list[str] | None = None, stop_download: Any = None,
                 close: bool = False) -> None:
         body, headers = b"".join(self.body), self.headers
+        assert headers is not None  # an answer ends after its head
         self._release(keep=self.reusable and not close)
         protocol, major, minor = self.version
         try:
@@ -604,10 +612,8 @@ class Exchange:
     def _stop_connecting(self) -> None:
         connector, self.connector = self.connector, None
         if connector is not None:
-            try:
+            with contextlib.suppress(NotConnectingError):
                 connector.stopConnecting()
-            except NotConnectingError:
-                pass
 
 
 def idle_bound(concurrency: int, nofile: int) -> int:

@@ -46,10 +46,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from crawler.fetch.allowed_hosts import AllowedHosts
 from crawler.core.errors import ForbiddenAddress, HostNotFound
-from crawler.fetch.addresses import address_problem
 from crawler.core.urls import DEFAULT_PORTS
+from crawler.fetch.addresses import address_problem
+from crawler.fetch.allowed_hosts import AllowedHosts
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -94,7 +94,9 @@ def lookup(host: str, port: int) -> list[str]:
         raise CannotResolveHostError(f"DNS lookup failed for {host}: {exc.strerror}") from exc
     except UnicodeError as exc:
         raise HostNotFound(f"DNS lookup failed: invalid host name {host}") from exc
-    return sorted({info[4][0] for info in infos}, key=lambda address: (":" in address, address))
+    addresses = {info[4][0] for info in infos}
+    # (a Python built without IPv6 gives an IPv6 address as an (int, bytes) pair: unusable)
+    return sorted((a for a in addresses if isinstance(a, str)), key=lambda a: (":" in a, a))
 
 
 class AddressGuard:

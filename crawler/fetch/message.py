@@ -134,8 +134,8 @@ def parse_status(line: bytes) -> tuple[tuple[bytes, int, int], int]:
 def parse_version(text: bytes) -> tuple[bytes, int, int]:
     try:
         protocol, number = text.split(b"/")
-        major, minor = number.split(b".")
-        major, minor = int(major), int(minor)
+        major_text, minor_text = number.split(b".")
+        major, minor = int(major_text), int(minor_text)
     except ValueError as exc:
         raise BadResponseVersion(str(exc), text) from None
     if major < 0 or minor < 0:

@@ -30,7 +30,7 @@ class SystemTrustPlusBundle:
     def __init__(self, bundle: str | None):
         self.bundle = bundle
 
-    def _addCACertsToContext(self, context: SSL.Context) -> None:  # noqa: N802 (Twisted's name)
+    def _addCACertsToContext(self, context: SSL.Context) -> None:
         context.set_default_verify_paths()
         if self.bundle:
             context.load_verify_locations(self.bundle)
@@ -62,7 +62,7 @@ class VerifyingContextFactory:
             SSL.Context(SSL.TLS_CLIENT_METHOD).load_verify_locations(bundle)  # fail early
         return cls(SystemTrustPlusBundle(bundle), insecure)
 
-    def creatorForNetloc(self, hostname: bytes | str, port: int) -> Any:  # noqa: N802
+    def creatorForNetloc(self, hostname: bytes | str, port: int) -> Any:
         """(Scrapy's tunnel passes the host name as text, its agent and our client as bytes.)"""
         if isinstance(hostname, bytes):
             hostname = hostname.decode("ascii")

@@ -52,9 +52,9 @@ def verify_message(host: str, port: int, bundle: str | None, address: str | None
     if bundle:
         context.load_verify_locations(bundle)
     try:
-        with _connect(host, port, address, proxy, timeout) as sock:
-            with context.wrap_socket(sock, server_hostname=host):
-                return None
+        with (_connect(host, port, address, proxy, timeout) as sock,
+              context.wrap_socket(sock, server_hostname=host)):
+            return None
     except ssl.SSLCertVerificationError as exc:
         return exc.verify_message
     except ProxyRefused as exc:

@@ -191,17 +191,17 @@ def _front_splices(document: DocumentText, index: FrontMatterIndex, edits: list[
         else:
             removed.setdefault(id(field.parent), []).append(edit)
     for group in replaced.values():
-        _add(splices, refused, group, lambda g=group: [_scalar_splice(document, index, fields, g)])
+        _add(splices, refused, group, lambda g: [_scalar_splice(document, index, fields, g)])
     for group in removed.values():
-        _add(splices, refused, group, lambda g=group: _removal_splices(document, index, fields, g))
+        _add(splices, refused, group, lambda g: _removal_splices(document, index, fields, g))
     return splices, refused
 
 
 def _add(splices: list[_Splice], refused: list[Refusal], group: list[Edit],
-         make: Callable[[], list[_Splice]]) -> None:
-    """The splices ``make`` returns, or a refusal of every edit of ``group``."""
+         make: Callable[[list[Edit]], list[_Splice]]) -> None:
+    """The splices ``make(group)`` returns, or a refusal of every edit of ``group``."""
     try:
-        splices.extend(make())
+        splices.extend(make(group))
     except EditRefused as exc:
         refused.extend(_refusal(edit, exc) for edit in group)
 
@@ -244,6 +244,7 @@ def _scalar_splice(document: DocumentText, index: FrontMatterIndex, fields: dict
                    group: list[Edit]) -> _Splice:
     """One scalar rewritten: edited at every path that reaches it, or not at all."""
     node = fields[id(group[0])].node
+    assert isinstance(node, ScalarNode)  # _located refuses any other
     others = [path for path in index.paths_of(node) if path not in {e.field for e in group}]
     if others:
         raise EditRefused(SHARED_VALUE, "the value is shared through a YAML alias with "

@@ -151,7 +151,8 @@ def _check_key_value_gap(front: str, entry: _Entry) -> None:
 def _content_end(front: str, entry: _Entry) -> int:
     """End of the value's last line without its line break: the value, then spaces and a
     comment. Anything else on that line is refused."""
-    end = _TRAILING_COMMENT.match(front, entry.value_end).end()
+    spaces_and_comment = _TRAILING_COMMENT.match(front, entry.value_end)  # matches, maybe nothing
+    end = spaces_and_comment.end() if spaces_and_comment else entry.value_end
     if end < len(front) and not _LINE_BREAK.match(front, end):
         raise EditRefused(UNSUPPORTED_LAYOUT, "more text follows the value on its line")
     return end

@@ -30,8 +30,8 @@ import sqlite_utils
 
 from crawler.archive.wayback import around_date
 from crawler.core.media_types import media_type
-from crawler.fix.edits import Edit, Remove, Replace, is_body_field
 from crawler.fix.document_edit import edit_document
+from crawler.fix.edits import Edit, Remove, Replace, is_body_field
 from crawler.fix.unified_diff import FileChange
 from crawler.report.fixes import Confirmed, confirmed_dead, confirmed_moves
 from crawler.store.snapshots import read_body
@@ -71,7 +71,7 @@ class DeadPolicy:
         if text == "auto":
             return cls(dict(AUTO))
         if text in ("none", "wayback", "local"):
-            return cls({kind: text for kind in KINDS})
+            return cls(dict.fromkeys(KINDS, text))
         modes = dict.fromkeys(KINDS, "none")
         for part in filter(None, (p.strip() for p in text.split(","))):
             kind, _, mode = part.partition("=")

@@ -17,14 +17,14 @@ from typing import Any
 import yaml
 
 from crawler.fix.edits import READBACK_MISMATCH, EditRefused, shorten
+from crawler.site.bounded_yaml import BoundedSafeLoader
 from crawler.site.references import Reference, body_references
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER
 
 
 def load_front(front: str) -> Any:
     """Front matter as the reader loads it (``EditRefused`` when it does not load)."""
     try:
-        return yaml.load(front, Loader=_LOADER)
+        return yaml.load(front, Loader=BoundedSafeLoader)
     except (yaml.YAMLError, ValueError) as exc:
         raise EditRefused(READBACK_MISMATCH,
                           f"the edited front matter does not load: {' '.join(str(exc).split())}"
@@ -47,7 +47,7 @@ def check_body(old: list[Reference], new: list[Reference], replaced: Mapping[tup
     if len(old) != len(new):
         raise EditRefused(READBACK_MISMATCH,
                           f"the body has {len(new)} links after the edit, {len(old)} before")
-    for before, after in zip(old, new):
+    for before, after in zip(old, new, strict=True):
         expected = replaced.get((before.field, before.value), before.value)
         if (_line(after.field) != _line(before.field) + line_shift or after.value != expected
                 or after.kind != before.kind):
@@ -79,7 +79,7 @@ def _difference(old: Any, new: Any, path: str, replaced: Mapping[str, str], remo
     if isinstance(old, list):
         if type(new) is not list or len(new) != len(old):
             return f"{path or 'the front matter'} is no longer the same list"
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
             problem = _difference(a, b, f"{path}[{index}]", replaced, removed, open_nodes | {id(old)})
             if problem:
                 return problem
@@ -92,7 +92,7 @@ def _mapping_difference(old: dict, new: Any, path: str, replaced: Mapping[str, s
     if type(new) is not dict:
         return f"{path or 'the front matter'} is no longer a mapping"
     kept = [key for key in old if _child(path, key) not in removed]
-    if len(kept) != len(new) or not all(_same_scalar(a, b) for a, b in zip(kept, new)):
+    if len(kept) != len(new) or not all(_same_scalar(a, b) for a, b in zip(kept, new, strict=True)):
         return f"the keys of {path or 'the front matter'} are not the ones expected"
     for key in kept:
         problem = _difference(old[key], new[key], _child(path, key), replaced, removed, open_nodes)

@@ -55,8 +55,7 @@ def file_diff(change: FileChange, context: int = CONTEXT) -> bytes:
              b"--- " + old_name + tab + b"\n", b"+++ " + new_name + tab + b"\n"]
     old, new = split_lines(change.old), split_lines(change.new)
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for group in matcher.get_grouped_opcodes(context):
-        parts.append(_hunk(old, new, group))
+    parts.extend(_hunk(old, new, group) for group in matcher.get_grouped_opcodes(context))
     return b"".join(parts)
 
 

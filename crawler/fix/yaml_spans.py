@@ -27,7 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from crawler.core.text import one_line
 from crawler.fix.edits import FRONT_MATTER_INVALID, EditRefused
-from crawler.site.bounded_yaml import BoundedSafeLoader as _LOADER  # the reader's own parser, bounded
+from crawler.site.bounded_yaml import BoundedSafeLoader  # the reader's parser, bounded
 
 MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -74,7 +74,7 @@ class FrontMatterIndex:
 
     def __init__(self, front: str) -> None:
         self.front = front
-        self._loader = _LOADER(front)
+        self._loader = BoundedSafeLoader(front)
         try:
             root = self._loader.get_single_node()
             self._own_pairs = _own_pairs(root)
@@ -181,7 +181,7 @@ def _scalar_spans(front: str) -> dict[int, ScalarSpan]:
     """Every scalar token of the text by its end index (no two scalars end at one place)."""
     spans: dict[int, ScalarSpan] = {}
     depth = 0
-    for token in yaml.scan(front, Loader=_LOADER):
+    for token in yaml.scan(front, Loader=BoundedSafeLoader):
         if isinstance(token, _FLOW_OPENERS):
             depth += 1
         elif isinstance(token, _FLOW_CLOSERS):

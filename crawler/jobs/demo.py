@@ -31,6 +31,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 from crawler.core.usage import ArgumentParser
 from crawler.jobs.demo_web import DemoWeb
@@ -64,10 +65,10 @@ class _OddHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         kind, _, ident = self.path.strip("/").partition("/")
         phase = self.server.phase
         if self.path == "/":
@@ -118,7 +119,7 @@ class OddHost:
     def phase(self, value: int) -> None:
         self.server.phase = value
 
-    def __enter__(self) -> OddHost:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -290,7 +291,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m crawler.jobs.demo
     parser.add_argument("--hosts", type=int, default=4, help="simulated hosts (default: 4)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # in order with the crawls' and reports' stderr
+    # In order with the crawls' and reports' stderr. (A TextIOWrapper when run as a module.)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if args.documents < 1 or not 2 <= args.hosts <= 50:
         parser.error("--documents must be at least 1 and --hosts between 2 and 50")
     return run_demo(args.dir, args.documents, args.hosts, args.seed)

@@ -38,14 +38,14 @@ import itertools
 import json
 import random
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DEFAULT_MIX: dict[str, float] = {"ok": 0.90, "gone": 0.04, "moved": 0.04, "slow": 0.02}
 ZIPF_HOSTS = 1.0      # exponent of the host popularity law
 ZIPF_RELATED = 1.1    # exponent of the related-article popularity law
 PROVIDERS_PER_HOST = 3
-START = datetime(2021, 1, 4, 6, 0, tzinfo=timezone.utc)
+START = datetime(2021, 1, 4, 6, 0, tzinfo=UTC)
 
 _WORDS = (
     "river council data library volunteers garden solar bridge transit school clinic market "
@@ -257,7 +257,7 @@ def generate_site(root: Path, *, documents: int, hosts: list[str], seed: int = 0
     for n in range(broken_files):
         name, text = gen.broken(n)
         (news / name).write_text(text, encoding="utf-8")
-    behaviours = {b: 0 for b in mix}
+    behaviours = dict.fromkeys(mix, 0)
     for behaviour in gen.urls.values():
         behaviours[behaviour] += 1
     hosts_used = {url.split("/", 3)[2] for url in gen.urls}

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import NotConfigured
 
-from crawler.policy.follow_up import CONDITIONAL_HEADERS
 from crawler.core.urls import normalise
+from crawler.policy.follow_up import CONDITIONAL_HEADERS
 from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class ConditionalRequestMiddleware:
         """The snapshot served at ``request.url`` that has validators, or None."""
         snapshots = self.history.snapshots
         url = request.url
+        candidates: tuple[LastSnapshot | None, ...]
         if "redirect_urls" in request.meta:  # a hop: this URL's own key is not the check's
             candidates = (snapshots.get(key), snapshots.get(here := normalise(url)))
             key = here

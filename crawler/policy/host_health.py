@@ -51,10 +51,10 @@ from twisted.internet import error as tx_error
 
 from crawler.core.compat import ResponseNeverReceived
 from crawler.core.errors import SettledByHost
-from crawler.policy.host_pacing import fresh_refusal, slows_host
-from crawler.core.items import HostItem
-from crawler.run.context import RunContext
 from crawler.core.failures import causes, is_tls_failure
+from crawler.core.items import HostItem
+from crawler.policy.host_pacing import fresh_refusal, slows_host
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy import Request

@@ -13,8 +13,9 @@ download slot (Scrapy's per-host key) is then paced:
   (up to ``LINKHEALTH_RETRY_BACKOFF_MAX``).
 * **A rate.** The first rate-limit answer of a run of them (a "streak": no healthy answer
   in between; an answer to a request that left before the previous rate-limit answer came
-  is part of the same overload and does not lengthen the streak) cuts the host's request rate: at the first one to half of what the host was
-  accepting in the last seconds, later to 70% of the current rate. The other answers of a
+  is part of the same overload and does not lengthen the streak) cuts the host's request
+  rate: at the first one to half of what the host was accepting in the last seconds, later
+  to 70% of the current rate. The other answers of a
   streak only pause: they are what one overload looks like (a burst that was already on
   its way, a host that locks a client out for a while), not a sign that the rate is still
   too high. Requests start at most one per ``1/rate`` seconds.
@@ -25,9 +26,10 @@ download slot (Scrapy's per-host key) is then paced:
   back until it is above an unthrottled speed, and is no longer paced. Its concurrency
   follows the rate (enough requests in flight to keep the rate at the host's latency).
 
-A host that keeps rate-limiting settles just under the rate it allows. Each rate-limited host is recorded once per run
-(``HostItem``: how many rate-limit answers, the slowest rate, the longest wait), so
-the report and Datasette can say "slowed to 4.2 requests/s by 57 rate-limit answers".
+A host that keeps rate-limiting settles just under the rate it allows. Each rate-limited
+host is recorded once per run (``HostItem``: how many rate-limit answers, the slowest rate,
+the longest wait), so the report and Datasette can say "slowed to 4.2 requests/s by 57
+rate-limit answers".
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crawler.classify.outcomes import is_challenge
-from crawler.policy.follow_up import next_attempt
 from crawler.core.items import HostItem
-from crawler.run.context import RunContext
+from crawler.policy.follow_up import next_attempt
 from crawler.policy.retries import parse_retry_after
+from crawler.run.context import RunContext
 
 if TYPE_CHECKING:
     from scrapy import Request

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scrapy.pqueues import ScrapyPriorityQueue
 
 from crawler.core.compat import engine_wakeup
-from crawler.policy.host_pacing import HostPacingMiddleware
 from crawler.policy.host_health import HostHealthMiddleware
+from crawler.policy.host_pacing import HostPacingMiddleware
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -120,7 +120,7 @@ class HostQueue:
         while self.later and self.later[0][0] <= now:
             self._queue(heapq.heappop(self.later)[2])
         if self.health is not None and self.health.failed_probes:
-            self._drain_failed_probes()
+            self._drain_failed_probes(self.health.failed_probes)
         if self.settling:
             return self.settling.popleft()
         slot, wake_at = self._next_slot(now)
@@ -130,6 +130,7 @@ class HostQueue:
             return None
         queue = self.queues[slot]
         request = queue.pop()
+        assert request is not None  # _next_slot picks a queue that holds requests
         if not queue:
             del self.queues[slot]
             queue.close()
@@ -137,10 +138,10 @@ class HostQueue:
             gate.released(slot, request, now)
         return request
 
-    def _drain_failed_probes(self) -> None:
+    def _drain_failed_probes(self, failed_probes: dict[str, float]) -> None:
         """Every request waiting for a host whose probe failed since its last drain leaves,
         to be settled (the retries still in their backoff too)."""
-        for slot, failed_at in self.health.failed_probes.items():
+        for slot, failed_at in failed_probes.items():
             if self.drained.get(slot, -1.0) >= failed_at:
                 continue
             self.drained[slot] = failed_at

@@ -32,7 +32,10 @@ class RedirectChainMiddleware(RedirectMiddleware):
     def handle_referer(self, request: Request, response: Response) -> None:
         request.headers.pop("Referer", None)
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    # The override differs from Scrapy 2.19's signature, which keeps the deprecated ``spider``
+    # argument: the current API, which Scrapy calls when a method does not take it, has none.
+    def process_response(  # type: ignore[override]
+            self, request: Request, response: Response) -> Request | Response:
         try:
             result = super().process_response(request, response)
         except IgnoreRequest as exc:

@@ -21,14 +21,14 @@ import random
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
 from crawler.core.errors import HostNotFound
-from crawler.policy.follow_up import next_attempt
 from crawler.core.failures import is_tls_failure
+from crawler.policy.follow_up import next_attempt
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -52,7 +52,13 @@ def parse_retry_after(value: bytes | str | None, now: datetime | None = None) ->
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+_Result = TypeVar("_Result", bound="Request | Response | None")
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
+    backoff_base: float  # seconds; read in from_crawler (RetryMiddleware's __init__ is Scrapy's)
+    backoff_max: float
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BackoffRetryMiddleware:
         middleware = super().from_crawler(crawler)
@@ -61,16 +67,19 @@ class BackoffRetryMiddleware(RetryMiddleware):
         middleware.backoff_max = settings.getfloat("LINKHEALTH_RETRY_BACKOFF_MAX")
         return middleware
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    # The overrides differ from Scrapy 2.19's signatures, which keep the deprecated ``spider``
+    # argument: the current API, which Scrapy calls when a method does not take it, has none.
+    def process_response(  # type: ignore[override]
+            self, request: Request, response: Response) -> Request | Response:
         return self._later(request, super().process_response(request, response))
 
-    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+    def process_exception(  # type: ignore[override]
+            self, request: Request, exception: Exception) -> Request | Response | None:
         if isinstance(exception, HostNotFound) or is_tls_failure(exception):
             return None  # a missing name or a refused certificate does not heal in seconds
         return self._later(request, super().process_exception(request, exception))
 
-    def _later(self, request: Request, result: Request | Response | None
-               ) -> Request | Response | None:
+    def _later(self, request: Request, result: _Result) -> _Result:
         """A retry waits its backoff in the scheduler, without what its predecessor's answer left."""
         if isinstance(result, Request):
             result.meta["linkhealth_not_before"] = time.monotonic() + self.delay(request)

@@ -25,7 +25,7 @@ def nice_ticks(top: int, most: int = 5) -> list[int]:
     """Round tick values from 0 to at least ``top`` (at most ``most`` steps)."""
     if top <= 0:
         return [0, 1]
-    step = next(k * 10 ** e for e in range(0, 16) for k in (1, 2, 5) if top / (k * 10 ** e) <= most)
+    step = next(k * 10 ** e for e in range(16) for k in (1, 2, 5) if top / (k * 10 ** e) <= most)
     return list(range(0, math.ceil(top / step) * step + 1, step))
 
 

@@ -51,7 +51,7 @@ def csv_chunks(report: Report) -> Iterator[str]:
                      entry.last_snapshot["id"] if entry.last_snapshot else "",
                      csv_text(entry.wayback), entry.failing_streak, int(entry.confirmed),
                      csv_text(entry.change)]
-        for ref in entry.refs or [None]:
+        for ref in entry.refs or (None,):
             writer.writerow([csv_text(ref.path), csv_text(ref.field), csv_text(ref.kind),
                              *url_cells] if ref else ["", "", "", *url_cells])
             rows += 1

@@ -9,6 +9,7 @@ from crawler.core.control_chars import json_safe
 from crawler.core.fast_json import dumps_indented, key_text
 from crawler.report.model import Report, UrlEntry
 
+
 def report_dict(report: Report, with_urls: bool = True) -> dict[str, Any]:
     """The JSON report; ``with_urls=False`` leaves ``urls`` empty (``json_chunks`` writes
     them one by one)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from crawler.core.control_chars import printable
@@ -105,7 +105,7 @@ def md_archived_copy(entry: UrlEntry) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def md_table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines + [""]

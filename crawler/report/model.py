@@ -48,12 +48,12 @@ from typing import Any
 
 import sqlite_utils
 
-from crawler.defaults import DEFAULTS
+from crawler.archive.wayback import WAYBACK_OUTCOMES
 from crawler.core import clock
 from crawler.core.items import FAILING_OUTCOMES, outcome_rank
-from crawler.store.database import Store
+from crawler.defaults import DEFAULTS
 from crawler.report.fixes import FixCount, confirmed_dead, confirmed_moves, references_to
-from crawler.archive.wayback import WAYBACK_OUTCOMES
+from crawler.store.database import Store
 
 RUN_COLUMNS = (
     "id", "started_at", "finished_at", "status", "source", "base_url", "documents",

@@ -17,8 +17,8 @@ import sqlite_utils
 from crawler.archive.copies import snapshot_filename
 from crawler.core.output_files import output_directory, write_bytes
 from crawler.report.model import Report
-from crawler.store.snapshots import read_body
 from crawler.store.database import Store
+from crawler.store.snapshots import read_body
 
 SNAPSHOT_DIRECTORY = "snapshots"
 """Where, relative to the report, the HTML report links archived copies."""

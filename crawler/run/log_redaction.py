@@ -26,7 +26,7 @@ def make_safe(record: logging.LogRecord) -> None:
     """Rewrite ``record`` in place: its message, and its exception's text, safe to show."""
     try:
         message = record.getMessage()
-    except Exception:  # a bad format string: logging itself reports it when emitting
+    except Exception:  # noqa: BLE001 - a bad format string: logging reports it when emitting
         return
     safe = printable(redact_text(message))
     if safe != message or record.args:
@@ -54,7 +54,7 @@ def install() -> None:
         make_safe(record)
         return record
 
-    factory.linkhealth_safe = True  # type: ignore[attr-defined]
+    factory.linkhealth_safe = True  # type: ignore[attr-defined]  # a mark on the function
     logging.setLogRecordFactory(factory)
 
 

@@ -23,10 +23,10 @@ from twisted.internet.task import LoopingCall
 
 from crawler.archive.archiver import Archiver
 from crawler.core.durations import parse_duration
-from crawler.run.context import RunContext
-from crawler.store.history import History
 from crawler.core.items import CheckItem, DocumentItem, HostItem, UnchangedDocumentItem, WaybackItem
+from crawler.run.context import RunContext
 from crawler.store.database import Store, StoreError
+from crawler.store.history import History
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -70,7 +70,7 @@ class StorePipeline:
         self.batch_size = settings.getint("LINKHEALTH_BATCH_SIZE")
         self.flush_seconds = settings.getfloat("LINKHEALTH_FLUSH_SECONDS")
         self.recorded_settings = {name: settings.get(name) for name in RECORDED_SETTINGS}
-        self.archive_options = {
+        self.archive_options: dict[str, Any] = {  # Archiver's keyword arguments
             "min_age": parse_duration(settings.get("LINKHEALTH_SNAPSHOT_MIN_AGE")),
             "level": settings.getint("LINKHEALTH_ARCHIVE_ZSTD_LEVEL"),
             "keep_truncated": settings.getbool("LINKHEALTH_ARCHIVE_TRUNCATED"),
@@ -111,7 +111,7 @@ class StorePipeline:
             return
         self.flusher.start(self.flush_seconds, now=False)
 
-    def _open(self, spider: Spider) -> None:
+    def _open(self, spider: Spider | None) -> None:
         self.store = Store(self.db_path, timeout=self.db_timeout)
         self.history = History.load(self.store)
         self.archiver = Archiver(self.store, self.history, self.stats, **self.archive_options)
@@ -189,7 +189,7 @@ class StorePipeline:
 
     def flush(self) -> None:
         self.publish()
-        if self.store is None or self.failed or not (
+        if self.store is None or self.run_id is None or self.failed or not (
                 self.documents or self.checks or self.wayback or self.hosts):
             return
         documents, checks, wayback, hosts = self.documents, self.checks, self.wayback, self.hosts
@@ -199,8 +199,9 @@ class StorePipeline:
             self._write_failed(exc)
             return
         self.write_failures = 0
-        for check in checks:
-            self.archiver.stored(check)
+        if self.archiver is not None:
+            for check in checks:
+                self.archiver.stored(check)
         self.documents, self.checks, self.wayback, self.hosts = [], [], [], []
         self.stats.inc_value("linkhealth/store/batches")
 

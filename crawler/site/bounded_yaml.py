@@ -37,7 +37,7 @@ class YamlTooLarge(yaml.YAMLError):
     """Front matter whose aliases expand beyond the limit, or nested too deeply."""
 
 
-class BoundedSafeLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+class BoundedSafeLoader(_BASE_LOADER):
     """The safe loader, refusing a document over ``max_nodes`` (aliases expanded) or
     ``max_depth`` before constructing it."""
 

@@ -85,13 +85,15 @@ def _list(directory: Path, follow_symlinks: bool, entered: set[tuple[int, int]],
           links: deque[Path]) -> tuple[list[Path], list[Path]]:
     """The directory's candidate files and the subdirectories to enter, sorted; the links to
     directories to follow later are added to ``links``."""
-    files, subdirectories, linked = [], [], []
+    files: list[str] = []  # names, in the directory
+    names: list[str] = []  # of the subdirectories
+    linked: list[str] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     if _wanted_dir(entry.name):
-                        subdirectories.append(entry.name)
+                        names.append(entry.name)
                 elif entry.is_symlink() and _wanted_dir(entry.name) and _is_dir(entry):
                     (linked if follow_symlinks else files).append(entry.name)
                 elif os.path.splitext(entry.name)[1].lower() in DOCUMENT_SUFFIXES:
@@ -99,7 +101,7 @@ def _list(directory: Path, follow_symlinks: bool, entered: set[tuple[int, int]],
     except OSError as exc:
         logger.warning("Cannot list %s: %s", exc.filename, exc.strerror)
     links.extend(directory / name for name in sorted(linked))
-    subdirectories = [directory / name for name in sorted(subdirectories)]
+    subdirectories = [directory / name for name in sorted(names)]
     if follow_symlinks:  # a bind mount or a hard-linked tree is entered once too
         subdirectories = [path for path in subdirectories if _first_visit(path, entered)]
     return [directory / name for name in sorted(files)], subdirectories

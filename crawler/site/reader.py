@@ -27,6 +27,7 @@ reader process that still has work in flight.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -42,7 +43,13 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from crawler.site.sources import DEFAULT_LIMITS, Document, ReadLimits, iter_document_paths, read_document
+from crawler.site.sources import (
+    DEFAULT_LIMITS,
+    Document,
+    ReadLimits,
+    iter_document_paths,
+    read_document,
+)
 from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument
 
 logger = logging.getLogger(__name__)
@@ -67,9 +74,11 @@ def in_daemon_thread(function: Callable[[], Any]) -> Any:
     Twisted is imported here, not by the module: the reader process imports this module."""
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorFromThreads
     from twisted.python.failure import Failure
 
     deferred: Deferred = Deferred()
+    call_from_thread = IReactorFromThreads(reactor).callFromThread  # adapted, as Twisted advises
 
     def deliver(outcome: Any) -> None:
         if deferred.called:  # cancelled: the crawl closed while the batch was read
@@ -84,7 +93,7 @@ def in_daemon_thread(function: Callable[[], Any]) -> Any:
             outcome: Any = function()
         except BaseException:  # noqa: BLE001 - handed to the reactor thread as a Failure
             outcome = Failure()
-        reactor.callFromThread(deliver, outcome)
+        call_from_thread(deliver, outcome)
 
     threading.Thread(target=work, name="site-reader", daemon=True).start()
     return deferred
@@ -239,10 +248,8 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
     """SIGKILL the pool's worker processes (its own children, by pid): at exit, Python joins
     a process pool's workers, and a stopped or stuck one would hold the crawl forever."""
     for pid in list(getattr(pool, "_processes", None) or {}):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _to_parse(plan: Plan) -> list[Path]:
@@ -252,7 +259,7 @@ def _to_parse(plan: Plan) -> list[Path]:
 def _merge(plan: Plan, parsed: list[Document | None]) -> list[Read]:
     """The plan's entries in order, each path replaced by its parsed document."""
     if len(parsed) == len(plan):
-        return parsed  # nothing was known unchanged
+        return list(parsed)  # nothing was known unchanged
     documents = iter(parsed)
     return [entry if isinstance(entry, UnchangedDocument) else next(documents) for entry in plan]
 

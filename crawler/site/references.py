@@ -108,7 +108,7 @@ def _collect(node: Any, path: str, parent_key: str, open_containers: set[int],
         if (_is_url_key(parent_key) or _has_scheme(node)) and node.strip():
             found.append(Reference(path, node, kind_of(path)))
         return
-    is_mapping = isinstance(node, dict) or isinstance(node, Mapping)
+    is_mapping = isinstance(node, (dict, Mapping))
     if not (is_mapping or isinstance(node, list)):
         if node is not None and _is_url_key(parent_key):
             found.append(Reference(path, str(node), kind_of(path), not_a_string=type(node).__name__))

@@ -24,12 +24,6 @@ from frontmatter.default_handlers import YAMLHandler
 
 from crawler.core.text import one_line
 from crawler.site import bounded_yaml
-from crawler.site.references import (
-    Reference,
-    TooManyNodes,
-    body_references,
-    front_matter_references,
-)
 from crawler.site.files import (  # noqa: F401 - DOCUMENT_SUFFIXES, SKIPPED_DIRS: this module's API
     DOCUMENT_SUFFIXES,
     MAX_FILE_BYTES,
@@ -37,6 +31,12 @@ from crawler.site.files import (  # noqa: F401 - DOCUMENT_SUFFIXES, SKIPPED_DIRS
     ReadError,
     iter_document_paths,
     read_site_file,
+)
+from crawler.site.references import (
+    Reference,
+    TooManyNodes,
+    body_references,
+    front_matter_references,
 )
 
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-")

@@ -67,6 +67,7 @@ def reader_key(base_url: str | None, body_links: bool,
     """Everything besides a file's bytes that decides the references read from it."""
     h = hashlib.blake2b(digest_size=32)
     for module in (*_READER_MODULES, sys.modules[__name__]):
+        assert module.__file__ is not None  # linkhealth's own modules, loaded from files
         h.update(Path(module.__file__).read_bytes())
     h.update(f"\0base_url={base_url or ''}\0body_links={int(body_links)}"
              f"\0limits={limits!r}".encode())
@@ -104,7 +105,7 @@ class KnownDocuments:
         return [unchanged.get(name, path) for path, name in relative.items()]
 
     def _recorded(self, names: list[str]) -> dict[str, tuple[int, str, int, str | None, str | None]]:
-        found = {}
+        found: dict[str, tuple[int, str, int, str | None, str | None]] = {}
         for chunk in _chunks(names):
             found.update((row[0], row[1:]) for row in self.conn.execute(
                 "SELECT path, id, source_digest, last_run_id, published, file_digest FROM documents"

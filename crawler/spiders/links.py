@@ -22,7 +22,7 @@ import functools
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,6 @@ from twisted.python.failure import Failure
 from w3lib.http import basic_auth_header
 
 from crawler.archive.capture import capture_from_response, is_archivable
-from crawler.classify.outcomes import check_from_failure, check_from_response, describe
-from crawler.core.durations import parse_duration
-from crawler.store.history import History
-from crawler.core.items import (
-    CheckItem,
-    DocumentItem,
-    RefItem,
-    UnchangedDocumentItem,
-    WaybackItem,
-)
-from crawler.run.context import RunContext
-from crawler.site.reader import SiteReader, in_daemon_thread
-from crawler.site.sources import Document, ReadLimits, read_site_config
-from crawler.core.clock import utc_now
-from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
-from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
 from crawler.archive.wayback import (
     WAYBACK_OUTCOMES,
     around_date,
@@ -58,12 +42,43 @@ from crawler.archive.wayback import (
     parse_cdx,
     playback_url,
 )
+from crawler.classify.outcomes import check_from_failure, check_from_response, describe
+from crawler.core.clock import utc_now
+from crawler.core.durations import parse_duration
+from crawler.core.items import (
+    CheckItem,
+    DocumentItem,
+    RefItem,
+    UnchangedDocumentItem,
+    WaybackItem,
+)
+from crawler.core.urls import Invalid, Target, redact, resolve, shown, split_credentials
+from crawler.run.context import RunContext
+from crawler.site.reader import SiteReader, in_daemon_thread
+from crawler.site.sources import Document, ReadLimits, read_site_config
+from crawler.site.unchanged_documents import KnownDocuments, UnchangedDocument, reader_key
+from crawler.store.history import History
 
 COORDINATOR_SCHEDULER = "crawler.distributed.coordinator.CoordinatorScheduler"
 
 
 class LinksSpider(scrapy.Spider):
     name = "links"
+    # Set by from_crawler from the settings (declared for the type checker).
+    exclude: list[re.Pattern[str]]
+    _resolve: Callable[[str], Target | Invalid]
+    reader: SiteReader
+    skip_unchanged: bool
+    archive: bool
+    archive_types: list[str]
+    archive_cap: int
+    head_first: bool
+    recheck_after: float
+    wayback: bool
+    cdx_url: str
+    playback_url: str
+    wayback_window: float
+    wayback_recheck: float
 
     def __init__(self, source: str | None = None, base_url: str | None = None,
                  body_links: str = "0", resume: str = "0", *args: Any, **kwargs: Any):
@@ -102,7 +117,7 @@ class LinksSpider(scrapy.Spider):
         spider.base_url = spider.base_url or config.base_url
         # A URL is often written many times (shared logos, popular related articles);
         # resolving is pure, so the recent answers are kept.
-        spider._resolve = functools.lru_cache(maxsize=16_384)(
+        spider._resolve = functools.lru_cache(maxsize=16_384)(  # noqa: SLF001  # its own class
             functools.partial(resolve, base_url=spider.base_url))
         spider.reader = SiteReader(spider.source, body_links=spider.body_links,
                                    batch=s.getint("LINKHEALTH_READ_BATCH"),
@@ -152,6 +167,7 @@ class LinksSpider(scrapy.Spider):
     def _know_unchanged_documents(self) -> None:
         if self.context.run_id is None:  # the database did not open: the crawl is stopping
             return
+        assert self.reader.key is not None  # from_crawler gives the reader its key
         try:
             self.reader.known = KnownDocuments(self.crawler.settings.get("LINKHEALTH_DB"),
                                                self.reader.key, self.reader.limits)
@@ -177,13 +193,14 @@ class LinksSpider(scrapy.Spider):
             stats.inc_value("linkhealth/skipped_files")
             return
         stats.inc_value("linkhealth/documents")
-        if type(document) is UnchangedDocument:
+        if isinstance(document, UnchangedDocument):
             yield from self._unchanged_requests(document)
             return
         if document.error:
             stats.inc_value("linkhealth/parse_errors")
             self.logger.warning("%s: %s", document.path, document.error)
-        refs, targets = [], []
+        refs: list[RefItem] = []
+        targets: list[Target | Invalid] = []
         exact = document.error is None  # can the database give these refs back next run?
         for ref in document.refs:
             target = (Invalid(ref.value, f"not a string ({ref.not_a_string})")
@@ -214,7 +231,7 @@ class LinksSpider(scrapy.Spider):
                                                   document.file_digest))
         yield from self._checks(document.targets, document.published)
 
-    def _checks(self, targets: list[Target | Invalid], published: str | None
+    def _checks(self, targets: Sequence[Target | Invalid], published: str | None
                 ) -> Iterator[scrapy.Request]:
         """Check each URL not seen before in the run: record the checks that need no request,
         yield the requests."""
@@ -270,7 +287,7 @@ class LinksSpider(scrapy.Spider):
 
     def parse(self, response: Response) -> list[Any] | None:
         item = check_from_response(response)
-        validated = response.request.meta.get("linkhealth_validated")
+        validated = response.meta.get("linkhealth_validated")
         if response.status == 304 and validated is not None:  # the copy whose validators we sent
             item.not_modified, item.snapshot_id = True, validated
         elif self.archive and item.outcome == "ok" and is_archivable(response, self.archive_types):
@@ -278,7 +295,8 @@ class LinksSpider(scrapy.Spider):
         return self._done(item)
 
     def failed(self, failure: Failure) -> list[Any] | None:
-        return self._done(check_from_failure(failure, failure.request))
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it for an errback
+        return self._done(check_from_failure(failure, request))
 
     def _done(self, item: CheckItem) -> list[Any] | None:
         """Record the check, or yield it when it carries a body to archive; plus any Wayback
@@ -326,7 +344,8 @@ class LinksSpider(scrapy.Spider):
                            capture_url=playback_url(self.playback_url, timestamp, original))
 
     def wayback_failed(self, failure: Failure) -> None:
-        key, around = failure.request.meta["linkhealth_wayback"]
+        key, around = failure.request.meta["linkhealth_wayback"]  # type: ignore[attr-defined]
+        assert failure.value is not None  # Optional in Twisted's types; a Failure always holds one
         self.context.record(WaybackItem(key, around, "error", error=describe(failure.value)))
 
 

@@ -22,14 +22,18 @@ from crawler.run.context import RunContext
 from crawler.spiders.links import LinksSpider
 
 
-
 class LinksWorkerSpider(scrapy.Spider):
     uses_database = False  # scrapy crawl takes no database lock for it
     name = "links-worker"
 
     parse = LinksSpider.parse
     failed = LinksSpider.failed
-    _done = LinksSpider._done
+    _done = LinksSpider._done  # noqa: SLF001  # the links spider's callbacks, shared
+    # Set by from_crawler from the settings (declared for the type checker).
+    archive: bool
+    archive_types: list[str]
+    archive_cap: int
+    wayback: bool
 
     def __init__(self, idle_exit: str = "0", *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

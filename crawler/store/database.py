@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlite_utils
 
+from crawler.core.clock import utc_now
 from crawler.core.items import (
     FAILING_OUTCOMES,
     CheckItem,
@@ -28,7 +29,6 @@ from crawler.core.items import (
     UnchangedDocumentItem,
     WaybackItem,
 )
-from crawler.core.clock import utc_now
 from crawler.store.schema import migrations
 from crawler.store.snapshots import insert_snapshot
 
@@ -83,7 +83,7 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -115,6 +115,7 @@ class Store:
                 "INSERT INTO runs (started_at, status, source, base_url, settings) "
                 "VALUES (?, 'running', ?, ?, ?)",
                 [utc_now(), source, base_url, json.dumps(settings, sort_keys=True, default=str)])
+        assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT
         return cursor.lastrowid
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, Any],
@@ -155,9 +156,9 @@ class Store:
         try:
             with self._transaction():
                 refs: list[tuple[Any, ...]] = []
-                unchanged: list[tuple[int, int, int]] = []
+                unchanged: list[tuple[int, int, int, str | None]] = []
                 for document in documents:
-                    if type(document) is UnchangedDocumentItem:
+                    if isinstance(document, UnchangedDocumentItem):
                         unchanged.append((run_id, document.document_id, document.last_run_id,
                                           document.file_digest))
                     else:

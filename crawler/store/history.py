@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crawler.core.clock import epoch_seconds
-from crawler.store.snapshots import latest_per_url
 from crawler.core.urls import normalise
+from crawler.store.snapshots import latest_per_url
 
 if TYPE_CHECKING:
     from crawler.store.database import Store

@@ -15,7 +15,7 @@ import os
 import socket
 import stat
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from crawler.core.clock import utc_now
 
@@ -72,7 +72,7 @@ class CrawlLock:
             self._file.close()  # closing drops the flock; the file stays, unlocked
             self._file = None
 
-    def __enter__(self) -> CrawlLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -14,56 +14,56 @@ migrations = Migrations("linkhealth")
 
 @migrations()
 def m001_initial_schema(db: sqlite_utils.Database) -> None:
-    db["runs"].create({
+    db.table("runs").create({
         "id": int, "started_at": str, "finished_at": str, "status": str,
         "source": str, "base_url": str, "settings": str,
         "documents": int, "parse_errors": int, "skipped_files": int,
         "refs": int, "unique_urls": int, "requested": int, "summary": str, "error": str,
     }, pk="id")
-    db["documents"].create({
+    db.table("documents").create({
         "id": int, "path": str, "collection": str, "title": str, "published": str,
         "parse_error": str, "error_line": int, "first_run_id": int, "last_run_id": int,
     }, pk="id", foreign_keys=[("first_run_id", "runs", "id"), ("last_run_id", "runs", "id")])
-    db["documents"].create_index(["path"], unique=True)
-    db["urls"].create({
+    db.table("documents").create_index(["path"], unique=True)
+    db.table("urls").create({
         "id": int, "url": str, "request_url": str, "host": str, "domain": str,
         "outcome": str, "status": int, "final_url": str, "permanent_redirect": int,
         "first_seen_at": str, "last_checked_at": str, "last_ok_at": str,
         "first_failed_at": str, "consecutive_failures": int, "last_run_id": int,
     }, pk="id", foreign_keys=[("last_run_id", "runs", "id")],
         defaults={"consecutive_failures": 0, "permanent_redirect": 0})
-    db["urls"].create_index(["url"], unique=True)
-    db["urls"].create_index(["domain"])
-    db["urls"].create_index(["outcome"])
-    db["refs"].create({
+    db.table("urls").create_index(["url"], unique=True)
+    db.table("urls").create_index(["domain"])
+    db.table("urls").create_index(["outcome"])
+    db.table("refs").create({
         "id": int, "document_id": int, "url_id": int, "field": str, "kind": str, "raw": str,
         "first_run_id": int, "last_run_id": int,
     }, pk="id", foreign_keys=[
         ("document_id", "documents", "id"), ("url_id", "urls", "id"),
         ("first_run_id", "runs", "id"), ("last_run_id", "runs", "id"),
     ])
-    db["refs"].create_index(["document_id", "field", "url_id"], unique=True)
-    db["refs"].create_index(["url_id", "last_run_id"])
-    db["checks"].create({
+    db.table("refs").create_index(["document_id", "field", "url_id"], unique=True)
+    db.table("refs").create_index(["url_id", "last_run_id"])
+    db.table("checks").create({
         "id": int, "run_id": int, "url_id": int, "checked_at": str, "outcome": str,
         "status": int, "final_url": str, "redirects": str, "permanent_redirect": int,
         "error": str, "elapsed_ms": int, "content_type": str, "content_length": int,
         "method": str, "head_status": int, "attempts": int,
     }, pk="id", foreign_keys=[("run_id", "runs", "id"), ("url_id", "urls", "id")])
-    db["checks"].create_index(["run_id", "url_id"], unique=True)
-    db["checks"].create_index(["url_id", "run_id"])
-    db["checks"].create_index(["run_id", "outcome"])
+    db.table("checks").create_index(["run_id", "url_id"], unique=True)
+    db.table("checks").create_index(["url_id", "run_id"])
+    db.table("checks").create_index(["run_id", "outcome"])
 
 
 @migrations()
 def m002_archive(db: sqlite_utils.Database) -> None:
     # Content-addressed bodies: one row per distinct SHA-256, zstd-compressed.
-    db["blobs"].create({
+    db.table("blobs").create({
         "digest": str, "size": int, "compressed_size": int, "compression": str,
         "data": bytes, "created_at": str,
     }, pk="digest")
     # One row per stored capture of a URL.
-    db["snapshots"].create({
+    db.table("snapshots").create({
         "id": int, "url_id": int, "run_id": int, "fetched_at": str, "url": str,
         "final_url": str, "status": int, "protocol": str, "headers": str,
         "content_type": str, "content_encoding": str, "size": int, "compressed_size": int,
@@ -71,14 +71,14 @@ def m002_archive(db: sqlite_utils.Database) -> None:
     }, pk="id", foreign_keys=[
         ("url_id", "urls", "id"), ("run_id", "runs", "id"), ("digest", "blobs", "digest"),
     ], defaults={"truncated": 0})
-    db["snapshots"].create_index(["url_id", "fetched_at"])
-    db["snapshots"].create_index(["digest"])
-    db["snapshots"].create_index(["fetched_at"])
-    db["checks"].add_column("snapshot_id", int, fk="snapshots", fk_col="id")
-    db["checks"].add_column("not_modified", int)
-    db["runs"].add_column("skipped", int)
-    db["runs"].add_column("archived_bytes", int)
-    db["wayback"].create({
+    db.table("snapshots").create_index(["url_id", "fetched_at"])
+    db.table("snapshots").create_index(["digest"])
+    db.table("snapshots").create_index(["fetched_at"])
+    db.table("checks").add_column("snapshot_id", int, fk="snapshots", fk_col="id")
+    db.table("checks").add_column("not_modified", int)
+    db.table("runs").add_column("skipped", int)
+    db.table("runs").add_column("archived_bytes", int)
+    db.table("wayback").create({
         "url_id": int, "around": str, "looked_up_at": str, "status": str,
         "timestamp": str, "capture_url": str, "error": str,
     }, pk=("url_id", "around"), foreign_keys=[("url_id", "urls", "id")])
@@ -127,7 +127,7 @@ def m003_changes_and_search(db: sqlite_utils.Database) -> None:
     """Run-to-run comparison as views (one definition for reports and Datasette), and
     full-text search on document titles and URLs."""
     db.create_view("check_changes", _check_changes_sql(STREAK_SQL))
-    db["urls"].create_index(["request_url"])  # URLs as the user types them (url_history, snapshot)
+    db.table("urls").create_index(["request_url"])  # URLs as the user types them (url_history, snapshot)
     _searchable(db, "documents", ["title", "path"])
     _searchable(db, "urls", ["url"])
 
@@ -136,7 +136,7 @@ def _searchable(db: sqlite_utils.Database, table: str, columns: list[str]) -> No
     """FTS5 on ``columns``, kept in sync by triggers. The update trigger fires only when one
     of those columns changes: the crawl updates the latest-state columns of every URL each
     run, and a trigger on every update halved the write rate (bench: 712 -> 346 docs/s)."""
-    db[table].enable_fts(columns, create_triggers=False)
+    db.table(table).enable_fts(columns, create_triggers=False)
     names = ", ".join(f'"{c}"' for c in columns)
     new = ", ".join(f'new."{c}"' for c in columns)
     old = ", ".join(f'old."{c}"' for c in columns)
@@ -171,7 +171,7 @@ def _fts_update_trigger(table: str, columns: list[str]) -> str:
 
 @migrations()
 def m004_resume(db: sqlite_utils.Database) -> None:
-    db["runs"].add_column("resumed", int)  # how many times an interrupted run was continued
+    db.table("runs").add_column("resumed", int)  # how many times an interrupted run was continued
 
 
 @migrations()
@@ -195,15 +195,15 @@ def m006_fts_only_on_change(db: sqlite_utils.Database) -> None:
 def m007_document_digest(db: sqlite_utils.Database) -> None:
     """The digest of a document's bytes as last read (``crawler.site.unchanged_documents``): a
     document whose digest is the same is not parsed again."""
-    db["documents"].add_column("source_digest", str)
+    db.table("documents").add_column("source_digest", str)
 
 
 @migrations()
 def m008_hosts_in_runs(db: sqlite_utils.Database) -> None:
     """What a host needed in a run (crawler/policy/host_pacing.py, crawler/policy/host_health.py), and which
     checks were cut short by their host's state rather than judged on their own answer."""
-    db["checks"].add_column("host_state", str)
-    db["host_runs"].create({
+    db.table("checks").add_column("host_state", str)
+    db.table("host_runs").create({
         "run_id": int, "host": str, "rate_limited": int, "slowest_rate": float,
         "longest_wait": float, "state": str, "reopened": int, "settled": int, "probes": int,
     }, pk=("run_id", "host"), foreign_keys=[("run_id", "runs", "id")])
@@ -213,4 +213,4 @@ def m008_hosts_in_runs(db: sqlite_utils.Database) -> None:
 def m009_document_file_digest(db: sqlite_utils.Database) -> None:
     """SHA-256 of a document's bytes as last read: ``scrapy fix`` edits a file only while it
     still holds these bytes (crawler/fix/plan.py)."""
-    db["documents"].add_column("file_digest", str)
+    db.table("documents").add_column("file_digest", str)

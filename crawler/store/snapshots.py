@@ -62,6 +62,7 @@ def insert_snapshot(db: sqlite3.Connection, run_id: int, url_id: int, capture: C
          capture.protocol, json.dumps(capture.headers), capture.content_type,
          capture.content_encoding, capture.size, compressed_size, capture.digest,
          int(capture.truncated), capture.etag, capture.last_modified])
+    assert cursor.lastrowid is not None  # sqlite3 sets it on every INSERT
     return cursor.lastrowid
 
 
@@ -73,7 +74,7 @@ def latest_per_url(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
         " WHERE s.id = (SELECT max(id) FROM snapshots WHERE url_id = s.url_id)")
     columns = [c[0] for c in cursor.description]
     for row in cursor:
-        yield dict(zip(columns, row))
+        yield dict(zip(columns, row, strict=True))
 
 
 def snapshots_of(db: sqlite3.Connection, url_key: str) -> list[dict[str, Any]]:
@@ -82,7 +83,7 @@ def snapshots_of(db: sqlite3.Connection, url_key: str) -> list[dict[str, Any]]:
         "SELECT s.* FROM snapshots s JOIN urls u ON u.id = s.url_id WHERE u.url = ?"
         " ORDER BY s.fetched_at DESC, s.id DESC", [url_key])
     columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor]
+    return [dict(zip(columns, row, strict=True)) for row in cursor]
 
 
 def read_body(db: sqlite3.Connection, digest: str) -> bytes:
