@@ -32,8 +32,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.simweb import REPO, SimWeb
-from crawler.jobs.synthetic_site import generate_site
 from bench.workdir import run_in_workdir
+from crawler.jobs.synthetic_site import generate_site
 
 MB = 1024 * 1024
 

@@ -53,9 +53,9 @@ from bench.archive_bench import default_python, measure_db
 from bench.host_floor import web_floor
 from bench.peers import PEERS, Job
 from bench.simweb import REPO, SimWeb
-from crawler.jobs.synthetic_site import generate_site
 from bench.web_capacity import NEAR_CAPACITY, CpuMeter, measure, site_urls, targets_of
 from bench.workdir import run_in_workdir
+from crawler.jobs.synthetic_site import generate_site
 
 MB = 1024 * 1024
 URLS_PER_DOCUMENT = 4.9  # what the generator's defaults give; only a first guess

@@ -20,8 +20,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from crawler.jobs.synthetic_site import generate_site, host_urls
 from crawler.fix import FileChange, Remove, Replace, edit_document, unified_diff
+from crawler.jobs.synthetic_site import generate_site, host_urls
 from crawler.site.sources import iter_documents
 
 

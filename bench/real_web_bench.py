@@ -50,9 +50,9 @@ from bench.check_bench import run_measured
 from bench.host_floor import moved_to, web_floor
 from bench.peers import which
 from bench.simweb import REPO, SimWeb, hangs_on
-from crawler.jobs.synthetic_site import generate_site
 from bench.web_capacity import CpuMeter, site_urls
 from bench.workdir import run_in_workdir
+from crawler.jobs.synthetic_site import generate_site
 
 RETRIES = 2  # linkhealth's RETRY_TIMES default; lychee gets the same
 PER_HOST = 8  # linkhealth's CONCURRENT_REQUESTS_PER_DOMAIN default; lychee gets the same

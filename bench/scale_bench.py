@@ -31,8 +31,8 @@ from pathlib import Path
 
 from bench.archive_bench import default_python, measure_db, run_crawl
 from bench.simweb import REPO, SimWeb
-from crawler.jobs.synthetic_site import generate_site
 from bench.workdir import run_in_workdir
+from crawler.jobs.synthetic_site import generate_site
 
 MB = 1024 * 1024
 FORMATS = ("md", "html", "json", "csv")

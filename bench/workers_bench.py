@@ -26,8 +26,8 @@ from pathlib import Path
 import redis
 
 from bench.simweb import SimWeb
-from crawler.jobs.synthetic_site import generate_site
 from crawler.distributed import local
+from crawler.jobs.synthetic_site import generate_site
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = ["LINKHEALTH_ALLOW_PRIVATE=1", "LOG_LEVEL=WARNING", "DOWNLOAD_TIMEOUT=10",

@@ -140,7 +140,7 @@ class Scrapy:
                    list(opts.set), [f"{key}={value}" for key, value in spargs.items()])
 
 
-def crawler_process(settings: Settings) -> CrawlerProcess:
+def crawler_process(settings: Settings) -> CrawlerProcess | AsyncCrawlerProcess:
     """The process ``scrapy`` would make for these settings (cmdline.execute's rule)."""
     asyncio = (settings["TWISTED_REACTOR"] == ASYNCIO_REACTOR
                and not settings.getbool("FORCE_CRAWLER_PROCESS"))
@@ -182,7 +182,7 @@ def nightly(argv: Sequence[str], prog: str) -> int:
 def demo(argv: Sequence[str], prog: str) -> int:
     from crawler.jobs.demo import main
 
-    return main(argv, prog)
+    return main(list(argv), prog)
 
 
 def browse(argv: Sequence[str], prog: str) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from crawler.jobs.synthetic_site import host_address
 
@@ -56,10 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, body, media_type, headers = answer(self.path.split("?", 1)[0])
         if status == 200:
             etag = '"' + hashlib.sha1(body).hexdigest() + '"'
@@ -86,7 +87,7 @@ class DemoWeb:
 
     def __init__(self, hosts: int) -> None:
         self.servers = self._bind(hosts)
-        self.hosts = [f"http://{s.server_address[0]}:{s.server_address[1]}" for s in self.servers]
+        self.hosts = [f"http://{s.server_address[0]!s}:{s.server_port}" for s in self.servers]
         self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1},
                                          name=f"demo-web-{i}", daemon=True)
                         for i, s in enumerate(self.servers)]
@@ -105,7 +106,7 @@ class DemoWeb:
                 server.server_close()
         return [_Server(("127.0.0.1", 0), _Handler) for _ in range(count)]
 
-    def __enter__(self) -> DemoWeb:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         return self

@@ -135,10 +135,10 @@ def answer_message(raw: bytes) -> str:
         return " ".join(raw[:200].decode("utf-8", "replace").split())
     if not isinstance(answer, dict):
         return ""
-    parts = [str(answer.get("message", ""))]
-    for error in answer.get("errors") or []:
-        parts.append(str(error.get("message") or error.get("code") or error)
-                     if isinstance(error, dict) else str(error))
+    parts = [str(answer.get("message", "")),
+             *(str(error.get("message") or error.get("code") or error)
+               if isinstance(error, dict) else str(error)
+               for error in answer.get("errors") or [])]
     return " ".join("; ".join(p for p in parts if p).split())[:500]
 
 

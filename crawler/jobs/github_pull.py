@@ -5,8 +5,8 @@ checked out, made in a temporary ``git worktree`` (the job's checkout stays as i
 force-pushed to ``origin`` (the branch belongs to the action). Then the one open pull
 request from that branch is updated, or opened. When the branch already holds the same
 files on the same commit the push is skipped (the same files on an older commit are pushed
-again: merged, the older one would undo what changed since); when the patch is empty, the open pull request gets a comment
-and is closed, since nothing in it is needed any more.
+again: merged, the older one would undo what changed since); when the patch is empty, the
+open pull request gets a comment and is closed, since nothing in it is needed any more.
 
 Pushing uses the credentials the checkout left (``actions/checkout`` keeps its token in the
 repository's git configuration); when there are none, the action's token is given to git
