@@ -12,10 +12,13 @@ WORKERS ?= 0
 REPORTS ?= state/reports
 FAIL_ON ?=
 ARGS    ?=
+# make test TEST_WORKERS=2: the suite in two pytest-xdist workers (README "Tests": a third
+# faster, but timing-sensitive tests fail now and then under the load; 0: in one process).
+TEST_WORKERS ?= 0
 # make report-screenshot: the HTML report to capture (by default the demo's).
 REPORT_HTML ?= state/demo/reports/report.html
 
-.PHONY: crawl report test install clean nightly demo browse report-screenshot bench bench-check bench-realweb bench-workers bench-peers
+.PHONY: crawl report test test-quick install clean nightly demo browse report-screenshot bench bench-check bench-realweb bench-workers bench-peers
 BENCH_ARGS ?=
 
 $(BIN)/scrapy: pyproject.toml
@@ -39,9 +42,15 @@ endif
 report: install
 	$(BIN)/scrapy report --db $(DB) -o $(REPORT)
 
-## Install, then run the whole test suite.
+## Install, then run the whole test suite (with TEST_WORKERS > 0: in that many pytest-xdist
+## workers, one test file per worker at a time, so that its module-scoped crawls run once).
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+## The quick layer while working: the tests that start no process (no crawl, no command);
+## under a minute.
+test-quick: install
+	$(BIN)/pytest -q -m "not e2e"
 
 ## Crawl SOURCE into DB, then write report.{md,html,json,csv} into REPORTS/YYYY-MM-DD/.
 ## The module exits 2 when FAIL_ON matched, 1 when the crawl failed; make then says

@@ -83,6 +83,33 @@ class Crawl:
             [url_key])]
 
 
+def checks_and_snapshots(result: Crawl) -> dict[str, dict]:
+    """Per URL: the check and its snapshot, without what differs between two runs."""
+    rows = result.db.query(
+        "SELECT u.url, c.outcome, c.status, c.final_url, c.redirects, c.permanent_redirect,"
+        " c.error, c.content_type, c.content_length, c.method, c.head_status, c.attempts,"
+        " s.status AS s_status, s.protocol, s.headers, s.content_type AS s_type,"
+        " s.content_encoding, s.size, s.digest, s.truncated, s.etag, s.last_modified"
+        " FROM checks c JOIN urls u ON u.id = c.url_id LEFT JOIN snapshots s ON s.id = c.snapshot_id")
+    out = {}
+    for row in rows:
+        pairs = json.loads(row["headers"]) if row["headers"] else []
+        row["headers"] = [(name, value) for name, value in pairs if name != "Date"]
+        out[row.pop("url")] = row
+    return out
+
+
+def peak_rss(log: str) -> int:
+    """The crawl's peak resident memory, from its closing stats."""
+    return int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", log).group(1))
+
+
+def wayback_settings(cdx_url: str) -> dict[str, str]:
+    """Wayback lookups on, against a test CDX endpoint, without their delay."""
+    return {"LINKHEALTH_WAYBACK": "1", "LINKHEALTH_WAYBACK_CDX_URL": cdx_url,
+            "LINKHEALTH_WAYBACK_DELAY": "0"}
+
+
 def crawl(site: Path, db_path: Path, settings: dict[str, str] | None = None,
           args: dict[str, str] | None = None, timeout: float = 180,
           expect_status: int = 0, prefix: list[str] | None = None) -> Crawl:

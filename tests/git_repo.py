@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
-GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+# An empty global config of our own. Not os.devnull: where /dev/null is a plain file (some
+# sandboxes and containers), whatever other processes wrote into it is read as git config.
+_EMPTY_CONFIG = Path(tempfile.mkdtemp(prefix="linkhealth-git-")) / "config"
+_EMPTY_CONFIG.write_bytes(b"")
+
+GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": str(_EMPTY_CONFIG), "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid"}
 

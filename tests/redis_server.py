@@ -3,7 +3,7 @@
     with RedisServer() as server:
         server.url            # "redis://127.0.0.1:PORT/0"
 
-``redis_server`` is the pytest fixture. ``stop()`` and ``start()`` again on the same port
+``redis_server`` (tests/conftest.py) is the pytest fixture. ``stop()`` and ``start()`` again on the same port
 imitate a restart (everything is lost: ``--save "" --appendonly no``).
 """
 
@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
 from tests.webserver import free_port
@@ -70,10 +69,3 @@ class RedisServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-
-@pytest.fixture
-def redis_server(tmp_path):
-    if not Path(REDIS_SERVER).is_file():
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does)")
-    with RedisServer(workdir=tmp_path) as server:
-        yield server

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
 from crawler.store.snapshots import decompress, sha256_hex
 from crawler.core.urls import normalise
-from tests.crawl import crawl, scrapy_command, write_site
+from tests.crawl import crawl, peak_rss, scrapy_command, write_site
 from tests.webserver import Web, _bomb
+
+pytestmark = pytest.mark.e2e
 
 CAP = 10 * 1024 * 1024  # the default LINKHEALTH_ARCHIVE_MAX_BYTES
 PATHS = {
@@ -19,10 +20,6 @@ PATHS = {
     "missing": "/status/404", "pdf_like": "/image-as-html.jpg",
     "stream": "/stream/3072", "endless": "/endless", "bomb": "/gzip-bomb/1024",
 }
-
-
-def peak_rss(log: str) -> int:
-    return int(re.search(r"'linkhealth/peak_rss_bytes': (\d+)", log).group(1))
 
 
 def snapshots(result, name_or_url):

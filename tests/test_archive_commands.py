@@ -200,6 +200,7 @@ def test_parse_since():
 
 # -- scrapy snapshot ----------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_snapshot_writes_the_newest_body_to_a_file(db_path: Path, tmp_path: Path):
     out = tmp_path / "out" / "a.html"
     result = scrapy("snapshot", "HTTPS://Example.com/a#top", "--db", str(db_path), "-o", str(out))
@@ -208,12 +209,14 @@ def test_snapshot_writes_the_newest_body_to_a_file(db_path: Path, tmp_path: Path
     assert result.stdout == b""
 
 
+@pytest.mark.e2e
 def test_snapshot_to_stdout_is_binary_safe(db_path: Path):
     result = scrapy("snapshot", E, "--db", str(db_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == BINARY
 
 
+@pytest.mark.e2e
 def test_snapshot_by_id(db_path: Path):
     with Store(db_path, readonly=True) as store:
         a1 = snapshot_id(store, A, "2021-01-01T00:00:00Z")
@@ -229,6 +232,7 @@ def test_snapshot_by_id(db_path: Path):
         scrapy("snapshot", A, "--id", "9999", "--db", str(db_path)), "snapshot")
 
 
+@pytest.mark.e2e
 def test_snapshot_list(db_path: Path):
     result = scrapy("snapshot", A, "--list", "--db", str(db_path))
     assert result.returncode == 0, result.stderr
@@ -243,6 +247,7 @@ def test_snapshot_list(db_path: Path):
     assert " 203 " in row and " yes " in row and f" {len(BINARY)} " in row
 
 
+@pytest.mark.e2e
 def test_snapshot_errors(db_path: Path, tmp_path: Path):
     message = assert_one_line_error(
         scrapy("snapshot", "https://nowhere.example/", "--db", str(db_path)), "snapshot")
@@ -277,6 +282,7 @@ def snapshot_rows(path: Path, since: str = "") -> list[dict]:
             "SELECT * FROM snapshots WHERE fetched_at >= ? ORDER BY fetched_at, id", [since]))
 
 
+@pytest.mark.e2e
 def test_export_warc_round_trip(db_path: Path, tmp_path: Path):
     out = tmp_path / "warc" / "all.warc.gz"
     result = scrapy("export-warc", "-o", str(out), "--db", str(db_path))
@@ -320,6 +326,7 @@ def test_export_warc_round_trip(db_path: Path, tmp_path: Path):
     assert a["http"].get_header("X-Linkhealth-Original-Content-Encoding") is None
 
 
+@pytest.mark.e2e
 def test_export_warc_since(db_path: Path, tmp_path: Path):
     out = tmp_path / "since.warc.gz"
     result = scrapy("export-warc", "-o", str(out), "--since", "2022-01-01", "--db", str(db_path))
@@ -343,6 +350,7 @@ def test_write_warc_in_process(db_path: Path, tmp_path: Path):
     assert len(read_warc(out)) == 9
 
 
+@pytest.mark.e2e
 def test_export_warc_errors(db_path: Path, tmp_path: Path):
     assert "-o FILE" in assert_one_line_error(
         scrapy("export-warc", "--db", str(db_path)), "export-warc")
@@ -356,6 +364,7 @@ def test_export_warc_errors(db_path: Path, tmp_path: Path):
     assert not out.exists() and list(tmp_path.glob(".x.warc.gz*")) == []
 
 
+@pytest.mark.e2e
 def test_a_damaged_archive_is_an_error_not_a_bad_warc(db_path: Path, tmp_path: Path):
     with Store(db_path) as store, store.db.conn:
         store.db.execute("UPDATE blobs SET data = ? WHERE digest = ?",
@@ -369,6 +378,7 @@ def test_a_damaged_archive_is_an_error_not_a_bad_warc(db_path: Path, tmp_path: P
         scrapy("snapshot", A, "--db", str(db_path)), "snapshot")
 
 
+@pytest.mark.e2e
 def test_export_warc_is_the_registered_name():
     result = scrapy("-h")
     listing = result.stdout.decode()
@@ -388,6 +398,7 @@ def snapshots_left(path: Path) -> dict[str, list[str]]:
     return left
 
 
+@pytest.mark.e2e
 def test_prune_dry_run_deletes_nothing(db_path: Path):
     before = snapshots_left(db_path)
     result = scrapy("prune", "--db", str(db_path))
@@ -399,6 +410,7 @@ def test_prune_dry_run_deletes_nothing(db_path: Path):
     assert count(db_path, "blobs") == 11
 
 
+@pytest.mark.e2e
 def test_prune_apply(db_path: Path):
     with Store(db_path, readonly=True) as store:
         a1 = snapshot_id(store, A, "2021-01-01T00:00:00Z")
@@ -442,6 +454,7 @@ def test_prune_apply(db_path: Path):
     assert again.stdout.decode().startswith("deleted 0 snapshots"), again
 
 
+@pytest.mark.e2e
 def test_prune_keep_and_older_than(db_path: Path):
     result = scrapy("prune", "--keep", "2", "--older-than", "1d", "--db", str(db_path))
     assert result.returncode == 0, result.stderr
@@ -466,6 +479,7 @@ def test_prune_plan_never_deletes_the_newest(db_path: Path):
             prune_plan(db, keep=0, older_than_seconds=0)
 
 
+@pytest.mark.e2e
 def test_prune_errors(db_path: Path, tmp_path: Path):
     assert "--older-than" in assert_one_line_error(
         scrapy("prune", "--older-than", "soon", "--db", str(db_path)), "prune")
@@ -477,6 +491,7 @@ def test_prune_errors(db_path: Path, tmp_path: Path):
     assert not missing.exists()
 
 
+@pytest.mark.e2e
 def test_prune_refuses_while_a_run_is_marked_running(tmp_path):
     """A crawl may be about to reference a blob that prune would delete."""
     from crawler.store.database import Store

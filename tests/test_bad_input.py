@@ -9,6 +9,8 @@ import pytest
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 BROKEN_YAML = "---\ntitle: Broken\nwebUrl: [unclosed\nother: 1\n---\nBody\n"
 
 

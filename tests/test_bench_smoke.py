@@ -71,6 +71,7 @@ def test_synthetic_site_stats_match_the_files_and_a_seed_fixes_the_output(tmp_pa
     assert set(article["images"][0]) == {"url", "width", "height", "isCached"}
 
 
+@pytest.mark.e2e
 def test_simweb_serves_pages_and_answers_a_conditional_get_with_304():
     with SimWeb(hosts=3, latency_ms=1) as web:
         connection = http.client.HTTPConnection("127.0.0.4", web.port, timeout=10)
@@ -99,6 +100,7 @@ def run_bench(tmp_path: Path, module: str, *args: str, timeout: float = 180) -> 
     return process.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.e2e
 def test_archive_bench_reports_both_runs(tmp_path):
     stdout, result = run_bench(tmp_path, "archive_bench", "--documents", "60", "--hosts", "3",
                                timeout=120)
@@ -121,6 +123,8 @@ def test_lean_site_has_three_references_and_one_new_url_per_article(tmp_path):
     assert 300 < stats.unique_urls <= 300 + providers
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_scale_bench_reports_every_size_and_every_report_format(tmp_path):
     stdout, result = run_bench(tmp_path, "scale_bench", "--documents", "40,80", "--hosts", "3")
     assert "incremental: share of full run" in stdout
@@ -154,6 +158,7 @@ def test_profile_summary_charges_each_sample_to_the_innermost_known_kind():
                     "reading the site (files, YAML)": "10%"}
 
 
+@pytest.mark.e2e
 def test_wire_bench_times_every_kind_of_entry_both_ways():
     process = subprocess.run([sys.executable, "-m", "bench.wire_bench", "--repeat", "8"],
                              cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -167,6 +172,7 @@ def test_wire_bench_times_every_kind_of_entry_both_ways():
     assert rows[3]["wire_bytes"] > 100 * 1024  # the image's body crossed, incompressible
 
 
+@pytest.mark.e2e
 def test_fix_bench_edits_every_synthetic_article_without_a_refusal():
     process = subprocess.run([sys.executable, "-m", "bench.fix_bench", "--documents", "40"],
                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
@@ -176,6 +182,8 @@ def test_fix_bench_edits_every_synthetic_article_without_a_refusal():
     assert figures["applied"] == figures["edits"] > 40 and figures["patch_bytes"] > 0
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_hostile_site_bench_holds_at_a_small_size(tmp_path):
     """Every hostile input of issue 16 in one crawl, read both in the thread and the process."""
     stdout, result = run_bench(tmp_path, "hostile_site", "--good", "30", "--process-after", "10")
@@ -198,6 +206,7 @@ SIM_SCENARIO = {
 }
 
 
+@pytest.mark.e2e
 def test_sim_internet_crawls_made_up_hosts_through_its_proxy(tmp_path):
     """Names nothing here can resolve are answered by the simulated internet, over TLS with
     certificates of its own CA: 200s with snapshots, a moved URL's chain, dead ones."""
@@ -243,6 +252,7 @@ def test_sim_internet_crawls_made_up_hosts_through_its_proxy(tmp_path):
     assert closed["outcome"] == "connection_error" and "CONNECT tunnel" in closed["error"]
 
 
+@pytest.mark.e2e
 def test_sim_internet_validators_belong_to_one_url(tmp_path):
     """A 304 answers only the ETag of the URL asked: another URL's ETag gets the page."""
     import argparse
@@ -303,6 +313,7 @@ def test_sim_internet_scenario_choice_is_deterministic_and_disjoint():
         assert world.answer(here, {}).status == 200
 
 
+@pytest.mark.e2e
 def test_simweb_hosts_rate_limit_lock_out_hang_and_stay_down():
     profile = {"0": {"rate": [1, 1]}, "1": {"lockout": [1, 60]}, "2": {"down": True},
                "3": {"hang": True}}
@@ -332,6 +343,7 @@ def test_simweb_hosts_rate_limit_lock_out_hang_and_stay_down():
     assert (by_host[address[3]]["hung"], by_host[address[3]]["answered"]) == (1, 0)
 
 
+@pytest.mark.e2e
 def test_simweb_counts_a_request_in_flight_in_the_phase_it_arrived_in():
     """Requests of an earlier phase still being served are not the next client's: at 20 ms
     and 2 s slow URLs, bench.check_bench counted the slow requests its capacity measure had
@@ -363,6 +375,8 @@ def test_simweb_counts_a_request_in_flight_in_the_phase_it_arrived_in():
     assert (second["carried_in_flight"], second["statuses"]) == (3, {"200": 2})
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_real_web_bench_checks_against_the_truth_and_the_floor(tmp_path):
     stdout, result = run_bench(tmp_path, "real_web_bench", "--urls", "300", "--hosts", "16",
                                "--timeout", "2", "--peers", "none", timeout=240)

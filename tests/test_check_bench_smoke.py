@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from bench.check_bench import wide_address
 from bench.simweb import REPO
 
@@ -19,6 +21,7 @@ def test_wide_addresses_stay_on_loopback_and_extend_the_generators_law():
         "127.0.0.2", "127.0.0.254", "127.0.1.2", "127.0.1.48"]
 
 
+@pytest.mark.e2e
 def test_check_bench_checks_every_url_with_linkhealth_and_the_reference(tmp_path):
     out = tmp_path / "result.json"
     process = subprocess.run(

@@ -17,6 +17,8 @@ from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 CONDITIONAL = ("if-none-match", "if-modified-since")
 
 

@@ -15,8 +15,12 @@ import selectors
 import socket
 import threading
 
+import pytest
+
 from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
+
+pytestmark = pytest.mark.e2e
 
 BODY = b"<title>a host</title>"
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)

@@ -112,10 +112,12 @@ def snapshot_id(crawled, name: str) -> int:
 # -- the canned queries ----------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_every_canned_query_is_there(get):
     assert {q["name"] for q in get("/linkhealth.json").json()["queries"]} == QUERIES
 
 
+@pytest.mark.e2e
 def test_broken_by_document_is_what_to_edit_in_the_latest_run(crawled, query):
     u = crawled["urls"]
     rows = query("broken_by_document")
@@ -132,6 +134,7 @@ def test_broken_by_document_is_what_to_edit_in_the_latest_run(crawled, query):
     assert all(r["error"] for r in rows)
 
 
+@pytest.mark.e2e
 def test_broken_by_document_of_an_earlier_run(crawled, query):
     u = crawled["urls"]
     assert {(r["path"], r["field"], r["url"], r["failing_streak"]) for r in query("broken_by_document", run="1")} == {
@@ -142,6 +145,7 @@ def test_broken_by_document_of_an_earlier_run(crawled, query):
     }
 
 
+@pytest.mark.e2e
 def test_broken_by_domain_says_which_sites_died(crawled, query):
     u = crawled["urls"]
     rows = query("broken_by_domain")
@@ -154,6 +158,7 @@ def test_broken_by_domain_says_which_sites_died(crawled, query):
     assert [r["example_url"] for r in rows[1:]] == [u["other_missing"], u["refused"]]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("run, names", [
     ("", {"late"}),
     ("2", {"gone", "flaky"}),
@@ -165,11 +170,13 @@ def test_newly_broken(crawled, query, run, names):
     assert all(r["previous_outcome"] in (None, "ok") for r in rows)
 
 
+@pytest.mark.e2e
 def test_newly_broken_names_the_referring_documents(crawled, query):
     [row] = query("newly_broken")
     assert (row["outcome"], row["status"], row["referenced_by"]) == ("broken", 404, f"{GAMMA} webUrl")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("run, names", [("", {"flaky"}), ("2", {"fixed"}), ("1", set())])
 def test_fixed(crawled, query, run, names):
     rows = query("fixed", run=run)
@@ -177,6 +184,7 @@ def test_fixed(crawled, query, run, names):
     assert all(r["previous_outcome"] == "broken" for r in rows)
 
 
+@pytest.mark.e2e
 def test_flaky_urls_changed_state_twice(crawled, query):
     rows = query("flaky")
     assert [(r["url"], r["state_changes"], r["outcomes"]) for r in rows] == [
@@ -185,6 +193,7 @@ def test_flaky_urls_changed_state_twice(crawled, query):
     assert [r["url"] for r in query("flaky", runs="3")] == [crawled["urls"]["flaky"]]
 
 
+@pytest.mark.e2e
 def test_redirects_to_update(crawled, query):
     u = crawled["urls"]
     assert {(r["path"], r["field"], r["old_url"], r["new_url"]) for r in query("redirects_to_update")} == {
@@ -209,6 +218,7 @@ def test_slow_hosts_say_what_each_host_needed(tmp_path, loop):
          "state": None, "urls_settled_without_request": 0, "reopened": 0, "probes": 0}]
 
 
+@pytest.mark.e2e
 def test_images_that_are_not_images(crawled, query):
     u = crawled["urls"]
     rows = query("images_not_images")
@@ -219,6 +229,7 @@ def test_images_that_are_not_images(crawled, query):
     assert {r["content_type"] for r in rows} == {"text/html; charset=utf-8"}
 
 
+@pytest.mark.e2e
 def test_url_history_by_stored_or_requested_url(crawled, query):
     u = crawled["urls"]
     rows = query("url_history", url=u["flaky"])
@@ -251,6 +262,7 @@ def assert_safe_headers(response):
     assert response.headers["content-security-policy"] == "sandbox"
 
 
+@pytest.mark.e2e
 def test_an_image_snapshot_is_served_inline_with_its_type(crawled, get):
     snapshot = snapshot_id(crawled, "image")
     response = get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}")
@@ -261,6 +273,7 @@ def test_an_image_snapshot_is_served_inline_with_its_type(crawled, get):
     assert_safe_headers(response)
 
 
+@pytest.mark.e2e
 def test_an_html_snapshot_is_a_download_never_a_page(crawled, get):
     snapshot = snapshot_id(crawled, "script")
     response = get(f"/-/linkhealth/snapshot/linkhealth/{snapshot}")
@@ -273,12 +286,14 @@ def test_an_html_snapshot_is_a_download_never_a_page(crawled, get):
     assert_safe_headers(response)
 
 
+@pytest.mark.e2e
 def test_an_html_answer_to_an_image_url_is_a_download(crawled, get):
     response = get(f"/-/linkhealth/snapshot/linkhealth/{snapshot_id(crawled, 'html_image')}")
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["content-disposition"].startswith("attachment;")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", ["/-/linkhealth/snapshot/linkhealth/999999",
                                   "/-/linkhealth/snapshot/elsewhere/1"])
 def test_unknown_snapshots_are_404(get, path):
@@ -287,6 +302,7 @@ def test_unknown_snapshots_are_404(get, path):
     assert_safe_headers(response)
 
 
+@pytest.mark.e2e
 def test_an_svg_snapshot_is_a_download(crawled, tmp_path, loop):
     """SVG is an image that can carry script: a download like HTML."""
     copy = tmp_path / "linkhealth.db"
@@ -318,6 +334,7 @@ EXECUTABLE_TYPES = ("text/html", "text/html; charset=utf-8", "TEXT/HTML", "appli
                     "text/x-unknown", "")
 
 
+@pytest.mark.e2e
 def test_no_download_is_named_as_something_that_runs(crawled, tmp_path, loop):
     copy = tmp_path / "linkhealth.db"
     body = b"<script>alert(1)</script>"
@@ -353,6 +370,7 @@ def test_what_is_served_inline():
         assert plugin.image_type(unsafe) is None, unsafe
 
 
+@pytest.mark.e2e
 def test_snapshot_links_in_tables_and_queries(crawled, get):
     image, page = snapshot_id(crawled, "image"), snapshot_id(crawled, "script")
     image_url, page_url = (f"/-/linkhealth/snapshot/linkhealth/{n}" for n in (image, page))
@@ -366,6 +384,7 @@ def test_snapshot_links_in_tables_and_queries(crawled, get):
         assert "document.title='pwned'" not in html and "pwned" not in html
 
 
+@pytest.mark.e2e
 def test_blob_data_is_only_a_binary_download(get):
     page = get("/linkhealth/blobs").text
     assert "&lt;Binary:" in page
@@ -381,6 +400,7 @@ def test_blob_data_is_only_a_binary_download(get):
 # -- search and metadata ---------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_full_text_search_on_documents_and_urls(crawled, get):
     documents = get("/linkhealth/documents.json?_search=gamma&_shape=array").json()
     assert [d["path"] for d in documents] == [GAMMA]
@@ -391,6 +411,7 @@ def test_full_text_search_on_documents_and_urls(crawled, get):
         assert 'name="_search"' in get(f"/linkhealth/{table}").text
 
 
+@pytest.mark.e2e
 def test_every_table_has_a_title_and_the_fts_tables_are_hidden(get):
     database = get("/linkhealth.json").json()
     visible = {t["name"] for t in database["tables"] if not t["hidden"]}
@@ -406,6 +427,7 @@ def test_every_table_has_a_title_and_the_fts_tables_are_hidden(get):
         assert tables[name].get("description"), name
 
 
+@pytest.mark.e2e
 def test_labels_link_rows_to_their_document_and_url(get):
     [ref] = get("/linkhealth/refs.json?_shape=array&_labels=on&field=webUrl&_size=1&_sort=id").json()
     assert isinstance(ref["document_id"]["label"], str) and ref["document_id"]["label"].endswith(("post", "news"))

@@ -8,8 +8,12 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from crawler.jobs.nightly import FORMATS
 from tests.crawl import REPO
+
+pytestmark = pytest.mark.e2e
 
 
 def test_demo_crawls_twice_and_writes_the_reports(tmp_path):

@@ -8,60 +8,24 @@ servers count requests in flight per host.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
 
-from tests.crawl import REPO, TEST_SETTINGS, crawl, write_site
-from tests.redis_server import RedisServer, redis_server  # noqa: F401 (fixture)
+import pytest
+
+from tests.crawl import REPO, crawl, write_site
+from tests.distributed_run import (DISTRIBUTED, ENV, PER_HOST, kill_left_over, spider_command,
+                                   start, start_worker)
+from tests.redis_server import RedisServer
 from tests.webserver import Web
 
-PER_HOST = 2
+pytestmark = pytest.mark.e2e
+
 URLS_PER_HOST = 14
 SLOW_MS = 150
-# No SCHEDULER: the links spider picks the coordinator's when LINKHEALTH_REDIS_URL is set.
-DISTRIBUTED = {
-    "LINKHEALTH_REDIS_LEASE": "2",
-    "LINKHEALTH_REDIS_POLL": "0.05",
-    "LINKHEALTH_REDIS_WAIT": "3",
-    "CONCURRENT_REQUESTS_PER_DOMAIN": str(PER_HOST),
-    # one host per worker at a time (CONCURRENT_REQUESTS / CONCURRENT_REQUESTS_PER_DOMAIN)
-    "CONCURRENT_REQUESTS": str(PER_HOST),
-}
-# The run's signing key reaches every process through the environment, as in local mode.
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "LINKHEALTH_REDIS_SECRET": "secret-of-the-test-runs"}
-
-
-def _command(spider: str, settings: dict[str, str], args: dict[str, str]) -> list[str]:
-    command = [sys.executable, "-m", "scrapy", "crawl", spider]
-    for name, value in {**TEST_SETTINGS, **settings}.items():
-        command += ["-s", f"{name}={value}"]
-    for name, value in args.items():
-        command += ["-a", f"{name}={value}"]
-    return command
-
-
-def start(spider: str, settings: dict[str, str], args: dict[str, str], log) -> subprocess.Popen:
-    return subprocess.Popen(_command(spider, settings, args), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=log, env=ENV)
-
-
-def start_worker(redis_url: str, tmp_path, n: int, **extra: str) -> tuple[subprocess.Popen, object]:
-    log = open(tmp_path / f"worker-{n}.log", "w")
-    # A worker opens no database and takes no crawl lock: all share the default LINKHEALTH_DB.
-    settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": redis_url, **extra}
-    return start("links-worker", settings, {"idle_exit": "3"}, log), log
-
-
-def kill_left_over(processes: list[subprocess.Popen]) -> None:
-    """Whatever a failed test left running is killed (a passing test waited for each)."""
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def outcomes(db) -> set[tuple[str, str, int | None]]:
@@ -93,7 +57,8 @@ def site_for(tmp_path, webs):
     return write_site(tmp_path / "site", documents)
 
 
-def test_coordinator_and_three_workers_one_killed_match_a_single_process_crawl(tmp_path, redis_server):  # noqa: F811
+@pytest.mark.slow
+def test_coordinator_and_three_workers_one_killed_match_a_single_process_crawl(tmp_path, redis_server):
     webs = [Web(host=f"127.0.0.{i}") for i in (2, 3, 4)]
     try:
         site = site_for(tmp_path, webs)
@@ -162,7 +127,7 @@ def test_worker_waits_for_unreachable_redis_then_stops_cleanly(tmp_path):
     assert "Traceback" not in text
 
 
-def test_a_dead_coordinators_results_are_ingested_by_scrapy_ingest(tmp_path, redis_server):  # noqa: F811
+def test_a_dead_coordinators_results_are_ingested_by_scrapy_ingest(tmp_path, redis_server):
     with Web(host="127.0.0.2") as web, Web(host="127.0.0.3") as other:
         site = site_for(tmp_path, [web, other])
         db_path = tmp_path / "distributed.db"
@@ -208,7 +173,7 @@ def test_coordinator_with_redis_unreachable_stops_and_says_how_far_it_got(tmp_pa
         db_path = tmp_path / "db.sqlite"
         settings = {**DISTRIBUTED, "LINKHEALTH_REDIS_URL": RedisServer().url,  # nothing listens
                     "LINKHEALTH_REDIS_WAIT": "1", "LINKHEALTH_DB": str(db_path)}
-        process = subprocess.run(_command("links", settings, {"source": str(site)}), cwd=REPO,
+        process = subprocess.run(spider_command("links", settings, {"source": str(site)}), cwd=REPO,
                                  capture_output=True, text=True, timeout=60, check=False, env=ENV)
         assert web.requests == []
     assert process.returncode == 1
@@ -219,7 +184,7 @@ def test_coordinator_with_redis_unreachable_stops_and_says_how_far_it_got(tmp_pa
     assert run["status"] == "interrupted" and run["documents"] == 1
 
 
-def test_redis_restarted_mid_run_the_coordinator_stops_and_resume_completes(tmp_path, redis_server):  # noqa: F811
+def test_redis_restarted_mid_run_the_coordinator_stops_and_resume_completes(tmp_path, redis_server):
     with Web(host="127.0.0.2") as web:
         site = site_for(tmp_path, [web])
         db_path = tmp_path / "distributed.db"
@@ -254,7 +219,8 @@ def test_redis_restarted_mid_run_the_coordinator_stops_and_resume_completes(tmp_
     assert len(checked) == len(set(checked)) == URLS_PER_HOST + 5 + 2
 
 
-def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_path, redis_server):  # noqa: F811
+@pytest.mark.slow
+def test_a_worker_paces_a_rate_limited_host_and_settles_an_unresponsive_one(tmp_path, redis_server):
     """Workers wait as a single process does (issue 15): a rate-limited host's retries in the
     worker's own scheduler, an unresponsive host's URLs settled after a probe."""
     with Web(host="127.0.0.2") as limited, Web(host="127.0.0.3") as hanging:

@@ -32,8 +32,7 @@ from crawler.distributed.wire import MAGIC, RequestData, Wire, WireError, run_se
 from crawler.core.items import Capture, CheckItem, Hop
 from spiders.links_worker import LinksWorkerSpider
 from tests.crawl import REPO, TEST_SETTINGS, write_site
-from tests.redis_server import redis_server  # noqa: F401 (fixture)
-from tests.test_distributed import DISTRIBUTED, kill_left_over, start, start_worker
+from tests.distributed_run import DISTRIBUTED, kill_left_over, start, start_worker
 from tests.webserver import Web
 
 
@@ -75,7 +74,8 @@ def forged_result(key: str) -> bytes:
     return MAGIC + b"\0" * 32 + packed
 
 
-def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_path, redis_server):  # noqa: F811
+@pytest.mark.e2e
+def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_path, redis_server):
     marker = tmp_path / "pwned"
     evil = pickle.dumps(Payload(marker))
     with Web(host="127.0.0.2") as web, Web(host="127.0.0.3") as other:
@@ -132,7 +132,8 @@ def test_pickles_and_forgeries_in_redis_are_rejected_and_the_run_finishes(tmp_pa
     assert checks == {**{url: "ok" for url in urls}, broken: "broken"}  # the forged "ok" lost
 
 
-def test_conditional_headers_cross_redis_to_the_worker(tmp_path, redis_server):  # noqa: F811
+@pytest.mark.e2e
+def test_conditional_headers_cross_redis_to_the_worker(tmp_path, redis_server):
     """The second run's If-None-Match (added by the coordinator, which holds the snapshots)
     reaches the page through a worker: the signed request carries the headers it needs."""
     with Web(host="127.0.0.2") as web:
@@ -170,7 +171,10 @@ def listening_tcp_inodes() -> set[str]:
 def socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue  # closed between the listing and the read (the server is still busy)
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     return inodes
@@ -187,6 +191,7 @@ def command_lines() -> dict[int, bytes]:
     return lines
 
 
+@pytest.mark.e2e
 def test_local_mode_redis_is_private_and_its_secrets_stay_off_command_lines(tmp_path):
     server = local.LocalRedis()
     try:
@@ -384,7 +389,8 @@ def test_the_run_secret_must_be_set_and_long_enough():
     assert run_secret("x" * 16) == b"x" * 16
 
 
-def test_a_distributed_crawl_without_the_secret_stops_with_one_line(tmp_path, redis_server):  # noqa: F811
+@pytest.mark.e2e
+def test_a_distributed_crawl_without_the_secret_stops_with_one_line(tmp_path, redis_server):
     env = {k: v for k, v in os.environ.items() if k != "LINKHEALTH_REDIS_SECRET"}
     for spider in ("links", "links-worker"):
         process = subprocess.run(

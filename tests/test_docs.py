@@ -56,6 +56,7 @@ def test_the_settings_table_is_the_declarations_output():
         "docs/configuration.md is stale: run .venv/bin/python -m crawler.defaults --write")
 
 
+@pytest.mark.e2e
 def test_python_m_crawler_defaults_write_rewrites_a_stale_table(tmp_path):
     stale = CONFIGURATION.replace("| `LINKHEALTH_DB` | `state/linkhealth.db` |",
                                   "| `LINKHEALTH_DB` | `old.db` |")
@@ -248,6 +249,7 @@ def test_the_readme_is_short():
     assert len(README.splitlines()) < 250
 
 
+@pytest.mark.e2e
 def test_quick_start_make_crawl_works(tmp_path):
     """`make crawl` as in the README (reusing this venv instead of creating one)."""
     venv = Path(sys.prefix)
@@ -310,6 +312,7 @@ def test_readme_make_commands_are_makefile_targets():
             assert re.search(rf"^{variable}\s*\?=", makefile, re.M), assignment
 
 
+@pytest.mark.e2e
 def test_readme_scrapy_commands_run_as_written(tmp_path):
     """Every ``.venv/bin/scrapy`` command of the README, run in order on a small site against
     a loopback web: ``../my-site`` is that site, ``state/`` a fresh directory, the example

@@ -25,6 +25,8 @@ from tests.fix_site import check_reads_back
 from tests.git_repo import git
 from tests.webserver import PNG, Web
 
+pytestmark = pytest.mark.e2e
+
 MOVES = {  # path -> where it moved (a chain where the value is a list)
     "/moved/one": ["/ok/one"],
     "/moved/two": ["/moved/two-b", "/ok/two"],  # 301 then 301: both permanent

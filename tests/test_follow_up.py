@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 PER_HOST = 2
 

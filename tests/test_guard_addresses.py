@@ -112,6 +112,7 @@ def test_an_ipv6_address_outside_global_unicast_is_never_public(ip):
     assert address_problem(str(ip)) is not None or ip in ip_network("2000::/3")
 
 
+@pytest.mark.e2e
 def test_addresses_that_wrap_loopback_are_refused_on_a_real_crawl(tmp_path):
     """Issue 16: 2002:7f00:1::1 and fec0::1 passed the guard on Python 3.11.7."""
     with Web() as web:

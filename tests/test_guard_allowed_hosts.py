@@ -59,6 +59,7 @@ def test_a_bare_host_is_exempt_on_its_schemes_default_port_only():
     assert allowed.hint("other.example", 80) == ""
 
 
+@pytest.mark.e2e
 def test_a_redirect_to_another_port_of_an_exempt_host_is_refused(tmp_path):
     with Web() as intranet, Web() as internal:
         attack = f"http://localhost:{intranet.port}/redirect/302?to=http://localhost:{internal.port}/ok"
@@ -80,6 +81,7 @@ def test_a_redirect_to_another_port_of_an_exempt_host_is_refused(tmp_path):
     assert result.check(normalise(direct))["outcome"] == "forbidden_address"
 
 
+@pytest.mark.e2e
 def test_a_host_written_without_a_port_is_exempt_on_the_default_port_only(tmp_path):
     """The migration: a value from before ports counted no longer opens other ports, and
     the error says what to add."""

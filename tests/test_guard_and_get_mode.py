@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 
 def test_guard_refuses_loopback_and_never_connects(tmp_path):

@@ -10,16 +10,12 @@ import pytest
 from tests.crawl import crawl, crawl_watching, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 SETTINGS = {  # a wave of 4 requests, declared after 3 timeouts of 1 s
     "CONCURRENT_REQUESTS_PER_DOMAIN": "4", "LINKHEALTH_UNRESPONSIVE_AFTER": "3",
     "DOWNLOAD_TIMEOUT": "1",
 }
-
-
-@pytest.fixture
-def hosts():
-    with Web(host="127.0.0.2") as troubled, Web(host="127.0.0.3") as healthy:
-        yield troubled, healthy
 
 
 def site_of(tmp_path, troubled: list[str], healthy: list[str]):
@@ -35,8 +31,8 @@ def checks(result, web: Web) -> list[dict]:
         "SELECT c.* FROM checks c JOIN urls u ON u.id = c.url_id WHERE u.host = ?", [web.host]))
 
 
-def test_a_hanging_host_is_settled_after_one_wave_and_a_probe(tmp_path, hosts):
-    troubled, healthy = hosts
+def test_a_hanging_host_is_settled_after_one_wave_and_a_probe(tmp_path, two_hosts):
+    troubled, healthy = two_hosts
     site = site_of(tmp_path, [troubled.url(f"/hang?i={i}") for i in range(40)],
                    [healthy.url(f"/ok?i={i}") for i in range(20)])
     result = crawl(site, tmp_path / "db.sqlite", settings=SETTINGS)
@@ -58,8 +54,8 @@ def test_a_hanging_host_is_settled_after_one_wave_and_a_probe(tmp_path, hosts):
     assert host["settled"] >= len(not_requested) and host["probes"] >= 1
 
 
-def test_a_host_where_only_some_paths_hang_is_never_cut_off(tmp_path, hosts):
-    troubled, _ = hosts
+def test_a_host_where_only_some_paths_hang_is_never_cut_off(tmp_path, two_hosts):
+    troubled, _ = two_hosts
     urls = [troubled.url(f"/hang?i={i}") if i % 3 == 2 else troubled.url(f"/ok?i={i}")
             for i in range(30)]
     result = crawl(site_of(tmp_path, urls, []), tmp_path / "db.sqlite", settings=SETTINGS)
@@ -70,10 +66,10 @@ def test_a_host_where_only_some_paths_hang_is_never_cut_off(tmp_path, hosts):
     assert list(result.db.query("SELECT * FROM host_runs")) == []
 
 
-def test_a_host_that_answers_again_is_reopened_and_its_urls_checked(tmp_path, hosts):
+def test_a_host_that_answers_again_is_reopened_and_its_urls_checked(tmp_path, two_hosts):
     """Every request hangs until the host is declared unresponsive (the crawl's own log line
     says so); then the host answers: the probe gets its answer and reopens the host."""
-    troubled, _ = hosts
+    troubled, _ = two_hosts
     urls = [troubled.url(f"/gate/recovery?i={i}") for i in range(24)]
     result = crawl_watching(site_of(tmp_path, urls, []), tmp_path / "db.sqlite",
                             when=r"is unresponsive", then=lambda: troubled.open_gate("recovery"),
@@ -90,8 +86,8 @@ def test_a_host_that_answers_again_is_reopened_and_its_urls_checked(tmp_path, ho
     assert "answered again (HTTP 200): its URLs are checked normally" in result.log
 
 
-def test_the_next_run_probes_the_host_afresh(tmp_path, hosts):
-    troubled, _ = hosts
+def test_the_next_run_probes_the_host_afresh(tmp_path, two_hosts):
+    troubled, _ = two_hosts
     site = site_of(tmp_path, [troubled.url(f"/hang?i={i}") for i in range(12)], [])
     db = tmp_path / "db.sqlite"
     crawl(site, db, settings=SETTINGS)

@@ -38,19 +38,15 @@ def outcomes(result, web: Web) -> dict[str, int]:
         " WHERE u.host = ? GROUP BY c.outcome", [web.host])}
 
 
-@pytest.fixture
-def hosts():
-    with Web(host="127.0.0.2") as limited, Web(host="127.0.0.3") as healthy:
-        yield limited, healthy
-
-
-def test_a_rate_limited_host_waits_alone_and_gets_the_pace_it_asked_for(tmp_path, hosts):
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_rate_limited_host_waits_alone_and_gets_the_pace_it_asked_for(tmp_path, two_hosts):
     """The limiter allows 10 requests a second (a burst of 5) and answers 429 with
     Retry-After: 3 above that. The healthy host's requests all go out while the limited
     host waits its 3 seconds; no retry of the limited host holds a place of the crawl's
     budget (the retries used to sleep in a middleware: 20 s of delay for the other host
     when the issue was filed)."""
-    limited, healthy = hosts
+    limited, healthy = two_hosts
     site = site_of(tmp_path, [limited.url(f"/limited/10/5/3/{i}") for i in range(60)],
                    [healthy.url(f"/ok?i={i}") for i in range(HEALTHY)])
     result = crawl(site, tmp_path / "db.sqlite", settings={"CONCURRENT_REQUESTS": "16"})
@@ -76,8 +72,10 @@ def _last(answers, request) -> bool:
     return [r for r in answers if r.target == request.target][-1] is request
 
 
-def test_a_host_that_keeps_rate_limiting_settles_at_its_rate_with_few_429s(tmp_path, hosts):
-    limited, _ = hosts
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_host_that_keeps_rate_limiting_settles_at_its_rate_with_few_429s(tmp_path, two_hosts):
+    limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/limited/20/5/0/{i}") for i in range(150)], [])
     result = crawl(site, tmp_path / "db.sqlite")
     assert outcomes(result, limited) == {"ok": 150}
@@ -88,23 +86,27 @@ def test_a_host_that_keeps_rate_limiting_settles_at_its_rate_with_few_429s(tmp_p
     assert row["state"] is None
 
 
-def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_path, hosts):
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_host_that_locks_clients_out_ends_with_every_url_ok_not_blocked(tmp_path, two_hosts):
     """More than 10 requests in a second lock the client out for 2 s (429 to everything,
     no Retry-After). A quarter of such a host's URLs used to end blocked."""
-    limited, _ = hosts
+    limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/lockout/10/2/{i}") for i in range(80)], [])
     result = crawl(site, tmp_path / "db.sqlite")
     assert outcomes(result, limited) == {"ok": 80}
     assert host_row(result, limited.host)["rate_limited"] > 0
 
 
-def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, hosts):
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, two_hosts):
     """Eight requests are on their way when a host locks the client out (more than 3 in a
     second: 3 s of 429 without Retry-After). Their eight 429s are one overload, not eight
     refusals in a row: the host's pause does not double with each of them (it waited 32 s,
     up to 64, after such a burst in bench/real_web_bench.py), and the host is not taken for
     one that refuses everything (its URLs used to end blocked)."""
-    limited, _ = hosts
+    limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/lockout/3/3/{i}") for i in range(40)], [])
     result = crawl(site, tmp_path / "db.sqlite")
     assert outcomes(result, limited) == {"ok": 40}
@@ -113,8 +115,9 @@ def test_a_lockout_answered_to_a_whole_burst_counts_once(tmp_path, hosts):
     assert row["longest_wait"] <= 4  # the pauses of a few refused probes: 1, 2, 4 s
 
 
-def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_path, hosts):
-    limited, healthy = hosts
+@pytest.mark.e2e
+def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_path, two_hosts):
+    limited, healthy = two_hosts
     site = site_of(tmp_path, [limited.url(f"/status/429?i={i}") for i in range(30)],
                    [healthy.url(f"/ok?i={i}") for i in range(30)])
     result = crawl(site, tmp_path / "db.sqlite", settings={"LINKHEALTH_RATE_LIMIT_RETRIES": "3"})
@@ -132,8 +135,9 @@ def test_a_host_that_refuses_everything_is_blocked_without_asking_each_url(tmp_p
     assert row["state"].startswith("refusing: ") and row["settled"] >= len(not_requested)
 
 
-def test_the_reports_say_how_each_host_was_paced(tmp_path, hosts):
-    limited, _ = hosts
+@pytest.mark.e2e
+def test_the_reports_say_how_each_host_was_paced(tmp_path, two_hosts):
+    limited, _ = two_hosts
     site = site_of(tmp_path, [limited.url(f"/limited/10/5/1/{i}") for i in range(30)], [])
     result = crawl(site, tmp_path / "db.sqlite")
     assert json.loads(result.run()["summary"]) == {"ok": 30}

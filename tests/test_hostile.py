@@ -11,6 +11,8 @@ from crawler.core.urls import normalise
 from tests import hostile_scenario as scenario
 from tests.crawl import crawl, write_site
 
+pytestmark = pytest.mark.e2e
+
 RSS_LIMIT = 300 * 1024 * 1024
 
 

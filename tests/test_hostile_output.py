@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.crawl import crawl, scrapy_command, write_site
-from tests.test_wayback import wayback_settings
+from tests.crawl import crawl, scrapy_command, wayback_settings, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
 ARCHIVED_PATH = "/page/ctl?\x1b[2J\x07\x9b"  # a URL key with raw controls, archived

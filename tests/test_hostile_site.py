@@ -21,6 +21,8 @@ import pytest
 from tests.crawl import REPO, TEST_SETTINGS, crawl, scrapy_command, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 
 def alias_bomb(levels: int = 7, width: int = 9, use: str = "webUrl: [*a{top}]") -> str:
     """The review's front matter: each level an anchor of ``width`` aliases of the one before

@@ -9,9 +9,6 @@ keep-alive connection the server had just closed sent again.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from contextlib import ExitStack
 
 import pytest
@@ -20,146 +17,9 @@ from hypothesis import strategies as st
 
 from crawler.fetch.message import ChunkedBody, split_url
 from crawler.core.urls import normalise
-from tests.crawl import crawl, write_site
+from tests.crawl import checks_and_snapshots, crawl, write_site
+from tests.raw_server import QUIRKS, RawServer
 from tests.webserver import Web
-
-CRLF = b"\r\n"
-
-# path -> (head, body, connection stays open). The head of a HEAD answer is sent alone.
-QUIRKS: dict[str, tuple[bytes, bytes, bool]] = {
-    "/chunked": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
-                 b"6\r\n<p>hel\r\n7;name=value\r\nlo</p>\n\r\n0\r\nX-Trailer: yes\r\n\r\n", True),
-    "/chunked-cut": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
-                     b"40\r\n<p>cut short", False),
-    "/bad-chunk": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n",
-                   b"zz\r\nhello\r\n0\r\n\r\n", False),
-    "/lf-only": (b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 11\n\n", b"<p>lf</p>\n\n", True),
-    "/folded": ((b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n\tsecond\r\nthis line has no colon\r\n"
-                 b"Content-Type: text/html\r\nX-Twice: 1\r\nX-Twice: 2\r\nContent-Length: 2\r\n\r\n"),
-                b"ok", True),
-    "/interim": ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
-                  b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
-                  b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n"),
-                 b"<p>ok</p>", True),
-    "/http10": (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<title>old</title>", False),
-    "/no-reason": (b"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", b"", True),
-    "/close": (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n",
-               b"ok", False),
-    "/two-lengths": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", b"hello!", False),
-    "/same-lengths": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2, 2\r\n\r\n",
-                      b"ok", True),
-    "/te-unknown": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: br, chunked\r\n\r\n",
-                    b"2\r\nok\r\n0\r\n\r\n", False),
-    "/te-twice": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-                  b"2\r\nok\r\n0\r\n\r\n", False),
-    "/te-and-length": (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 3\r\n"
-                       b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", False),
-    "/bad-status": (b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n", b"", False),
-    "/bad-version": (b"HTTP/one 200 OK\r\nContent-Length: 0\r\n\r\n", b"", False),
-    "/moved": (b"HTTP/1.1 301 Moved Permanently\r\nLocation: /chunked\r\nContent-Length: 0\r\n\r\n", b"", True),
-    "/extra-bytes": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
-                     b"okAND MORE", True),
-    "/head-length": (b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\n",
-                     b"\x89PNG", True),
-}
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", b"", True)
-# Answers the lean client reads differently from Scrapy's, on purpose (see each test).
-EDGES: dict[str, tuple[bytes, bytes, bool]] = {
-    "/switch": (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-                b"", True),
-}
-
-
-class RawServer:
-    """A loopback server that answers with exact bytes (``answers``: QUIRKS and EDGES by
-    default), one thread per connection.
-
-    ``drop_reused``: a request that arrives on a connection which has already served one is
-    not answered; the connection is closed instead, as a server does when its keep-alive
-    timeout ends just as the client reuses the connection.
-    """
-
-    def __init__(self, drop_reused: bool = False,
-                 answers: dict[str, tuple[bytes, bytes, bool]] | None = None):
-        self.drop_reused = drop_reused
-        self.answers = answers if answers is not None else {**QUIRKS, **EDGES}
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.connections = 0
-        self.request_lines: list[bytes] = []
-        self.dropped = 0
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def url(self, target: str) -> str:
-        return f"http://127.0.0.1:{self.port}{target}"
-
-    def close(self) -> None:
-        self.listener.close()
-
-    def __enter__(self) -> RawServer:  # noqa: PYI034
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            self._answer(conn)
-        except OSError:
-            pass  # the client reset the connection (it gave up on the answer)
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            pending, served = b"", 0
-            while True:
-                while b"\r\n\r\n" not in pending:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    pending += data
-                head, _, pending = pending.partition(b"\r\n\r\n")
-                line = head.split(CRLF, 1)[0]
-                with self.lock:
-                    self.request_lines.append(line)
-                    if self.drop_reused and served:
-                        self.dropped += 1
-                        return
-                method, target = line.split(b" ")[:2]
-                path = target.decode().partition("?")[0]
-                answer_head, body, stays_open = self.answers.get(path, NOT_FOUND)
-                conn.sendall(answer_head if method == b"HEAD" else answer_head + body)
-                served += 1
-                if not stays_open:
-                    return
-
-
-def checks_and_snapshots(result) -> dict[str, dict]:
-    """Per URL: the check and its snapshot, without what differs between two runs."""
-    rows = result.db.query(
-        "SELECT u.url, c.outcome, c.status, c.final_url, c.redirects, c.permanent_redirect,"
-        " c.error, c.content_type, c.content_length, c.method, c.head_status, c.attempts,"
-        " s.status AS s_status, s.protocol, s.headers, s.content_type AS s_type,"
-        " s.content_encoding, s.size, s.digest, s.truncated, s.etag, s.last_modified"
-        " FROM checks c JOIN urls u ON u.id = c.url_id LEFT JOIN snapshots s ON s.id = c.snapshot_id")
-    out = {}
-    for row in rows:
-        pairs = json.loads(row["headers"]) if row["headers"] else []
-        row["headers"] = [(name, value) for name, value in pairs if name != "Date"]
-        out[row.pop("url")] = row
-    return out
-
 
 @pytest.fixture(scope="module")
 def servers():
@@ -176,6 +36,7 @@ def site_for(web: Web, raw: RawServer):
     return {"_news/2024-05-01-quirks.md": {"title": "Quirks", "related": [{"webUrl": u} for u in urls]}}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("archive", ["1", "0"], ids=["archive-GET", "check-HEAD"])
 def test_both_clients_record_the_same_checks_and_snapshots(servers, tmp_path, archive):
     web, raw = servers
@@ -198,6 +59,7 @@ def test_both_clients_record_the_same_checks_and_snapshots(servers, tmp_path, ar
     assert outcomes["/bad-status"] == outcomes["/bad-version"] == "connection_error"
 
 
+@pytest.mark.e2e
 def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
     web, raw = servers
     site = write_site(tmp_path / "site", site_for(web, raw))
@@ -222,6 +84,7 @@ def test_quirky_answers_read_as_browsers_read_them(servers, tmp_path):
         assert row(path)["error"], path
 
 
+@pytest.mark.e2e
 def test_the_request_target_is_sent_as_written(tmp_path):
     with RawServer() as raw:
         written = raw.url("/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20#fragment")
@@ -230,6 +93,7 @@ def test_the_request_target_is_sent_as_written(tmp_path):
         assert raw.request_lines[0].split(b" ")[1] == b"/a//b/%2C/c%2fd;p=1?q=%2C&empty=&x=%20"
 
 
+@pytest.mark.e2e
 def test_connections_are_kept_alive(tmp_path):
     with RawServer() as raw:
         paths = [f"/chunked?n={n}" for n in range(30)]
@@ -241,6 +105,7 @@ def test_connections_are_kept_alive(tmp_path):
         assert raw.connections <= 4
 
 
+@pytest.mark.e2e
 def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_path):
     with RawServer(drop_reused=True) as raw:
         urls = [raw.url(f"/same-lengths?n={n}") for n in range(6)]
@@ -254,6 +119,7 @@ def test_a_keep_alive_connection_closed_by_the_server_is_not_a_broken_link(tmp_p
         assert raw.dropped >= 1
 
 
+@pytest.mark.e2e
 def test_a_protocol_switch_nobody_asked_for_ends_the_check_at_once(tmp_path):
     """Issue 15: a 101 was taken for an interim answer, and the check waited for its timeout.
     We never send Upgrade, so nothing HTTP follows a 101: the exchange fails at once."""

@@ -20,6 +20,7 @@ PACKAGES = ("crawler", "spiders")
 COMPAT = REPO / "crawler" / "core" / "compat.py"
 
 
+@pytest.mark.e2e
 def test_every_package_imports_only_the_layers_below_it():
     lint = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True,

@@ -29,6 +29,7 @@ def report(db: Path, fmt: str, home: Path) -> str:
     return process.stdout
 
 
+@pytest.mark.e2e
 def test_an_absolute_site_path_is_not_shown_in_any_report(tmp_path):
     home = tmp_path / "home" / "alice"
     with Web() as web:
@@ -42,6 +43,7 @@ def test_an_absolute_site_path_is_not_shown_in_any_report(tmp_path):
     assert json.loads(report(result.db_path, "json", home))["run"]["source"] == "~/sites/blog"
 
 
+@pytest.mark.e2e
 def test_nightly_records_the_site_as_given_from_the_repository_root(tmp_path):
     with Web() as web:
         site = write_site(tmp_path / "site", {"a.md": {"webUrl": web.url("/ok")}})

@@ -9,9 +9,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from crawler.jobs.nightly import FORMATS
 from tests.crawl import REPO, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 # Loopback needs the guard off; one failure confirms a link as broken, so one run is enough.
 SETTINGS = ["LINKHEALTH_ALLOW_PRIVATE=1", "LINKHEALTH_BROKEN_AFTER=1", "DOWNLOAD_TIMEOUT=5",

@@ -14,6 +14,8 @@ from crawler.core.urls import normalise
 from tests.crawl import crawl, write_site
 from tests.webserver import Web, free_port, make_ca, server_context, write_ca_bundle
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # its crawl waits on hangs and retries
+
 # name -> path on the plain web server
 PATHS = {
     "ok": "/ok?id=ok",

@@ -21,6 +21,8 @@ import pytest
 from tests.crawl import REPO, TEST_SETTINGS, crawl, scrapy_command, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 VICTIM_BYTES = b"precious: must never change\n"
 
 

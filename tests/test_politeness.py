@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
+
+pytestmark = pytest.mark.e2e
 
 PER_HOST = 4
 URLS_PER_HOST = 40

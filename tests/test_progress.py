@@ -174,6 +174,7 @@ def extensions_with_progress() -> dict[str, int | None]:
     return extensions
 
 
+@pytest.mark.e2e
 def test_a_crawl_logs_its_progress_every_interval(tmp_path):
     with Web() as web:
         site = write_site(tmp_path / "site", {

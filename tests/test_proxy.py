@@ -37,6 +37,7 @@ def proxied(tmp_path, monkeypatch):
         yield site, secure, internal, proxy, bundle
 
 
+@pytest.mark.e2e
 def test_names_only_the_proxy_resolves_are_checked_through_it(proxied, tmp_path):
     site, secure, internal, proxy, bundle = proxied
     inside = internal.port
@@ -82,6 +83,7 @@ def test_names_only_the_proxy_resolves_are_checked_through_it(proxied, tmp_path)
     assert named["error"] == "localhost is a loopback name (RFC 6761)"
 
 
+@pytest.mark.e2e
 def test_an_exempt_literal_host_port_goes_through_the_proxy(proxied, tmp_path):
     """LINKHEALTH_ALLOW_HOSTS applies through a proxy too: the proxy decides the rest."""
     site, _, internal, proxy, _ = proxied
@@ -100,6 +102,7 @@ def urls_with(urls: dict[str, str], part: str) -> str:
     return next(url for url in urls if part in url)
 
 
+@pytest.mark.e2e
 def test_a_host_the_proxy_cannot_reach_is_settled_as_unresponsive(proxied, tmp_path):
     """The proxy refuses a tunnel to a name it cannot resolve (502): a connection failure of
     that host, so after a few of them its other URLs are settled without a request."""

@@ -562,12 +562,14 @@ def scrapy_report(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e
 def test_command_json(db_path: Path, report):
     result = scrapy_report("--db", str(db_path), "--format", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == json.loads(render_json(report))
 
 
+@pytest.mark.e2e
 def test_command_writes_a_file(db_path: Path, tmp_path: Path):
     out = tmp_path / "public" / "links" / "report.html"
     result = scrapy_report("--db", str(db_path), "--format", "html", "-o", str(out), "--all")
@@ -576,6 +578,7 @@ def test_command_writes_a_file(db_path: Path, tmp_path: Path):
     assert "Links by document" in out.read_text(encoding="utf-8")
 
 
+@pytest.mark.e2e
 def test_command_missing_database(tmp_path: Path):
     result = scrapy_report("--db", str(tmp_path / "nope.db"))
     assert result.returncode == 1
@@ -583,12 +586,14 @@ def test_command_missing_database(tmp_path: Path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.e2e
 def test_command_unknown_run(db_path: Path):
     result = scrapy_report("--db", str(db_path), "--run", "9")
     assert result.returncode == 1
     assert "no run 9" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 def test_command_fail_on(db_path: Path):
     failed = scrapy_report("--db", str(db_path), "--fail-on", "broken,timeout")
     assert failed.returncode == 2
@@ -606,6 +611,7 @@ def test_command_fail_on(db_path: Path):
     assert passed.returncode == 0, passed.stderr
 
 
+@pytest.mark.e2e
 def test_command_unknown_outcome_is_an_error_not_a_match(db_path: Path):
     result = scrapy_report("--db", str(db_path), "--fail-on", "broken,borken")
     assert result.returncode == 1  # 2 is kept for "--fail-on matched"
@@ -702,6 +708,7 @@ def test_export_report_snapshots(archive_db: Path, tmp_path: Path):
     assert all(f'href="snapshots/{p.name}"' in page for p in written)
 
 
+@pytest.mark.e2e
 def test_command_with_snapshots(archive_db: Path, tmp_path: Path):
     out = tmp_path / "public" / "links.html"
     result = scrapy_report("--db", str(archive_db), "--format", "html", "-o", str(out),

@@ -21,6 +21,8 @@ from crawler.store.database import Store
 from tests.crawl import crawl, scrapy_command, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 # page -> answers in runs 1, 2, 3 (True: 200, False: 404)
 PLAN = {
     "a": (True, False, False),

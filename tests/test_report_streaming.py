@@ -90,6 +90,7 @@ def test_json_is_exactly_what_the_standard_library_writes(report, tiny_pieces):
     assert text == json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
 
 
+@pytest.mark.e2e
 def test_the_command_writes_the_same_file(db_path: Path, tmp_path: Path):
     with Store(db_path, readonly=True) as store:
         expected = render(build_report(store, include_all=True), "html")

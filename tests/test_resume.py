@@ -18,6 +18,8 @@ import pytest
 from tests.crawl import REPO, TEST_SETTINGS, crawl, scrapy_command, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 URLS = 60
 # Small batches, so that a kill finds some checks committed and some not.
 SETTINGS = {"LINKHEALTH_BATCH_SIZE": "3", "LINKHEALTH_FLUSH_SECONDS": "0.2",

@@ -25,6 +25,7 @@ def every_text_in(db) -> str:
                          for row in conn.execute(f"SELECT * FROM [{table}]") for value in row)
 
 
+@pytest.mark.e2e
 def test_url_passwords_never_reach_the_database_reports_or_logs(tmp_path):
     with Web() as web:
         def with_password(path: str) -> str:
@@ -109,6 +110,7 @@ def redirecting_to(location: str):
         thread.join()
 
 
+@pytest.mark.e2e
 def test_no_form_of_user_info_reaches_the_database_file_reports_or_log(tmp_path):
     with Web() as web, redirecting_to(
             f"http://editor:redirect-pass@rawat-redirect@127.0.0.1:{web.port}/ok?after") as moved:

@@ -93,6 +93,7 @@ def crawls(tmp_path_factory):
         yield inline, process
 
 
+@pytest.mark.e2e
 def test_a_crawl_reading_in_a_process_records_the_same_run(crawls):
     inline, process = crawls
     assert "worker process" not in inline.log
@@ -129,6 +130,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.e2e
 def test_the_reader_process_exits_when_the_crawl_is_killed(tmp_path):
     site = make_site(tmp_path / "site", documents=10)
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(site)], cwd=REPO,

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.crawl import REPO, TEST_SETTINGS, write_site
+
+pytestmark = pytest.mark.e2e
 
 NOT_AT_START = ("redis", "scrapy_redis", "aiohttp")
 

@@ -24,6 +24,8 @@ from tests.crawl import crawl, write_site
 from tests.forward_proxy import ForwardProxy
 from tests.webserver import Web, make_ca, server_context
 
+pytestmark = pytest.mark.e2e
+
 NAME = "rebind.test"
 
 

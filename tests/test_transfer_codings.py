@@ -24,9 +24,8 @@ from crawler.fetch.transfer_codings import (
     transfer_codings,
 )
 from crawler.core.urls import normalise
-from tests.crawl import crawl, write_site
-from tests.test_archive import peak_rss
-from tests.test_http_client import RawServer, checks_and_snapshots
+from tests.crawl import checks_and_snapshots, crawl, peak_rss, write_site
+from tests.raw_server import RawServer
 from tests.webserver import _bomb
 
 PAGE = b"<html><head><title>Coded</title></head><body>" + b"<p>transfer-coded</p>" * 200 + b"</body></html>"
@@ -62,6 +61,7 @@ DECODED = {"/gzip-chunked", "/two-lines", "/deflate-chunked", "/gzip-to-close", 
            "/with-content-encoding"}
 
 
+@pytest.mark.e2e
 def test_transfer_coded_bodies_are_decoded_where_scrapys_client_fails(tmp_path):
     with RawServer(answers=ANSWERS) as raw:
         urls = {path: raw.url(path) for path in ANSWERS}
@@ -93,6 +93,7 @@ def test_transfer_coded_bodies_are_decoded_where_scrapys_client_fails(tmp_path):
     assert wrong["truncated"] == 1 and wrong["size"] != len(PAGE)
 
 
+@pytest.mark.e2e
 def test_a_transfer_coded_gzip_bomb_is_cut_at_the_body_cap(tmp_path):
     """1 GiB of zeros, gzip then chunked: read up to LINKHEALTH_ARCHIVE_MAX_BYTES, decoded
     a piece at a time, never inflated whole."""

@@ -18,6 +18,8 @@ import pytest
 from tests.crawl import crawl, write_site
 from tests.webserver import Web
 
+pytestmark = pytest.mark.e2e
+
 # Reading in a worker process starts after this many parsed documents (the default is 500).
 SMALL_PROCESS_AFTER = {"LINKHEALTH_READ_PROCESS_AFTER": "5", "LINKHEALTH_READ_BATCH": "4"}
 

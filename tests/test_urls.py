@@ -196,6 +196,7 @@ def test_registered_domain(host, domain):
     assert registered_domain(host) == domain
 
 
+@pytest.mark.e2e
 def test_registered_domain_makes_no_network_call(tmp_path):
     script = textwrap.dedent("""
         import socket

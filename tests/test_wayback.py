@@ -10,7 +10,7 @@ from crawler.defaults import DEFAULTS
 
 from crawler.core.urls import normalise
 from crawler.archive.wayback import around_date, cdx_query_url, closest, parse_cdx, playback_url
-from tests.crawl import crawl, write_site
+from tests.crawl import crawl, wayback_settings, write_site
 from tests.webserver import Web, free_port
 
 PUBLISHED = "2021-03-05T14:51:00Z"
@@ -23,11 +23,6 @@ def site_with_a_dead_link(tmp_path, web):
     }})
 
 
-def wayback_settings(cdx_url: str) -> dict[str, str]:
-    return {"LINKHEALTH_WAYBACK": "1", "LINKHEALTH_WAYBACK_CDX_URL": cdx_url,
-            "LINKHEALTH_WAYBACK_DELAY": "0"}
-
-
 def lookups(result):
     return list(result.db.query("SELECT u.url, w.* FROM wayback w JOIN urls u ON u.id = w.url_id"))
 
@@ -36,6 +31,7 @@ def cdx_requests(web):
     return [r for r in web.requests if r.target.startswith("/cdx/")]
 
 
+@pytest.mark.e2e
 def test_capture_closest_to_the_publish_date_is_found_and_cached(tmp_path):
     with Web() as web:
         web.cdx["timestamps"] = ["20190101000000", "20210301120000", "20230101000000"]
@@ -55,6 +51,7 @@ def test_capture_closest_to_the_publish_date_is_found_and_cached(tmp_path):
     assert row["capture_url"] == "https://web.archive.org/web/20210301120000/" + web.url("/status/404?dead=1")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode, error", [("429", "CDX answered HTTP 429"), ("500", "CDX answered HTTP 500")])
 def test_rate_limited_and_failing_lookups_never_fail_the_run(tmp_path, mode, error):
     with Web() as web:
@@ -70,6 +67,7 @@ def test_rate_limited_and_failing_lookups_never_fail_the_run(tmp_path, mode, err
     assert attempts == (1 + DEFAULTS["LINKHEALTH_RATE_LIMIT_RETRIES"] if mode == "429" else 1)
 
 
+@pytest.mark.e2e
 def test_unreachable_cdx_endpoint_is_recorded_as_an_error(tmp_path):
     with Web() as web:
         result = crawl(site_with_a_dead_link(tmp_path, web), tmp_path / "db.sqlite",
@@ -79,6 +77,7 @@ def test_unreachable_cdx_endpoint_is_recorded_as_an_error(tmp_path):
     assert result.run()["status"] == "finished"
 
 
+@pytest.mark.e2e
 def test_no_capture_is_recorded_as_none(tmp_path):
     with Web() as web:
         result = crawl(site_with_a_dead_link(tmp_path, web), tmp_path / "db.sqlite",

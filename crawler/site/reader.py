@@ -118,6 +118,9 @@ class SiteReader:
         self.closed = False
         self.exhausted = False  # the last batch was read: the process, if any, is idle
         self.pending: deque[tuple[list[Path], Plan, Future[list[Document | None]]]] = deque()
+        # Held while a submit may start the worker process: the pool only lists a process
+        # once it has started, and close() must see (and kill) every process there is.
+        self.spawning = threading.Lock()
 
     @property
     def in_process(self) -> bool:
@@ -154,7 +157,8 @@ class SiteReader:
         """Stop the worker process (batches still in flight are dropped). May be called from
         another thread while ``next_batch`` waits: it then returns [] at once."""
         self.closed = True
-        pool, self.pool = self.pool, None
+        with self.spawning:
+            pool, self.pool = self.pool, None
         if pool is not None:
             if not self.exhausted:  # work may be in flight, and never answered: at exit,
                 _kill_workers(pool)  # Python would wait for it
@@ -204,8 +208,11 @@ class SiteReader:
                 self.pending.append((paths, plan, _done_future([])))
                 continue
             try:
-                future = self.pool.submit(read_documents, to_parse, self.root, self.body_links,
-                                          self.key, self.limits)
+                with self.spawning:
+                    if self.pool is None:  # closed meanwhile
+                        return
+                    future = self.pool.submit(read_documents, to_parse, self.root,
+                                              self.body_links, self.key, self.limits)
             except (BrokenProcessPool, RuntimeError) as exc:
                 self.pending.append((paths, plan, _done_future(BrokenProcessPool(str(exc)))))
                 return

@@ -1,9 +1,9 @@
 """What earlier runs left behind, in memory for the crawl: last checks, last snapshots,
 cached Wayback lookups.
 
-Loaded once when the store pipeline opens (one query per table) and updated as
-the run records new snapshots. Components reach it through the pipeline
-(``crawler.get_item_pipeline(StorePipeline).history``).
+Loaded once when the run opens (one query per table) and updated as the run records new
+snapshots. Components reach it through the run context
+(``RunContext.of(crawler).history``, ``crawler.run.context``).
 """
 
 from __future__ import annotations
