@@ -397,3 +397,65 @@ def test_real_web_bench_checks_against_the_truth_and_the_floor(tmp_path):
     assert all(group["urls"] == 0 for name, group in control["agreement"].items() if name != "healthy")
     roles = {host["role"] for host in result["hosts"]}
     assert {"rate-limited", "lockout", "hangs", "down"} <= roles
+
+
+def test_sim_internet_wayback_machine_answers_cdx_queries_and_plays_captures_back():
+    """The simulated web's Wayback Machine: captures of the archived URLs only, in the CDX
+    window asked, the closest one chosen by linkhealth's own parser; playback of each."""
+    from urllib.parse import urlencode
+
+    from bench.sim_world import Scenario, World
+    from crawler.archive.wayback import cdx_query_url, closest, parse_cdx
+
+    archived, other = "https://news.sim.example/gone?id=1", "https://news.sim.example/never"
+    world = World(Scenario(seed=2, archived=[archived], dead={archived: "404", other: "404"},
+                           dead_hosts={"web.archive.org": "nxdomain"}))
+    assert world.host_fate("web.archive.org") is None  # always up, whatever a scenario says
+    answer = world.answer(cdx_query_url("https://web.archive.org/cdx/search/cdx", archived,
+                                        "2021-03-05", 365 * 86400), {})
+    captures = parse_cdx(answer.body)
+    assert answer.status == 200 and 3 <= len(captures) <= 13
+    assert all("20200305" <= stamp <= "20220305235959" and url == archived for stamp, url in captures)
+    stamp, _ = closest(captures, "2021-03-05")
+    assert world.answer(cdx_query_url("https://web.archive.org/cdx/search/cdx", other,
+                                      "2021-03-05", 365 * 86400), {}).body == b"[]\n"
+    text = world.answer("https://web.archive.org/cdx/search/cdx?" + urlencode(
+        {"url": archived, "from": "2021", "to": "2021", "fl": "timestamp,statuscode"}), {}).body
+    assert text and all(line.startswith("2021") and line.endswith(" 200")
+                        for line in text.decode().splitlines())
+    played = world.answer(f"https://web.archive.org/web/{stamp}/{archived}", {})
+    assert played.status == 200 and played.kind == "wayback: capture" and b"<title>" in played.body
+    nearby = world.answer(f"https://web.archive.org/web/2021/{archived}", {})
+    assert nearby.status == 302 and dict(nearby.headers)["Location"].endswith(f"/{archived}")
+    assert world.answer(archived, {}).status == 404
+
+
+def test_sim_internet_serves_the_site_and_redirects_some_urls_to_home_or_login(tmp_path):
+    from bench.sim_scenario import Shares, choose
+    from bench.sim_world import Base, Scenario, World
+
+    site = tmp_path / "site"
+    (site / "assets" / "archive").mkdir(parents=True)
+    (site / "assets" / "archive" / "copy.png").write_bytes(b"\x89PNG the copy")
+    (site / "_news").mkdir()
+    (site / "_news" / "a.md").write_text("---\ntitle: A\n---\n")
+    base = Scenario(seed=4, base=Base(not_found=0, redirects=0, dns_fail_hosts=0),
+                    served={"https://me.sim.example/blog/": str(site)})
+    world = World(base)
+    copy = world.answer("https://me.sim.example/blog/assets/archive/copy.png", {})
+    assert (copy.status, copy.body, dict(copy.headers)["Content-Type"]) == (200, b"\x89PNG the copy", "image/png")
+    assert world.answer("https://me.sim.example/blog/_news/a.md", {}).kind == "ok"  # not published
+
+    urls = [f"https://h{i % 3}.sim.example/p/{i}" for i in range(200)]
+    urls += [f"https://me.sim.example/blog/assets/{i}.png" for i in range(100)]
+    chosen = choose(urls, base, Shares(moved=0.2, soft_moved=0.1, dead=0.1, archived=0.5)).scenario
+    world = World(chosen)
+    soft = [url for url in chosen.moved if world.kind_of(url) == "moved to home or login (scenario)"]
+    assert len(soft) == 30 and len(chosen.moved) == 90
+    targets = {chosen.moved[url][-1][1].split("/", 3)[3].partition("?")[0] for url in soft}
+    assert targets == {"", "login"}
+    assert all(chain[-1][1].startswith("https://me.sim.example/blog/moved/")
+               for url, chain in chosen.moved.items() if url.startswith("https://me.") and url not in soft)
+    gone = len(chosen.dead) + len(soft)
+    assert len(chosen.archived) == round(0.5 * gone) and set(chosen.archived) <= set(chosen.dead) | set(soft)
+
