@@ -459,3 +459,53 @@ def test_sim_internet_serves_the_site_and_redirects_some_urls_to_home_or_login(t
     gone = len(chosen.dead) + len(soft)
     assert len(chosen.archived) == round(0.5 * gone) and set(chosen.archived) <= set(chosen.dead) | set(soft)
 
+
+@pytest.mark.e2e
+def test_fix_real_site_bench_fixes_moves_and_deaths_and_leaves_nothing_for_a_second_fix(tmp_path):
+    """bench.fix_real_site on a tiny site and a web whose changes are given: moved links
+    followed, a dead page replaced by its capture, a dead image by the site's own copy, a dead
+    AMP field removed; redirects to a home or login page not followed; the patch applies,
+    and a second fix after a fourth crawl has nothing left. The site given is only read."""
+    from tests.crawl import write_site
+
+    moved, home, login = ("https://news.sim.example/story", "https://news.sim.example/gone-home",
+                          "https://news.sim.example/gone-login")
+    captured, lost, image, amp = ("https://news.sim.example/captured", "https://news.sim.example/lost",
+                                  "https://cdn.sim.example/pic.png", "https://amp.sim.example/story")
+    site = write_site(tmp_path / "site", {
+        "_news/2021-03-05-a.md": {"title": "A", "publishedDateTime": "2021-03-05T10:00:00Z",
+                                  "webUrl": moved, "ampWebUrl": amp, "images": [{"url": image}],
+                                  "related": [{"webUrl": home}, {"webUrl": login}]},
+        "_news/2022-07-01-b.md": {"title": "B", "publishedDateTime": "2022-07-01T10:00:00Z",
+                                  "related": [{"webUrl": moved}, {"webUrl": captured},
+                                              {"webUrl": lost}]}},
+        config={"title": "Tiny", "url": "https://me.sim.example", "baseurl": "/blog"})
+    before = _tree_digest(site)
+    web = tmp_path / "web.json"
+    web.write_text(json.dumps({
+        "seed": 3, "base": {"not_found": 0, "redirects": 0, "dns_fail_hosts": 0},
+        "moved": {moved: ["301 https://news.sim.example/hop", "308 https://news.sim.example/new"],
+                  home: ["301 https://news.sim.example/"],
+                  login: ["308 https://news.sim.example/login?next=%2Fgone-login"]},
+        "dead": {captured: "404", lost: "410", image: "404", amp: "404"},
+        "archived": [captured]}), encoding="utf-8")
+    stdout, result = run_bench(tmp_path, "fix_real_site", "--site", str(site), "--scenario", str(web),
+                               "--latency-ms", "0", "-s", "LINKHEALTH_RETRY_BACKOFF_BASE=0.05",
+                               timeout=300)
+    assert result["failures"] == [] and "all checks passed" in stdout
+    auto = result["modes"]["auto"]
+    assert {why: auto[why] for why in ("moved", "wayback", "local", "removed")} == \
+        {"moved": 2, "wayback": 1, "local": 1, "removed": 1}
+    assert (auto["files"], auto["new_files"]) == (2, 1)
+    assert auto["not_fixed"] == {"no Wayback capture": 3}  # the lost page, home and login
+    assert result["modes"]["none"]["references"] == 2
+    kinds = result["auto_by_web_kind"]
+    assert kinds["moved to home or login (scenario)"] == {"not fixed: no Wayback capture": 2}
+    assert result["written_as_home_or_login"] == 0
+    assert result["git_apply"] == {"check": "ok", "applied": True}
+    assert result["readback"]["files_checked"] == 2 and not result["readback"]["files_with_problems"]
+    after = result["after"]
+    assert after["fixed_references"] == after["fixed_references_read_as_written"] == 4
+    assert after["fixed_outcomes"] == {"ok": 4} and after["fixed_with_permanent_redirect"] == 0
+    assert after["second_fix"]["references"] == 0 and after["second_command_patch_bytes"] == 0
+    assert _tree_digest(site) == before
