@@ -188,7 +188,8 @@ def crawl_environment(proxy_url: str) -> dict[str, str]:
 def run_crawl(args: argparse.Namespace, proxy: ProxyProcess, log: Path) -> dict:
     command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={args.site.resolve()}",
                "-s", f"LINKHEALTH_DB={args.db.resolve()}", "-s", f"LINKHEALTH_CA_BUNDLE={proxy.ca}",
-               "-s", "LOG_LEVEL=INFO", *(part for s in args.setting for part in ("-s", s))]
+               "-s", "LOG_LEVEL=INFO", *(part for s in args.setting for part in ("-s", s)),
+               *(part for a in args.spider_arg for part in ("-a", a))]
     with log.open("ab") as out:
         out.write(f"\n=== sim-internet crawl at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                   f"{' '.join(command)}\n".encode())
@@ -406,6 +407,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     crawl_parser.add_argument("--site", type=Path, required=True)
     crawl_parser.add_argument("--db", type=Path, required=True)
     crawl_parser.add_argument("-s", "--setting", action="append", default=[], metavar="NAME=VALUE")
+    crawl_parser.add_argument("-a", "--spider-arg", action="append", default=[], metavar="NAME=VALUE",
+                              help="a spider argument (body_links=1)")
     crawl_parser.add_argument("--log", type=Path, help="crawl log (default: DB.sim-internet.log, appended)")
     crawl_parser.add_argument("--out", type=Path, help="also write the summary here")
     crawl_parser.add_argument("--python", default=_default_python(), help="interpreter of the crawl")
