@@ -3,8 +3,10 @@
 ``file_problems`` reads a patched file and its committed original with the crawler's reader
 (``crawler.site.sources``: the same front-matter split, YAML loader and reference rules)
 and says what differs from "the same data, types and order, but for the changed values",
-"the same body" and "the same references, with the changed values". The changes are those
-``crawler.fix.plan`` lists for the file (``Change``: a field with its new value, or removed).
+"the same body" (with body links changed: the same lines but the changed ones) and "the same
+references, with the changed values". The changes are those ``crawler.fix.plan`` lists for
+the file (``Change``: a field with its new value, or removed; a body link's field is
+``body:line N``, N its line in the file).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from frontmatter.default_handlers import YAMLHandler
 
+from crawler.fix.edits import BODY_FIELD_PREFIX
 from crawler.site import bounded_yaml
 from crawler.site.sources import DEFAULT_LIMITS, read_document
 
@@ -23,18 +26,22 @@ _HANDLER = YAMLHandler()
 SHOWN = 5  # problems shown per file
 
 
-def file_problems(root: Path, relative: str, old: bytes, new: bytes, changes: Iterable[Any]
-                  ) -> list[str]:
-    """What is wrong with ``new`` as ``old`` with ``changes`` made (nothing: ``[]``)."""
+def file_problems(root: Path, relative: str, old: bytes, new: bytes, changes: Iterable[Any],
+                  body_links: bool = False) -> list[str]:
+    """What is wrong with ``new`` as ``old`` with ``changes`` made (nothing: ``[]``);
+    ``body_links``: the references compared include the body's links."""
     changes = list(changes)
-    replaced = {c.field: c.new for c in changes if c.new is not None}
-    removed = {c.field for c in changes if c.new is None}
+    in_body = {(c.field, c.old): c.new for c in changes if c.field.startswith(BODY_FIELD_PREFIX)}
+    front = [c for c in changes if not c.field.startswith(BODY_FIELD_PREFIX)]
+    replaced = {c.field: c.new for c in front if c.new is not None}
+    removed = {c.field for c in front if c.new is None}
     (old_data, old_body), (new_data, new_body) = _load(old), _load(new)
     problems = _differences(old_data, new_data, "", replaced, removed)
-    if new_body != old_body:
-        problems.append("the body changed")
-    expected = [(f, replaced.get(f, v)) for f, v in _refs(root, relative, old) if f not in removed]
-    if _refs(root, relative, new) != expected:
+    problems += _body_problems(old, new, old_body, new_body,
+                               {int(f.removeprefix(BODY_FIELD_PREFIX)) for f, _ in in_body})
+    expected = [(f, in_body.get((f, v), replaced.get(f, v)))
+                for f, v in _refs(root, relative, old, body_links) if f not in removed]
+    if _refs(root, relative, new, body_links) != expected:
         problems.append("the references read back differ from the old ones with the changes made")
     if old.count(b"\r\n") and new.count(b"\r\n") != new.count(b"\n"):
         problems.append("a CRLF file got LF lines")
@@ -47,12 +54,27 @@ def _load(data: bytes) -> tuple[Any, str]:
     return bounded_yaml.load(front, DEFAULT_LIMITS.max_yaml_nodes), body
 
 
-def _refs(root: Path, relative: str, data: bytes) -> list[tuple[str, str]]:
+def _body_problems(old: bytes, new: bytes, old_body: str, new_body: str, lines: set[int]
+                   ) -> list[str]:
+    """The body unchanged but for its lines ``lines`` (numbers in the file)."""
+    if not lines:
+        return [] if new_body == old_body else ["the body changed"]
+    old_lines, new_lines = old.split(b"\n"), new.split(b"\n")
+    if len(old_lines) != len(new_lines):
+        return [f"{len(new_lines)} lines, not {len(old_lines)}"]
+    text = old.decode("utf-8")
+    body_first = text.count("\n", 0, len(text) - len(old_body)) + 1 if text.endswith(old_body) else 1
+    other = [n for n, (a, b) in enumerate(zip(old_lines, new_lines), 1)
+             if a != b and n >= body_first and n not in lines]
+    return [f"body lines changed that no change names: {other[:SHOWN]}"] if other else []
+
+
+def _refs(root: Path, relative: str, data: bytes, body_links: bool = False) -> list[tuple[str, str]]:
     """The references the reader finds in these bytes, as if they were the file's."""
     scratch = root / relative
     scratch.parent.mkdir(parents=True, exist_ok=True)
     scratch.write_bytes(data)
-    document = read_document(scratch, root)
+    document = read_document(scratch, root, body_links=body_links)
     assert document is not None and document.error is None, relative
     return [(ref.field, ref.value) for ref in document.refs]
 

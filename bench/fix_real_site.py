@@ -3,7 +3,7 @@
 ```sh
 .venv/bin/python -m bench.fix_real_site [--site DIR] [--seed 1] \\
     [--moved 0.05] [--soft-moved 0.01] [--dead 0.05] [--dead-hosts 0.02] [--archived 0.5] \\
-    [--scenario web.json] [--latency-ms 20] [--keep DIR] [--out result.json] [-s NAME=VALUE ...]
+    [--scenario web.json] [--body] [--latency-ms 20] [--keep DIR] [--out result.json] [-s NAME=VALUE ...]
 ```
 
 The site (by default the powerapps corpus, ``../shared/corpus/powerapps`` beside the
@@ -25,7 +25,9 @@ with the copy itself served at the site's base URL, as once deployed):
    fixed, none of them redirected permanently, and no reference ever written as the home or
    login page a link was redirected to.
 
-It prints the figures; ``--out`` writes them as JSON. Exit status 1 when a check failed.
+``--body``: the crawls check body links too (``-a body_links=1``), and the fix changes them
+(``scrapy fix --body``). It prints the figures; ``--out`` writes them as JSON. Exit status 1
+when a check failed.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def web_files(args: argparse.Namespace, site: Path, work: Path) -> tuple[Path, P
                         served=served)
         shares = Shares(moved=args.moved, soft_moved=args.soft_moved, dead=args.dead,
                         dead_hosts=args.dead_hosts, archived=args.archived, draw=args.draw)
-        changed = choose(site_urls(site), base, shares).scenario
+        changed = choose(site_urls(site, args.body), base, shares).scenario
     files = []
     for name, scenario in (("web-1.json", base), ("web-2.json", changed)):
         files.append(work / name)
@@ -142,7 +144,8 @@ def crawl(args: argparse.Namespace, work: Path, run: int, web: Path, wayback: bo
                "--db", str(work / "linkhealth.db"), "--scenario", str(web),
                "--latency-ms", str(args.latency_ms), "--python", args.python,
                "--log", str(work / "crawl.log"), "--out", str(out), "--timeout", str(args.timeout),
-               *(part for s in settings for part in ("-s", s))]
+               *(part for s in settings for part in ("-s", s)),
+               *(["-a", "body_links=1"] if args.body else [])]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not out.exists():
         log = (work / "crawl.log").read_text(errors="replace")[-3000:]
@@ -157,13 +160,14 @@ def crawl(args: argparse.Namespace, work: Path, run: int, web: Path, wayback: bo
 # --- the fix ------------------------------------------------------------------------------
 
 
-def plans(db: Path, site: Path, runs: int) -> tuple[dict[str, Plan], dict[str, float]]:
+def plans(db: Path, site: Path, runs: int, body: bool) -> tuple[dict[str, Plan], dict[str, float]]:
     """What ``scrapy fix`` would do with each ``--dead`` mode, and the seconds of each plan."""
     made, seconds = {}, {}
     with Store(db, readonly=True) as store:
         for mode in MODES:
             started = time.monotonic()
-            made[mode] = make_plan(store.db, site, None, Options(runs=runs, dead=DeadPolicy.parse(mode)))
+            made[mode] = make_plan(store.db, site, None,
+                                   Options(runs=runs, dead=DeadPolicy.parse(mode), body=body))
             seconds[mode] = round(time.monotonic() - started, 2)
     return made, seconds
 
@@ -194,7 +198,8 @@ def by_web_kind(plan: Plan, web: Path) -> dict[str, dict[str, int]]:
 def fix_command(args: argparse.Namespace, work: Path, *options: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     done = subprocess.run([args.python, "-m", "scrapy", "fix", "--db", str(work / "linkhealth.db"),
-                           "--dead", "auto", "--broken-after", str(args.broken_after), *options],
+                           "--dead", "auto", "--broken-after", str(args.broken_after),
+                           *(["--body"] if args.body else []), *options],
                           cwd=REPO, capture_output=True, check=False)
     return done, round(time.monotonic() - started, 2)
 
@@ -213,14 +218,14 @@ def apply_patch(site: Path, patch: Path, steps: Steps) -> dict:
             "applied": applied.returncode == 0}
 
 
-def readback(site: Path, plan: Plan, scratch: Path) -> dict:
+def readback(site: Path, plan: Plan, scratch: Path, body: bool) -> dict:
     """Each patched file against its committed original, read by the crawler's reader."""
     problems: dict[str, list[str]] = {}
     for change in plan.files:
         new = (site / change.path).read_bytes()
         found = [] if new == change.new else ["the file on disk is not what the plan wrote"]
         found += file_problems(scratch, change.path, change.old, new,
-                               (c for c in plan.changes if c.path == change.path))
+                               (c for c in plan.changes if c.path == change.path), body)
         if found:
             problems[change.path] = found
     copies = [path for path, data in plan.new_files.items()
@@ -232,9 +237,11 @@ def readback(site: Path, plan: Plan, scratch: Path) -> dict:
 # --- after the fix --------------------------------------------------------------------------
 
 
-def after(db: Path, site: Path, runs: int, first: Plan) -> dict:
-    """The fixed references as crawl 4 found them, and what a second fix would change."""
-    fixed = {(c.path, c.field): c for c in first.changes}
+def after(db: Path, site: Path, runs: int, first: Plan, body: bool) -> dict:
+    """The fixed references as crawl 4 found them, and what a second fix would change. A
+    reference is its file, field and URL as written: a body line may link several URLs."""
+    rewritten = {(c.path, c.field, c.new) for c in first.changes if c.new is not None}
+    removed = {(c.path, c.field) for c in first.changes if c.new is None}
     with Store(db, readonly=True) as store:
         run = next(store.db.query("SELECT max(id) AS id FROM runs"))["id"]
         rows = list(store.db.query(
@@ -242,21 +249,20 @@ def after(db: Path, site: Path, runs: int, first: Plan) -> dict:
             " JOIN documents d ON d.id = r.document_id"
             " LEFT JOIN checks c ON c.url_id = r.url_id AND c.run_id = :run"
             " WHERE r.first_run_id <= :run AND r.last_run_id >= :run", {"run": run}))
-        second = make_plan(store.db, site, None, Options(runs=runs, dead=DeadPolicy.parse("auto")))
-    now = {(row["path"], row["field"]): row for row in rows if (row["path"], row["field"]) in fixed}
-    rewritten = [key for key, change in fixed.items() if change.new is not None]
+        second = make_plan(store.db, site, None,
+                           Options(runs=runs, dead=DeadPolicy.parse("auto"), body=body))
+    now = {(row["path"], row["field"], row["raw"]): row for row in rows}
+    found = [now[key] for key in rewritten if key in now]
     return {
         "run": run,
-        "fixed_references_read_as_written": sum(1 for key in rewritten
-                                                if key in now and now[key]["raw"] == fixed[key].new),
+        "fixed_references_read_as_written": len(found),
         "fixed_references": len(rewritten),
-        "fixed_outcomes": dict(Counter(now[key]["outcome"] for key in rewritten if key in now)),
-        "fixed_with_permanent_redirect": sum(1 for key in rewritten
-                                             if key in now and now[key]["permanent_redirect"]),
-        "removed_fields_still_there": sum(1 for key, change in fixed.items()
-                                          if change.new is None and key in now),
+        "fixed_outcomes": dict(Counter(row["outcome"] for row in found)),
+        "fixed_with_permanent_redirect": sum(1 for row in found if row["permanent_redirect"]),
+        "removed_fields_still_there": sum(1 for row in rows if (row["path"], row["field"]) in removed),
         "second_fix": plan_figures(second),
-        "second_fix_of_fixed_references": sum(1 for c in second.changes if (c.path, c.field) in fixed),
+        "second_fix_of_fixed_references": sum(1 for c in second.changes
+                                              if (c.path, c.field, c.old) in rewritten),
     }
 
 
@@ -276,7 +282,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         crawls.append(crawl(args, work, run, web, wayback))
         steps.seconds[f"crawl {run}"] = crawls[-1]["wall_seconds"]
     runs = args.broken_after
-    made, plan_seconds = plans(db, site, runs)
+    made, plan_seconds = plans(db, site, runs, args.body)
     web_kinds = by_web_kind(made["auto"], web_2)
     steps.seconds.update({f"plan --dead {mode}": s for mode, s in plan_seconds.items()})
     patch = work / "fix.patch"
@@ -284,12 +290,12 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     command = _command_figures(done, made["auto"])
     applied = apply_patch(site, patch, steps) if done.returncode == 0 else {"check": "no patch"}
     started = time.monotonic()
-    checked = readback(site, made["auto"], work / "scratch")
+    checked = readback(site, made["auto"], work / "scratch", args.body)
     steps.time("read back", started)
     crawls.append(crawl(args, work, 4, web_2, True))
     steps.seconds["crawl 4"] = crawls[-1]["wall_seconds"]
     started = time.monotonic()
-    again = after(db, site, runs, made["auto"])
+    again = after(db, site, runs, made["auto"], args.body)
     again_done, steps.seconds["scrapy fix again"] = fix_command(args, work)
     steps.time("after the fix", started)
     again["second_command_patch_bytes"] = len(again_done.stdout)
@@ -390,6 +396,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                               "base web: moved from the start"),
             ("dns-fail-hosts", Base.dns_fail_hosts, "base web: hosts that do not resolve")):
         parser.add_argument("--" + name, type=float, default=default, help=help_text)
+    parser.add_argument("--body", action="store_true", help="check and fix body links too")
     parser.add_argument("--broken-after", type=int, default=2, help="LINKHEALTH_BROKEN_AFTER")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("-s", "--setting", action="append", default=[], metavar="NAME=VALUE")

@@ -63,11 +63,12 @@ class Choice:
     hosts: list[str] = field(default_factory=list)  # hosts of the eligible URLs
 
 
-def site_urls(site: Path) -> list[str]:
-    """The keys of every http(s) URL a site references (as ``scrapy crawl links`` reads it)."""
+def site_urls(site: Path, body_links: bool = False) -> list[str]:
+    """The keys of every http(s) URL a site references (as ``scrapy crawl links`` reads it,
+    with ``-a body_links=1`` when ``body_links``)."""
     base = read_site_config(site).base_url
     keys = set()
-    for document in iter_documents(site):
+    for document in iter_documents(site, body_links=body_links):
         for ref in document.refs:
             target = None if ref.not_a_string else resolve(ref.value, base)
             if isinstance(target, Target):

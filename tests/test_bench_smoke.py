@@ -476,9 +476,10 @@ def test_fix_real_site_bench_fixes_moves_and_deaths_and_leaves_nothing_for_a_sec
         "_news/2021-03-05-a.md": {"title": "A", "publishedDateTime": "2021-03-05T10:00:00Z",
                                   "webUrl": moved, "ampWebUrl": amp, "images": [{"url": image}],
                                   "related": [{"webUrl": home}, {"webUrl": login}]},
-        "_news/2022-07-01-b.md": {"title": "B", "publishedDateTime": "2022-07-01T10:00:00Z",
-                                  "related": [{"webUrl": moved}, {"webUrl": captured},
-                                              {"webUrl": lost}]}},
+        "_news/2022-07-01-b.md": "---\n" + yaml.safe_dump(
+            {"title": "B", "publishedDateTime": "2022-07-01T10:00:00Z",
+             "related": [{"webUrl": moved}, {"webUrl": captured}, {"webUrl": lost}]}, sort_keys=False)
+            + f'---\n<p>See <a href="{moved}">the story</a> ({moved}).</p>\n\n[Home]({home})\n'},
         config={"title": "Tiny", "url": "https://me.sim.example", "baseurl": "/blog"})
     before = _tree_digest(site)
     web = tmp_path / "web.json"
@@ -490,22 +491,50 @@ def test_fix_real_site_bench_fixes_moves_and_deaths_and_leaves_nothing_for_a_sec
         "dead": {captured: "404", lost: "410", image: "404", amp: "404"},
         "archived": [captured]}), encoding="utf-8")
     stdout, result = run_bench(tmp_path, "fix_real_site", "--site", str(site), "--scenario", str(web),
-                               "--latency-ms", "0", "-s", "LINKHEALTH_RETRY_BACKOFF_BASE=0.05",
+                               "--body", "--latency-ms", "0", "-s", "LINKHEALTH_RETRY_BACKOFF_BASE=0.05",
                                timeout=300)
     assert result["failures"] == [] and "all checks passed" in stdout
     auto = result["modes"]["auto"]
     assert {why: auto[why] for why in ("moved", "wayback", "local", "removed")} == \
-        {"moved": 2, "wayback": 1, "local": 1, "removed": 1}
+        {"moved": 3, "wayback": 1, "local": 1, "removed": 1}  # the moved URL: twice in front matter, once linked
     assert (auto["files"], auto["new_files"]) == (2, 1)
-    assert auto["not_fixed"] == {"no Wayback capture": 3}  # the lost page, home and login
-    assert result["modes"]["none"]["references"] == 2
+    assert auto["not_fixed"] == {"no Wayback capture": 4}  # the lost page, home (twice) and login
+    assert result["modes"]["none"]["references"] == 3
     kinds = result["auto_by_web_kind"]
-    assert kinds["moved to home or login (scenario)"] == {"not fixed: no Wayback capture": 2}
+    assert kinds["moved to home or login (scenario)"] == {"not fixed: no Wayback capture": 3}
     assert result["written_as_home_or_login"] == 0
     assert result["git_apply"] == {"check": "ok", "applied": True}
     assert result["readback"]["files_checked"] == 2 and not result["readback"]["files_with_problems"]
     after = result["after"]
-    assert after["fixed_references"] == after["fixed_references_read_as_written"] == 4
-    assert after["fixed_outcomes"] == {"ok": 4} and after["fixed_with_permanent_redirect"] == 0
+    assert after["fixed_references"] == after["fixed_references_read_as_written"] == 5
+    assert after["fixed_outcomes"] == {"ok": 5} and after["fixed_with_permanent_redirect"] == 0
     assert after["second_fix"]["references"] == 0 and after["second_command_patch_bytes"] == 0
     assert _tree_digest(site) == before
+
+
+def test_fix_readback_accepts_the_changes_named_and_nothing_else(tmp_path):
+    """bench.fix_readback, the bench's own check of a patched file: the changed field and
+    body link pass; any other difference, in the front matter or the body, is named."""
+    from bench.fix_readback import file_problems
+    from crawler.fix.plan import Change
+
+    old = ("---\ntitle: A\nwebUrl: https://a.sim.example/old\nimages:\n- url: https://c.sim.example/x.png\n"
+           "---\n<p><a href=\"https://b.sim.example/gone\">gone</a> https://b.sim.example/gone</p>\n"
+           "<p><a href=\"https://b.sim.example/kept\">kept</a></p>\n")
+    changes = [Change("_news/a.md", "webUrl", "https://a.sim.example/old", "https://a.sim.example/new", "moved"),
+               Change("_news/a.md", "body:line 7", "https://b.sim.example/gone",
+                      "https://web.archive.org/web/2021/https://b.sim.example/gone", "wayback")]
+    new = old.replace("/old", "/new").replace('href="https://b.sim.example/gone"',
+                                              'href="https://web.archive.org/web/2021/https://b.sim.example/gone"')
+
+    def problems(text: str, body_links: bool = True) -> list[str]:
+        return file_problems(tmp_path / "scratch", "_news/a.md", old.encode(), text.encode(), changes,
+                             body_links)
+
+    assert problems(new) == []
+    assert problems(new.replace("title: A", "title: B")) == ["title: 'A' became 'B'"]
+    other_line = problems(new.replace("/kept", "/elsewhere"))
+    assert "body lines changed that no change names: [8]" in other_line
+    assert "the references read back differ from the old ones with the changes made" in other_line
+    assert problems(old.replace("/old", "/new")) == \
+        ["the references read back differ from the old ones with the changes made"]
