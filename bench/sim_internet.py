@@ -5,6 +5,9 @@
     python -m bench.sim_internet scenario (--site DIR | --db DB) --seed 1 --moved 0.05 --dead 0.05 -o web2.json
     python -m bench.sim_internet load [--concurrency 100] [--requests 6000] [WEB OPTIONS]
 
+The simulated web includes the Wayback Machine (its CDX API and playback, for the URLs a
+scenario lists as archived: ``bench.sim_wayback``), so ``-s LINKHEALTH_WAYBACK=1`` works.
+
 WEB OPTIONS: ``--scenario FILE`` (a state file written by ``scenario``), ``--seed``,
 ``--not-found``, ``--redirects``, ``--dns-fail-hosts`` (the base web's shares; given, they
 override the file's), ``--latency-ms``, ``--page-kb``, ``--image-kb``.
@@ -189,7 +192,8 @@ def crawl_environment(proxy_url: str) -> dict[str, str]:
 def run_crawl(args: argparse.Namespace, proxy: ProxyProcess, log: Path) -> dict:
     command = [args.python, "-m", "scrapy", "crawl", "links", "-a", f"source={args.site.resolve()}",
                "-s", f"LINKHEALTH_DB={args.db.resolve()}", "-s", f"LINKHEALTH_CA_BUNDLE={proxy.ca}",
-               "-s", "LOG_LEVEL=INFO", *(part for s in args.setting for part in ("-s", s))]
+               "-s", "LOG_LEVEL=INFO", *(part for s in args.setting for part in ("-s", s)),
+               *(part for a in args.spider_arg for part in ("-a", a))]
     with log.open("ab") as out:
         out.write(f"\n=== sim-internet crawl at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
                   f"{' '.join(command)}\n".encode())
@@ -282,7 +286,8 @@ def scenario(args: argparse.Namespace) -> None:
     try:
         shares = Shares(moved=args.moved, dead=args.dead, dead_as=tuple(args.dead_as.split(",")),
                         dead_hosts=args.dead_hosts, dead_hosts_as=tuple(args.dead_hosts_as.split(",")),
-                        changed=args.changed, draw=args.draw)
+                        changed=args.changed, soft_moved=args.soft_moved, archived=args.archived,
+                        draw=args.draw)
         urls = site_urls(args.site) if args.site else db_urls(args.db)
         choice = choose(urls, web_scenario(args), shares)
     except ValueError as exc:
@@ -300,8 +305,10 @@ def _state_file_text(chosen: Scenario) -> str:
     for name in ("moved", "dead", "dead_hosts"):
         entries = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data[name].items()]
         lines.append(f' "{name}": {{' + ("\n" + ",\n".join(entries) + "\n }," if entries else "},"))
-    entries = [f"  {json.dumps(url)}" for url in data["changed"]]
-    lines.append(' "changed": [' + ("\n" + ",\n".join(entries) + "\n ]" if entries else "]"))
+    for name in ("changed", "archived"):
+        entries = [f"  {json.dumps(url)}" for url in data[name]]
+        lines.append(f' "{name}": [' + ("\n" + ",\n".join(entries) + "\n ]," if entries else "],"))
+    lines.append(f' "served": {json.dumps(data["served"])}')
     return "\n".join(lines) + "\n}\n"
 
 
@@ -406,6 +413,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     crawl_parser.add_argument("--site", type=Path, required=True)
     crawl_parser.add_argument("--db", type=Path, required=True)
     crawl_parser.add_argument("-s", "--setting", action="append", default=[], metavar="NAME=VALUE")
+    crawl_parser.add_argument("-a", "--spider-arg", action="append", default=[], metavar="NAME=VALUE",
+                              help="a spider argument (body_links=1)")
     crawl_parser.add_argument("--log", type=Path, help="crawl log (default: DB.sim-internet.log, appended)")
     crawl_parser.add_argument("--out", type=Path, help="also write the summary here")
     crawl_parser.add_argument("--python", default=_default_python(), help="interpreter of the crawl")
@@ -424,6 +433,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  help="what dead hosts do, in turn: nxdomain, refused, hang, reset, a status")
     scenario_parser.add_argument("--changed", type=float, default=0.0,
                                  help="share of URLs whose content changed")
+    scenario_parser.add_argument("--soft-moved", type=float, default=0.0,
+                                 help="share of URLs now redirected to their home or a login page")
+    scenario_parser.add_argument("--archived", type=float, default=0.0,
+                                 help="share of the gone URLs with Wayback Machine captures")
     scenario_parser.add_argument("--draw", type=int, default=0, help="another choice on the same web")
     scenario_parser.add_argument("-o", "--out", type=Path, help="write the state file here")
 

@@ -9,7 +9,11 @@ The *base web* is drawn from the seed, URL by URL and host by host:
 
 A host's home page (``/``) is never 404 or moved. A *scenario* (``Scenario``, a JSON state
 file) overrides the base web between runs: URLs that now redirect through a chain of
-301/308 hops ending in a 200, URLs and hosts that are now dead, URLs whose content changed.
+301/308 hops ending in a 200, URLs and hosts that are now dead, URLs whose content changed,
+the URLs the Wayback Machine captured (``archived``: ``bench.sim_wayback`` answers its CDX API
+and playback at web.archive.org, which is always up), and the site itself once deployed
+(``served``: base URL -> directory; its files are answered with their own bytes, the rest of
+the base URL as the base web answers it).
 
 Bodies are deterministic (the same URL always gets the same bytes, two URLs different
 ones), and every 200 has validators that belong to its URL alone: a strong ``ETag`` from
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import random
 import re
@@ -36,6 +41,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import safe_url_string
 
+from bench.sim_wayback import (
+    ARCHIVE_HOST,
+    capture_times,
+    cdx_body,
+    cdx_query,
+    closest_time,
+    playback,
+    playback_url,
+)
 from crawler.core.urls import Target, resolve
 
 MOVED_PREFIX = "/_moved"  # where the base web's redirects lead; always a 200
@@ -55,6 +69,10 @@ TYPES = {  # extension -> Content-Type
 _IMAGE_HINT = re.compile(r"\.(?:jpe?g|png|gif|webp)(?:\W|$)|/images?/|avatars?\b|/media/"
                          r"|profile_banners|opengraph|\bimg\b", re.I)
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+# A deployed Jekyll site does not serve these as they are: underscore and dot paths are
+# not published, and documents are rendered.
+_UNSERVED = re.compile(r"(?:^|/)[_.]|\.(?:md|markdown)$")
+MAX_SERVED_BYTES = 64 * 1024 * 1024  # all of a served site's files together
 
 
 @dataclass(frozen=True)
@@ -84,10 +102,13 @@ class Scenario:
     dead: dict[str, str] = field(default_factory=dict)  # URL -> "404" | "hang" | "reset" ...
     dead_hosts: dict[str, str] = field(default_factory=dict)  # host -> "nxdomain" | ...
     changed: list[str] = field(default_factory=list)  # URLs whose content changed
+    archived: list[str] = field(default_factory=list)  # URLs the Wayback Machine captured
+    served: dict[str, str] = field(default_factory=dict)  # base URL -> the site's directory
 
     @classmethod
     def from_json(cls, data: dict) -> Scenario:
-        unknown = set(data) - {"seed", "base", "moved", "dead", "dead_hosts", "changed", "chosen"}
+        unknown = set(data) - {"seed", "base", "moved", "dead", "dead_hosts", "changed",
+                               "archived", "served", "chosen"}
         if unknown:
             raise ValueError(f"unknown scenario keys: {', '.join(sorted(unknown))}")
         moved = {url: [_hop(hop) for hop in ([hops] if isinstance(hops, str) else hops)]
@@ -95,7 +116,9 @@ class Scenario:
         scenario = cls(seed=int(data.get("seed", 0)), base=Base(**data.get("base", {})),
                        moved=moved, dead=dict(data.get("dead", {})),
                        dead_hosts={h.lower(): m for h, m in data.get("dead_hosts", {}).items()},
-                       changed=list(data.get("changed", [])))
+                       changed=list(data.get("changed", [])),
+                       archived=list(data.get("archived", [])),
+                       served=dict(data.get("served", {})))
         scenario.validate()
         return scenario
 
@@ -110,7 +133,8 @@ class Scenario:
         return {"seed": self.seed, "base": self.base.__dict__,
                 "moved": {url: [f"{status} {to}" for status, to in hops]
                           for url, hops in self.moved.items()},
-                "dead": self.dead, "dead_hosts": self.dead_hosts, "changed": self.changed}
+                "dead": self.dead, "dead_hosts": self.dead_hosts, "changed": self.changed,
+                "archived": self.archived, "served": self.served}
 
     def validate(self) -> None:
         for url, hops in self.moved.items():
@@ -124,6 +148,10 @@ class Scenario:
             if mode not in HOST_MODES and not _is_error_status(mode):
                 raise ValueError(f"dead host {host}: {mode!r} is not a 4xx/5xx status or one "
                                  f"of {', '.join(HOST_MODES)}")
+        for base, directory in self.served.items():
+            if urlsplit(base).scheme not in ("http", "https") or not Path(directory).is_dir():
+                raise ValueError(f"served {base}: give an http(s) base URL and a directory, "
+                                 f"not {directory!r}")
 
 
 def _hop(text: str) -> tuple[int, str]:
@@ -173,10 +201,16 @@ class World:
             self.landings.add(here)
         self.dead = {url_key(url): mode for url, mode in scenario.dead.items()}
         self.changed = {url_key(url) for url in scenario.changed}
+        self.archived = {url_key(url) for url in scenario.archived}
+        self.soft = {key for key, (_, location) in self.hops.items()
+                     if _is_home_or_login(location) and key not in self.landings}
+        self.served = served_files(scenario.served)
 
     def host_fate(self, host: str) -> str | None:
         """Why a host is unreachable ("nxdomain", "refused", "hang", "reset", a status), or None."""
         host = host.lower().rstrip(".")
+        if host == ARCHIVE_HOST:
+            return None  # the Wayback Machine is up: the lookups of dead links need it
         if host in self.scenario.dead_hosts:
             return self.scenario.dead_hosts[host]
         if unit(self.seed, "host", host) < self.base.dns_fail_hosts:
@@ -187,7 +221,7 @@ class World:
         """The answer to a GET of ``url`` (headers lower-cased) from a reachable host; a HEAD
         gets the same without the body (the proxy drops it)."""
         key = url_key(url)
-        answer = self._answer(key)
+        answer = self._archive(url) or self._answer(key)
         if answer.status == 200 and answer.action is None:
             self._validators(key, answer, headers)
         return answer
@@ -197,17 +231,46 @@ class World:
         fate = self.host_fate(urlsplit(url).hostname or "")
         if fate is not None:
             return f"dead host: {fate}"
-        return self._answer(url_key(url)).kind
+        return (self._archive(url) or self._answer(url_key(url))).kind
+
+    def _archive(self, url: str) -> Answer | None:
+        """The Wayback Machine's answer: its CDX API, or the playback of an archived URL's
+        capture (None for anything else: the playback of a URL not archived is the base
+        web's, as a site may link to captures of its own)."""
+        query = cdx_query(url)
+        if query is not None:
+            key = url_key(query.get("url", ""))
+            times = capture_times(self.seed, key) if key in self.archived else []
+            return Answer(200, [("Content-Type", "application/json" if query.get("output") == "json"
+                                 else "text/plain; charset=utf-8")],
+                          cdx_body(query, times, content_type_of(key)), kind="wayback: CDX")
+        captured = playback(url)
+        if captured is None or url_key(captured[1]) not in self.archived:
+            return None
+        stamp, original = captured
+        key = url_key(original)
+        times = capture_times(self.seed, key)
+        if stamp not in times:
+            location = playback_url(closest_time(times, stamp), original)
+            return Answer(302, [("Location", location), ("Content-Type", HTML)],
+                          b"<html><body>Found</body></html>\n", kind="wayback: to a capture")
+        content_type = content_type_of(key)
+        return Answer(200, [("Content-Type", content_type)],
+                      self.bodies.make(f"{key}\0{stamp}", "0", content_type), kind="wayback: capture")
 
     def _answer(self, key: str) -> Answer:
         if key in self.hops:
             status, location = self.hops[key]
-            return _redirect(status, location, "moved (scenario)")
+            kind = "moved to home or login (scenario)" if key in self.soft else "moved (scenario)"
+            return _redirect(status, location, kind)
         if key in self.dead:
             return _dead(self.dead[key])
         host_status = self.host_fate(urlsplit(key).hostname or "")
         if host_status is not None and _is_error_status(host_status):
             return _dead(host_status)
+        if key in self.served:
+            data, content_type = self.served[key]
+            return Answer(200, [("Content-Type", content_type)], data, kind="served by the site")
         if key in self.landings:
             return self._content(key, "ok (scenario landing)")
         return self._base_answer(key)
@@ -232,6 +295,8 @@ class World:
 
     def _validators(self, key: str, answer: Answer, headers: dict[str, str]) -> None:
         version = "1" if key in self.changed else "0"
+        if key in self.served:  # a file of the site: its validator follows its bytes
+            version = hashlib.sha1(self.served[key][0]).hexdigest()
         etag = '"' + hashlib.sha1(f"{key}\0{version}".encode()).hexdigest()[:20] + '"'
         modified = EPOCH + timedelta(minutes=int(unit(self.seed, "modified", key) * 2_000_000))
         if version != "0":
@@ -240,6 +305,40 @@ class World:
         if _not_modified(headers, etag, modified):
             answer.status, answer.body, answer.kind = 304, b"", "not modified"
             answer.headers = [h for h in answer.headers if h[0] != "Content-Type"]
+
+
+def served_files(served: dict[str, str]) -> dict[str, tuple[bytes, str]]:
+    """The files of each served site as its base URL publishes them, by URL key: every
+    regular file but documents and ``_``/``.`` paths, read once (the world stays pure)."""
+    files: dict[str, tuple[bytes, str]] = {}
+    total = 0
+    for base, directory in served.items():
+        for path, relative in _published(Path(directory)):
+            data = path.read_bytes()
+            total += len(data)
+            if total > MAX_SERVED_BYTES:
+                raise ValueError(f"served {directory}: more than {MAX_SERVED_BYTES:,} bytes")
+            url = base.rstrip("/") + "/" + relative
+            files[url_key(url)] = (data, content_type_of(url))
+    return files
+
+
+def _published(root: Path) -> list[tuple[Path, str]]:
+    """The regular files a deployed site would publish as they are, with their paths."""
+    found = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(("_", ".")))
+        for name in sorted(names):
+            path = Path(directory) / name
+            relative = path.relative_to(root).as_posix()
+            if not _UNSERVED.search(relative) and not path.is_symlink() and path.is_file():
+                found.append((path, relative))
+    return found
+
+
+def _is_home_or_login(url: str) -> bool:
+    path = urlsplit(url).path
+    return path in ("", "/") or path.startswith("/login")
 
 
 def content_type_of(url: str) -> str:

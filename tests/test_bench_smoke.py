@@ -397,3 +397,144 @@ def test_real_web_bench_checks_against_the_truth_and_the_floor(tmp_path):
     assert all(group["urls"] == 0 for name, group in control["agreement"].items() if name != "healthy")
     roles = {host["role"] for host in result["hosts"]}
     assert {"rate-limited", "lockout", "hangs", "down"} <= roles
+
+
+def test_sim_internet_wayback_machine_answers_cdx_queries_and_plays_captures_back():
+    """The simulated web's Wayback Machine: captures of the archived URLs only, in the CDX
+    window asked, the closest one chosen by linkhealth's own parser; playback of each."""
+    from urllib.parse import urlencode
+
+    from bench.sim_world import Scenario, World
+    from crawler.archive.wayback import cdx_query_url, closest, parse_cdx
+
+    archived, other = "https://news.sim.example/gone?id=1", "https://news.sim.example/never"
+    world = World(Scenario(seed=2, archived=[archived], dead={archived: "404", other: "404"},
+                           dead_hosts={"web.archive.org": "nxdomain"}))
+    assert world.host_fate("web.archive.org") is None  # always up, whatever a scenario says
+    answer = world.answer(cdx_query_url("https://web.archive.org/cdx/search/cdx", archived,
+                                        "2021-03-05", 365 * 86400), {})
+    captures = parse_cdx(answer.body)
+    assert answer.status == 200 and 3 <= len(captures) <= 13
+    assert all("20200305" <= stamp <= "20220305235959" and url == archived for stamp, url in captures)
+    stamp, _ = closest(captures, "2021-03-05")
+    assert world.answer(cdx_query_url("https://web.archive.org/cdx/search/cdx", other,
+                                      "2021-03-05", 365 * 86400), {}).body == b"[]\n"
+    text = world.answer("https://web.archive.org/cdx/search/cdx?" + urlencode(
+        {"url": archived, "from": "2021", "to": "2021", "fl": "timestamp,statuscode"}), {}).body
+    assert text and all(line.startswith("2021") and line.endswith(" 200")
+                        for line in text.decode().splitlines())
+    played = world.answer(f"https://web.archive.org/web/{stamp}/{archived}", {})
+    assert played.status == 200 and played.kind == "wayback: capture" and b"<title>" in played.body
+    nearby = world.answer(f"https://web.archive.org/web/2021/{archived}", {})
+    assert nearby.status == 302 and dict(nearby.headers)["Location"].endswith(f"/{archived}")
+    assert world.answer(archived, {}).status == 404
+
+
+def test_sim_internet_serves_the_site_and_redirects_some_urls_to_home_or_login(tmp_path):
+    from bench.sim_scenario import Shares, choose
+    from bench.sim_world import Base, Scenario, World
+
+    site = tmp_path / "site"
+    (site / "assets" / "archive").mkdir(parents=True)
+    (site / "assets" / "archive" / "copy.png").write_bytes(b"\x89PNG the copy")
+    (site / "_news").mkdir()
+    (site / "_news" / "a.md").write_text("---\ntitle: A\n---\n")
+    base = Scenario(seed=4, base=Base(not_found=0, redirects=0, dns_fail_hosts=0),
+                    served={"https://me.sim.example/blog/": str(site)})
+    world = World(base)
+    copy = world.answer("https://me.sim.example/blog/assets/archive/copy.png", {})
+    assert (copy.status, copy.body, dict(copy.headers)["Content-Type"]) == (200, b"\x89PNG the copy", "image/png")
+    assert world.answer("https://me.sim.example/blog/_news/a.md", {}).kind == "ok"  # not published
+
+    urls = [f"https://h{i % 3}.sim.example/p/{i}" for i in range(200)]
+    urls += [f"https://me.sim.example/blog/assets/{i}.png" for i in range(100)]
+    chosen = choose(urls, base, Shares(moved=0.2, soft_moved=0.1, dead=0.1, archived=0.5)).scenario
+    world = World(chosen)
+    soft = [url for url in chosen.moved if world.kind_of(url) == "moved to home or login (scenario)"]
+    assert len(soft) == 30 and len(chosen.moved) == 90
+    targets = {chosen.moved[url][-1][1].split("/", 3)[3].partition("?")[0] for url in soft}
+    assert targets == {"", "login"}
+    assert all(chain[-1][1].startswith("https://me.sim.example/blog/moved/")
+               for url, chain in chosen.moved.items() if url.startswith("https://me.") and url not in soft)
+    gone = len(chosen.dead) + len(soft)
+    assert len(chosen.archived) == round(0.5 * gone) and set(chosen.archived) <= set(chosen.dead) | set(soft)
+
+
+@pytest.mark.e2e
+def test_fix_real_site_bench_fixes_moves_and_deaths_and_leaves_nothing_for_a_second_fix(tmp_path):
+    """bench.fix_real_site on a tiny site and a web whose changes are given: moved links
+    followed, a dead page replaced by its capture, a dead image by the site's own copy, a dead
+    AMP field removed; redirects to a home or login page not followed; the patch applies,
+    and a second fix after a fourth crawl has nothing left. The site given is only read."""
+    from tests.crawl import write_site
+
+    moved, home, login = ("https://news.sim.example/story", "https://news.sim.example/gone-home",
+                          "https://news.sim.example/gone-login")
+    captured, lost, image, amp = ("https://news.sim.example/captured", "https://news.sim.example/lost",
+                                  "https://cdn.sim.example/pic.png", "https://amp.sim.example/story")
+    site = write_site(tmp_path / "site", {
+        "_news/2021-03-05-a.md": {"title": "A", "publishedDateTime": "2021-03-05T10:00:00Z",
+                                  "webUrl": moved, "ampWebUrl": amp, "images": [{"url": image}],
+                                  "related": [{"webUrl": home}, {"webUrl": login}]},
+        "_news/2022-07-01-b.md": "---\n" + yaml.safe_dump(
+            {"title": "B", "publishedDateTime": "2022-07-01T10:00:00Z",
+             "related": [{"webUrl": moved}, {"webUrl": captured}, {"webUrl": lost}]}, sort_keys=False)
+            + f'---\n<p>See <a href="{moved}">the story</a> ({moved}).</p>\n\n[Home]({home})\n'},
+        config={"title": "Tiny", "url": "https://me.sim.example", "baseurl": "/blog"})
+    before = _tree_digest(site)
+    web = tmp_path / "web.json"
+    web.write_text(json.dumps({
+        "seed": 3, "base": {"not_found": 0, "redirects": 0, "dns_fail_hosts": 0},
+        "moved": {moved: ["301 https://news.sim.example/hop", "308 https://news.sim.example/new"],
+                  home: ["301 https://news.sim.example/"],
+                  login: ["308 https://news.sim.example/login?next=%2Fgone-login"]},
+        "dead": {captured: "404", lost: "410", image: "404", amp: "404"},
+        "archived": [captured]}), encoding="utf-8")
+    stdout, result = run_bench(tmp_path, "fix_real_site", "--site", str(site), "--scenario", str(web),
+                               "--body", "--latency-ms", "0", "-s", "LINKHEALTH_RETRY_BACKOFF_BASE=0.05",
+                               timeout=300)
+    assert result["failures"] == [] and "all checks passed" in stdout
+    auto = result["modes"]["auto"]
+    assert {why: auto[why] for why in ("moved", "wayback", "local", "removed")} == \
+        {"moved": 3, "wayback": 1, "local": 1, "removed": 1}  # the moved URL: twice in front matter, once linked
+    assert (auto["files"], auto["new_files"]) == (2, 1)
+    assert auto["not_fixed"] == {"no Wayback capture": 4}  # the lost page, home (twice) and login
+    assert result["modes"]["none"]["references"] == 3
+    kinds = result["auto_by_web_kind"]
+    assert kinds["moved to home or login (scenario)"] == {"not fixed: no Wayback capture": 3}
+    assert result["written_as_home_or_login"] == 0
+    assert result["git_apply"] == {"check": "ok", "applied": True}
+    assert result["readback"]["files_checked"] == 2 and not result["readback"]["files_with_problems"]
+    after = result["after"]
+    assert after["fixed_references"] == after["fixed_references_read_as_written"] == 5
+    assert after["fixed_outcomes"] == {"ok": 5} and after["fixed_with_permanent_redirect"] == 0
+    assert after["second_fix"]["references"] == 0 and after["second_command_patch_bytes"] == 0
+    assert _tree_digest(site) == before
+
+
+def test_fix_readback_accepts_the_changes_named_and_nothing_else(tmp_path):
+    """bench.fix_readback, the bench's own check of a patched file: the changed field and
+    body link pass; any other difference, in the front matter or the body, is named."""
+    from bench.fix_readback import file_problems
+    from crawler.fix.plan import Change
+
+    old = ("---\ntitle: A\nwebUrl: https://a.sim.example/old\nimages:\n- url: https://c.sim.example/x.png\n"
+           "---\n<p><a href=\"https://b.sim.example/gone\">gone</a> https://b.sim.example/gone</p>\n"
+           "<p><a href=\"https://b.sim.example/kept\">kept</a></p>\n")
+    changes = [Change("_news/a.md", "webUrl", "https://a.sim.example/old", "https://a.sim.example/new", "moved"),
+               Change("_news/a.md", "body:line 7", "https://b.sim.example/gone",
+                      "https://web.archive.org/web/2021/https://b.sim.example/gone", "wayback")]
+    new = old.replace("/old", "/new").replace('href="https://b.sim.example/gone"',
+                                              'href="https://web.archive.org/web/2021/https://b.sim.example/gone"')
+
+    def problems(text: str, body_links: bool = True) -> list[str]:
+        return file_problems(tmp_path / "scratch", "_news/a.md", old.encode(), text.encode(), changes,
+                             body_links)
+
+    assert problems(new) == []
+    assert problems(new.replace("title: A", "title: B")) == ["title: 'A' became 'B'"]
+    other_line = problems(new.replace("/kept", "/elsewhere"))
+    assert "body lines changed that no change names: [8]" in other_line
+    assert "the references read back differ from the old ones with the changes made" in other_line
+    assert problems(old.replace("/old", "/new")) == \
+        ["the references read back differ from the old ones with the changes made"]

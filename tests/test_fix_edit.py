@@ -428,7 +428,6 @@ def test_files_the_reader_cannot_read_are_refused(data, code):
 
 
 @pytest.mark.parametrize(("body", "edit", "code"), [
-    (f"[a]({OLD}) [b]({OLD})\n", Replace("body:line 4", OLD, NEW), "body_link_ambiguous"),
     (f"see {OLD} and [b]({OLD}/x)\n", Replace("body:line 4", OLD, NEW), "body_link_not_found"),
     (f"[a]({OLD})\n", Replace("body:line 5", OLD, NEW), "body_link_not_found"),
     (f"[a]({OLD})\n", Replace("body:line 3", OLD, NEW), "body_link_not_found"),
@@ -442,6 +441,24 @@ def test_body_refusals(body, edit, code):
     result = edit_document(text.encode(), [edit])
     assert [r.code for r in result.refused] == [code], result.refused
     assert result.data == text.encode()
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (f"[a]({OLD}) and [b]({OLD} \"t\")\n", f"[a]({NEW}) and [b]({NEW} \"t\")\n"),
+    # powerapps' _samples: a CMS body is one line of HTML, a profile linked twice in it, and
+    # a URL shown as a link's text; the text is no link, and stays
+    (f'<p>by <a href="{OLD}">@a</a>, <a href="{OLD}" target="_blank">{OLD}</a></p>\n',
+     f'<p>by <a href="{NEW}">@a</a>, <a href="{NEW}" target="_blank">{OLD}</a></p>\n'),
+    (f'<a href=" {OLD} ">a</a><img src=\'{OLD}\'> see {OLD}\n',
+     f'<a href=" {NEW} ">a</a><img src=\'{NEW}\'> see {OLD}\n'),
+])
+def test_a_link_written_twice_on_a_line_is_one_reference_and_changes_at_both_places(
+        tmp_path, body, expected):
+    """Regression (issue 18, powerapps): the reader records a URL linked twice on one line
+    as one reference, so an edit of it was refused as ambiguous for ever; it changes every
+    link the reader found, and nothing else."""
+    fix_one(tmp_path, doc("title: T\n", body), [Replace("body:line 4", OLD, NEW)],
+            doc("title: T\n", expected))
 
 
 def test_merge_key_values_are_shared_with_the_merged_mapping(tmp_path):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, ScalarNode
 
-from crawler.fix.body_links import body_link_span
+from crawler.fix.body_links import body_link_spans_of
 from crawler.fix.document_text import DocumentText, split_document, split_text
 from crawler.fix.edits import (
     AMBIGUOUS_FIELD,
@@ -155,7 +155,7 @@ def _plan(document: DocumentText, edits: list[Edit]) -> tuple[list[_Splice], lis
     for edit in edits:
         if is_body_field(edit.field):
             try:
-                splices.append(_body_splice(document, edit))
+                splices.extend(_body_splices(document, edit))
             except EditRefused as exc:
                 refused.append(_refusal(edit, exc))
     if not front_edits:
@@ -285,11 +285,12 @@ def _removal_splices(document: DocumentText, index: FrontMatterIndex, fields: di
             for cut in removal_cuts(index, parent, pairs)]
 
 
-def _body_splice(document: DocumentText, edit: Edit) -> _Splice:
+def _body_splices(document: DocumentText, edit: Edit) -> list[_Splice]:
+    """One splice per link to the old URL on the line (the reader's one reference)."""
     if not isinstance(edit, Replace):
         raise EditRefused(NOT_AN_ENTRY, "a body link can be replaced, not removed")
-    start, end = body_link_span(document, edit.field, edit.old, edit.new)
-    return _Splice(start, end, edit.new, (edit,))
+    return [_Splice(start, end, edit.new, (edit,))
+            for start, end in body_link_spans_of(document, edit.field, edit.old, edit.new)]
 
 
 def _without_overlaps(splices: list[_Splice]) -> tuple[list[_Splice], list[Refusal]]:

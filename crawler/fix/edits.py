@@ -28,7 +28,6 @@ UNSUPPORTED_LAYOUT = "unsupported_layout"    # an entry written in a way not cut
 CONFLICT = "conflict"                        # two different edits of one field
 OVERLAP = "overlap"                          # two edits would change the same characters
 BODY_LINK_NOT_FOUND = "body_link_not_found"  # the URL is not a link on that line
-BODY_LINK_AMBIGUOUS = "body_link_ambiguous"  # the URL is written more than once on that line
 BAD_NEW_VALUE = "bad_new_value"              # the new URL cannot be written there
 READBACK_MISMATCH = "readback_mismatch"      # the edited file does not read back as intended
 

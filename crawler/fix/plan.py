@@ -148,7 +148,7 @@ class Plan:
             lines.append(f"{_count(len(self.new_files), 'archived copy', 'archived copies')}"
                          " added to the site")
         if self.not_fixed:
-            reasons = Counter(_reason_kind(item.reason) for item in self.not_fixed)
+            reasons = Counter(reason_kind(item.reason) for item in self.not_fixed)
             lines.append(f"{len(self.not_fixed)} not fixed: " + ", ".join(
                 f"{n} {reason}" for reason, n in reasons.most_common()))
         return "\n".join(lines)
@@ -342,7 +342,7 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _reason_kind(reason: str) -> str:
+def reason_kind(reason: str) -> str:
     """A reason's kind, for the summary: its words before the first detail."""
     return re.split(r"[(:;]| \d| '| \"", reason, maxsplit=1)[0].strip()
 

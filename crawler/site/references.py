@@ -70,18 +70,27 @@ def front_matter_references(metadata: Mapping[str, Any], max_nodes: int = 1_000_
 
 def body_references(body: str, first_line: int) -> Iterator[Reference]:
     """Markdown links and HTML ``href``/``src`` in a body; field is ``body:line N``."""
+    for reference, _ in body_link_spans(body, first_line):
+        yield reference
+
+
+def body_link_spans(body: str, first_line: int) -> Iterator[tuple[Reference, int]]:
+    """``body_references``, each with the offset in ``body`` where its URL is written (the
+    URL is ``len(reference.value)`` characters from there): where ``scrapy fix`` edits it."""
     line = _LineCounter(body, first_line)
     for match in _MARKDOWN_LINK.finditer(body):
         url = match.group(1)
         if _looks_like_link(url):
             kind = "image" if match.group(0).startswith("!") else "page"
-            yield Reference(line.field(match.start(1)), url, kind)
+            yield Reference(line.field(match.start(1)), url, kind), match.start(1)
     line = _LineCounter(body, first_line)
     for match in _HTML_ATTR.finditer(body):
-        url = match.group(4).strip()
+        written = match.group(4)
+        url = written.strip()
         if _looks_like_link(url):
             kind = "image" if match.group(1).lower() == "img" else "page"
-            yield Reference(line.field(match.start(4)), url, kind)
+            start = match.start(4) + len(written) - len(written.lstrip())
+            yield Reference(line.field(match.start(4)), url, kind), start
 
 
 def kind_of(field_path: str) -> str:
