@@ -64,7 +64,7 @@ def _body_problems(old: bytes, new: bytes, old_body: str, new_body: str, lines: 
         return [f"{len(new_lines)} lines, not {len(old_lines)}"]
     text = old.decode("utf-8")
     body_first = text.count("\n", 0, len(text) - len(old_body)) + 1 if text.endswith(old_body) else 1
-    other = [n for n, (a, b) in enumerate(zip(old_lines, new_lines), 1)
+    other = [n for n, (a, b) in enumerate(zip(old_lines, new_lines, strict=True), 1)
              if a != b and n >= body_first and n not in lines]
     return [f"body lines changed that no change names: {other[:SHOWN]}"] if other else []
 
@@ -94,7 +94,7 @@ def _differences(old: Any, new: Any, path: str, replaced: dict[str, str], remove
     if isinstance(old, list):
         if not isinstance(new, list) or len(new) != len(old):
             return [f"{path}: no longer a list of {len(old)}"]
-        return [p for i, (a, b) in enumerate(zip(old, new))
+        return [p for i, (a, b) in enumerate(zip(old, new, strict=True))
                 for p in _differences(a, b, f"{path}[{i}]", replaced, removed)]
     same = type(old) is type(new) and (old == new or _both_nan(old, new))
     return [] if same else [f"{path}: {old!r} became {new!r}"]

@@ -414,9 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    results: list[dict] = []
-    run_in_workdir(args, "fix-real-site-", lambda a, w: results.append(bench(a, w)) or results[0], render)
-    if results[0]["failures"]:
+    if run_in_workdir(args, "fix-real-site-", bench, render)["failures"]:
         raise SystemExit(1)
 
 

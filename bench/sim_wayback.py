@@ -21,13 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 ARCHIVE_HOST = "web.archive.org"
 CDX_PATH = "/cdx/search/cdx"
-FIRST_CAPTURE = datetime(2012, 1, 1, tzinfo=timezone.utc)
-LAST_CAPTURE = datetime(2025, 12, 31, tzinfo=timezone.utc)
+FIRST_CAPTURE = datetime(2012, 1, 1, tzinfo=UTC)
+LAST_CAPTURE = datetime(2025, 12, 31, tzinfo=UTC)
 DEFAULT_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
 _PLAYBACK = re.compile(r"^/web/(\d{1,14})(?:[a-z]{2}_)?/(.+)$", re.S)
 
@@ -39,7 +39,8 @@ def _draw(seed: int, *parts: str) -> float:
 
 def capture_times(seed: int, key: str) -> list[str]:
     """The 14-digit timestamps of a URL's captures, oldest first."""
-    times, when, n = [], FIRST_CAPTURE, 0
+    times: list[str] = []
+    when, n = FIRST_CAPTURE, 0
     while True:
         when += timedelta(days=30 + 60 * _draw(seed, key, "step", str(n)),
                           seconds=int(86_400 * _draw(seed, key, "second", str(n))))

@@ -13,8 +13,9 @@ from typing import Any
 
 def run_in_workdir(args: argparse.Namespace, prefix: str,
                    bench: Callable[[argparse.Namespace, Path], dict[str, Any]],
-                   render: Callable[[dict[str, Any]], str]) -> None:
-    """Run ``bench(args, work)``, print ``render(result)``, write ``--out`` JSON if asked."""
+                   render: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Run ``bench(args, work)``, print ``render(result)``, write ``--out`` JSON if asked;
+    the result."""
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix=prefix))
@@ -29,3 +30,4 @@ def run_in_workdir(args: argparse.Namespace, prefix: str,
     print(render(result))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
