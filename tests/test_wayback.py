@@ -109,3 +109,13 @@ def test_cdx_query_and_playback_urls():
     url = cdx_query_url("http://cdx.test/cdx/search/cdx", "http://a.example/x?y=1", "2021-03-05", 86400)
     assert parse_qs(urlsplit(url).query)["from"] == ["20210304"]
     assert playback_url("https://web.archive.org/web/", "2021", "http://a/") == "https://web.archive.org/web/2021/http://a/"
+
+
+def test_a_capture_url_is_a_url_whatever_the_cdx_answer_holds():
+    """A space, a quote, a line break or non-ASCII text in the CDX answer's ``original`` is
+    percent-encoded; what a URL may hold, escapes included, stays byte for byte."""
+    prefix = "https://web.archive.org/web/"
+    kept = "http://a.example/p//q%2Cr;s=1?x=a+b&y=[1]#f~!$'()*,@"
+    assert playback_url(prefix, "2021", kept) == prefix + "2021/" + kept
+    assert playback_url(prefix, "2021", 'http://a.example/my page"\r\n<x>é') == (
+        prefix + "2021/http://a.example/my%20page%22%0D%0A%3Cx%3E%C3%A9")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 WAYBACK_OUTCOMES = frozenset({"broken", "dns_error", "connection_error", "timeout", "soft_404"})
 CDX_LIMIT = 100
@@ -63,5 +63,11 @@ def closest(captures: list[tuple[str, str]], around: str) -> tuple[str, str] | N
     return min(valid, key=distance) if valid else None
 
 
+# What a URL may hold as it is: the reserved and unreserved characters, and ``%`` (escapes
+# already there stay as they are). Anything else in the CDX answer's ``original`` (a space,
+# a quote, a control character, non-ASCII text) is percent-encoded in the capture's URL.
+URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+
+
 def playback_url(prefix: str, timestamp: str, original: str) -> str:
-    return f"{prefix}{timestamp}/{original}"
+    return f"{prefix}{timestamp}/{quote(original, safe=URL_SAFE)}"
