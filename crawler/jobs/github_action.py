@@ -40,9 +40,9 @@ from crawler.commands.report import parse_outcomes
 from crawler.fix.plan import DeadPolicy
 from crawler.jobs.actions_runner import InputError, Runner, fit_summary
 from crawler.jobs.github_api import GitHub, GitHubError
-from crawler.jobs.github_issue import sync_issue
-from crawler.jobs.github_pull import GitError, PullRequestOptions, propose_fix
-from crawler.jobs.nightly import latest_run, linkhealth  # how a linkhealth command is run
+from crawler.jobs.github_issue import IssueResult, sync_issue
+from crawler.jobs.github_pull import GitError, PullRequestOptions, PullResult, propose_fix
+from crawler.jobs.nightly import ended, latest_run, linkhealth  # how a linkhealth command is run
 
 EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
 FORMATS = ("md", "html", "json", "csv")
@@ -314,24 +314,14 @@ class ActionJob:
                 processes[fmt] = subprocess.Popen(linkhealth(*args), cwd=config.workspace,
                                                   env=self.env, stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.PIPE, text=True)
-            statuses = {fmt: self._ended(process) for fmt, process in processes.items()}
+            statuses = {fmt: ended(process, COMMAND_TIMEOUT, sys.stdout)
+                        for fmt, process in processes.items()}
         for fmt, status in statuses.items():
             if status not in (EXIT_OK, EXIT_FAIL_ON):
                 self.fail(f"the {fmt} report was not written (exit status {status})")
             else:
                 self.runner.set_output(f"report-{fmt}", config.report(fmt))
         return EXIT_FAIL_ON if statuses["json"] == EXIT_FAIL_ON else EXIT_OK
-
-    @staticmethod
-    def _ended(process: subprocess.Popen[str]) -> int:
-        try:
-            _, errors = process.communicate(timeout=COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, errors = process.communicate()
-        sys.stdout.write(errors)
-        sys.stdout.flush()
-        return process.returncode
 
     def read_json(self) -> dict[str, Any] | None:
         try:
@@ -394,10 +384,15 @@ class ActionJob:
         except GitHubError as exc:
             self.fail(f"the issue of broken links was not opened or updated: {exc}")
             return
+        self.announce("issue", "Issue", result)
+
+    def announce(self, output: str, name: str, result: IssueResult | PullResult) -> None:
+        """Outputs ``OUTPUT-number`` and ``OUTPUT-url`` and a note in the summary, for the
+        issue or the pull request ``result`` (a ``number`` of None: there is none)."""
         if result.number is not None:
-            self.runner.set_output("issue-number", result.number)
-            self.runner.set_output("issue-url", result.url)
-            self.notes.append(f"Issue #{result.number} {result.action}: {result.url}")
+            self.runner.set_output(f"{output}-number", result.number)
+            self.runner.set_output(f"{output}-url", result.url)
+            self.notes.append(f"{name} #{result.number} {result.action}: {result.url}")
 
     # -- 6. the pull request
 
@@ -424,10 +419,7 @@ class ActionJob:
         except (GitHubError, GitError) as exc:
             self.fail(f"the pull request of fixes was not opened or updated: {exc}")
             return
-        if result.number is not None:
-            self.runner.set_output("pull-request-number", result.number)
-            self.runner.set_output("pull-request-url", result.url)
-            self.notes.append(f"Pull request #{result.number} {result.action}: {result.url}")
+        self.announce("pull-request", "Pull request", result)
 
     def pull_body(self, run_id: int, said: str) -> str:
         """What the patch does, and what ``linkhealth fix`` said about it (its summary and

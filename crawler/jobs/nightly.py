@@ -28,7 +28,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from crawler.core.usage import ArgumentParser
 from crawler.report.model import build_report
@@ -102,6 +102,19 @@ def crawl(source: Path, db: Path, settings: Sequence[str] = (),
 # -- the reports ------------------------------------------------------------------------
 
 
+def ended(process: subprocess.Popen[str], timeout: float, log: TextIO) -> int:
+    """The exit status of a command whose stderr is piped, killed after ``timeout`` seconds;
+    what it said goes to ``log``."""
+    try:
+        _, errors = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, errors = process.communicate()
+    log.write(errors)
+    log.flush()
+    return process.returncode
+
+
 def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str] = (),
                   fail_on: str | None = None) -> int:
     """``linkhealth report`` of ``run_id`` in every format into ``directory`` (in parallel).
@@ -118,15 +131,7 @@ def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str
             command += ["--fail-on", fail_on]
         processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, text=True))
-    statuses = []
-    for process in processes:
-        try:
-            _, errors = process.communicate(timeout=REPORT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, errors = process.communicate()
-        sys.stderr.write(errors)
-        statuses.append(process.returncode)
+    statuses = [ended(process, REPORT_TIMEOUT, sys.stderr) for process in processes]
     if any(status not in (EXIT_OK, EXIT_FAIL_ON) for status in statuses):
         return EXIT_ERROR
     return statuses[0]
