@@ -5,14 +5,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from crawler.site.reader import SiteReader
+from crawler.site.sources import source_digest
 from crawler.site.unchanged_documents import KnownDocuments
 from crawler.store.database import Store
 from tests.crawl import REPO, crawl, write_site
@@ -159,3 +162,48 @@ def test_a_database_lost_while_reading_means_parsing_every_document(tmp_path, ca
 
     assert summary(read_all(reader)) == expected
     assert caplog.text.count("cannot read the recorded ones") == 1
+
+
+class _HeldSort(KnownDocuments):
+    """A sort that stops while reading a file until released: a reader thread inside
+    ``sort`` when the crawl closes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reading, self.release = threading.Event(), threading.Event()
+
+    def _bytes(self, path, root):
+        self.reading.set()
+        assert self.release.wait(30)
+        return super()._bytes(path, root)
+
+
+def test_closing_the_known_documents_under_a_running_sort(tmp_path):
+    """close() comes from the reactor thread while the reader's thread sorts a batch: it
+    returns at once, the sort ends normally, and the connection is closed when it does (closed
+    under a running statement, it crashed the crawl with SIGSEGV on SIGTERM)."""
+    site = make_site(tmp_path / "site", documents=2)
+    key = b"k" * 32
+    path = site / "_news/000.md"
+    Store(tmp_path / "db.sqlite").close()
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+        conn.execute("INSERT INTO documents (path, source_digest, last_run_id) VALUES (?, ?, 1)",
+                     ("_news/000.md", source_digest(path.read_bytes(), key)))
+    known = _HeldSort(tmp_path / "db.sqlite", key)
+    sorted_paths: list = []
+    sorter = threading.Thread(target=lambda: sorted_paths.extend(known.sort([path], site)))
+    sorter.start()
+    assert known.reading.wait(30)
+
+    closer = threading.Thread(target=known.close)
+    closer.start()
+    closer.join(30)
+    assert not closer.is_alive()  # close() never waits for a sort (it may be stuck reading)
+    known.conn.execute("SELECT 1")  # still open: the sort is using it
+
+    known.release.set()
+    sorter.join(30)
+    assert [document.path for document in sorted_paths] == ["_news/000.md"]  # known unchanged
+    with pytest.raises(sqlite3.ProgrammingError):
+        known.conn.execute("SELECT 1")
+    assert known.sort([path], site) == [path]  # closed: nothing is known

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,12 +84,36 @@ class KnownDocuments:
                                     check_same_thread=False)  # one caller at a time
         self.key = key
         self.limits = limits  # the same rules as the parser's: a file it may not read is not known
+        # close() comes from the reactor thread while a sort may run in the reader's thread:
+        # closing a connection under a running statement crashes the process (SIGSEGV,
+        # seen on SIGTERM). A sort in progress closes it when it ends instead; close()
+        # never waits for it (the sort reads files, which may hang).
+        self.lock = threading.Lock()
+        self.sorting = False
+        self.closed = False
 
     def close(self) -> None:
-        self.conn.close()
+        with self.lock:
+            self.closed = True
+            if not self.sorting:
+                self.conn.close()
 
     def sort(self, paths: list[Path], root: Path) -> list[Path | UnchangedDocument]:
-        """Each path, or in its place the unchanged document it holds."""
+        """Each path, or in its place the unchanged document it holds (once closed: each
+        path, nothing is known)."""
+        with self.lock:
+            if self.closed:
+                return list(paths)
+            self.sorting = True
+        try:
+            return self._sort(paths, root)
+        finally:
+            with self.lock:
+                self.sorting = False
+                if self.closed:
+                    self.conn.close()
+
+    def _sort(self, paths: list[Path], root: Path) -> list[Path | UnchangedDocument]:
         relative = {path: path.relative_to(root).as_posix() for path in paths}
         recorded = self._recorded(list(relative.values()))
         unchanged: dict[str, UnchangedDocument] = {}
