@@ -120,7 +120,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
     hosts = allot(concurrency, {h: len(p) for h, p in paths.items()}, per_host)
     concurrency = len(hosts)
     cursor = dict.fromkeys(paths, 0)
-    requests = errors = 0
+    requests = errors = opened = 0
     buffer = bytearray(RECV_BYTES)
 
     def send(conn: _Connection) -> None:
@@ -136,6 +136,15 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
         conn = _Connection(hosts[index % concurrency])
         selector.register(conn.sock, selectors.EVENT_WRITE, conn)
 
+    def replace(conn: _Connection) -> None:
+        """A connection that failed or that the web closed: counted, and a new one opened."""
+        nonlocal errors, opened
+        errors += 1
+        selector.unregister(conn.sock)
+        conn.sock.close()
+        open_one(opened)
+        opened += 1
+
     meter.start()
     start = time.monotonic()
     deadline = start + seconds
@@ -150,11 +159,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
             conn: _Connection = key.data
             if mask & selectors.EVENT_WRITE:  # connected (or failed to)
                 if conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                    errors += 1
-                    selector.unregister(conn.sock)
-                    conn.sock.close()
-                    open_one(opened)
-                    opened += 1
+                    replace(conn)
                     continue
                 selector.modify(conn.sock, selectors.EVENT_READ, conn)
                 send(conn)
@@ -166,11 +171,7 @@ def measure(targets: list[tuple[str, int, str]], concurrency: int, seconds: floa
             if n < 0:
                 continue
             if n == 0:  # closed by the web: reconnect
-                errors += 1
-                selector.unregister(conn.sock)
-                conn.sock.close()
-                open_one(opened)
-                opened += 1
+                replace(conn)
                 continue
             if conn.head_done:
                 conn.remaining -= n
