@@ -28,6 +28,9 @@ class DatabaseCommand(ScrapyCommand):
     requires_crawler_process = False
     default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
+    def syntax(self) -> str:
+        return "[options]"
+
     @property
     def shown_name(self) -> str:
         """The command as the user typed it, in its messages."""

@@ -29,9 +29,6 @@ from crawler.store.database import Store, StoreError
 class Command(DatabaseCommand):
     name = "fix"
 
-    def syntax(self) -> str:
-        return "[options]"
-
     def short_desc(self) -> str:
         return "Write the moved (and, if asked, dead) links of the latest run as a patch of the site"
 

@@ -28,9 +28,6 @@ def describe(plan: PrunePlan) -> str:
 class Command(DatabaseCommand):
     name = "prune"
 
-    def syntax(self) -> str:
-        return "[options]"
-
     def short_desc(self) -> str:
         return "Delete old superseded snapshots from the archive (dry run unless --apply)"
 

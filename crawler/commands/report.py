@@ -42,9 +42,6 @@ def parse_outcomes(value: str) -> frozenset[str]:
 class Command(DatabaseCommand):
     name = "report"
 
-    def syntax(self) -> str:
-        return "[options]"
-
     def short_desc(self) -> str:
         return "Write the link report of the latest run (Markdown, HTML, JSON or CSV)"
 
