@@ -264,3 +264,34 @@ def test_the_run_s_stored_urls_match_what_the_test_moved(world):
     for path in MOVES:
         written = {"/moved/q": "/moved/q?a=1&b=2", "/ok/img/old.png": "/ok/img/old.png"}
         assert streaks[normalise(world["web"].url(written.get(path, path)))] == 3, path
+
+
+def test_a_local_copy_already_in_the_site_is_pointed_at_not_written_again(world, fresh_site):
+    """A copy an earlier fix wrote (a later post links the same dead image): the patch points
+    the reference at it and adds no file git would refuse ('already exists'); a file of other
+    bytes at that path is never pointed at."""
+    first = fix(world, "--run", "3", "--source", str(fresh_site), "--dead", "auto",
+                "--only", "*images*", "--apply")
+    assert first.returncode == 0, first.stderr.decode()
+    copies = list((fresh_site / "assets/archive").iterdir())
+    assert len(copies) == 1
+    for relative, data in world["files"].items():  # the documents as crawled, the copy kept
+        (fresh_site / relative).write_bytes(data)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "site"]):
+        assert git(fresh_site, *command).returncode == 0
+
+    again = fix(world, "--run", "3", "--source", str(fresh_site), "--dead", "auto",
+                "--only", "*images*")
+    assert again.returncode == 0, again.stderr.decode()
+    assert b"new file mode" not in again.stdout
+    assert f"/assets/archive/{copies[0].name}".encode() in again.stdout
+    check = git(fresh_site, "apply", "--check", "-", stdin=again.stdout)
+    assert check.returncode == 0, check.stderr.decode()
+
+    copies[0].write_bytes(b"not the archived image")
+    other = fix(world, "--run", "3", "--source", str(fresh_site), "--dead", "auto",
+                "--only", "*images*")
+    assert other.returncode == 0
+    assert f"/assets/archive/{copies[0].name}".encode() not in other.stdout
+    assert f"assets/archive/{copies[0].name} is already in the site with other contents" \
+        in other.stderr.decode()

@@ -16,7 +16,6 @@ not found verbatim...
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -34,6 +33,7 @@ from crawler.fix.document_edit import edit_document
 from crawler.fix.edits import Edit, Remove, Replace, is_body_field
 from crawler.fix.unified_diff import FileChange
 from crawler.report.fixes import Confirmed, confirmed_dead, confirmed_moves
+from crawler.site.sources import file_digest
 from crawler.store.snapshots import read_body
 
 KINDS = ("page", "image", "amp", "other")
@@ -161,7 +161,7 @@ def make_plan(db: sqlite_utils.Database, root: Path, run_id: int | None = None,
     refs = _references(db, run["id"], options)
     moves = confirmed_moves(db, run["id"], options.runs)
     dead = confirmed_dead(db, run["id"], options.runs) if options.dead.any else {}
-    lookups = _Lookups(db, dead, run.get("base_url"))
+    lookups = _Lookups(db, dead, root)
     edits: dict[str, list[tuple[Edit, Change]]] = defaultdict(list)
     for ref in refs:
         if ref["url_id"] in moves:
@@ -170,8 +170,9 @@ def make_plan(db: sqlite_utils.Database, root: Path, run_id: int | None = None,
                                        Change(ref["path"], ref["field"], ref["raw"], new, "moved")))
         elif ref["url_id"] in dead:
             _dead_edit(ref, options, lookups, plan, edits)
+    digests = {ref["path"]: ref["file_digest"] for ref in refs}  # one per document
     for path, wanted in sorted(edits.items()):
-        _edit_file(plan, path, wanted, refs_digest(refs, path))
+        _edit_file(plan, path, wanted, digests[path])
     plan.new_files = {path: data for path, data in lookups.copies.items()
                       if any(c.why == "local" and c.new == "/" + path for c in plan.changes)}
     return plan
@@ -191,10 +192,6 @@ def moved_value(raw: str, final: str, base_url: str | None) -> str:
     if text.startswith("//") and final.startswith("https://"):
         return final[len("https:"):]
     return final
-
-
-def refs_digest(refs: list[dict[str, Any]], path: str) -> str | None:
-    return next((ref["file_digest"] for ref in refs if ref["path"] == path), None)
 
 
 def _run(db: sqlite_utils.Database, run_id: int | None) -> dict[str, Any]:
@@ -228,11 +225,12 @@ def _glob(pattern: str) -> re.Pattern[str]:
 class _Lookups:
     """Wayback captures and last good snapshots of the dead URLs, read once."""
 
-    def __init__(self, db: sqlite_utils.Database, dead: dict[int, Confirmed], base_url: str | None):
+    def __init__(self, db: sqlite_utils.Database, dead: dict[int, Confirmed], root: Path):
         self.db = db
-        self.base_url = base_url
+        self.root = root
         self.captures: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        self.copies: dict[str, bytes] = {}  # site path -> bytes
+        self.copies: dict[str, bytes] = {}  # site path -> bytes, for the files to write
+        self.local: dict[int, tuple[str | None, str]] = {}  # url_id -> local_copy's answer
         ids = "[" + ",".join(map(str, dead)) + "]"
         if dead and db["wayback"].exists():
             for row in db.query(
@@ -257,7 +255,13 @@ class _Lookups:
         return min(found, key=lambda item: abs(_days(item[0]) - _days(day)))[1]
 
     def local_copy(self, url_id: int, local_dir: str) -> tuple[str | None, str]:
-        """The site path of the URL's last good snapshot as a file, or None and why not."""
+        """The site path of the URL's last good snapshot as a file, or None and why not
+        (once per URL: a dead image is often referenced from many documents)."""
+        if url_id not in self.local:
+            self.local[url_id] = self._local_copy(url_id, local_dir)
+        return self.local[url_id]
+
+    def _local_copy(self, url_id: int, local_dir: str) -> tuple[str | None, str]:
         snapshot = self.snapshots.get(url_id)
         if snapshot is None:
             return None, "no archived copy"
@@ -271,6 +275,12 @@ class _Lookups:
                 return None, "the archived page starts like front matter (Jekyll would render it)"
             data = HTML_GUARD + data  # served from the site's origin: no script may run
         path = f"{local_dir.strip('/')}/{snapshot['digest'][:24]}{extension}"
+        existing = self.root / path
+        if existing.is_symlink() or existing.exists():
+            # Written by an earlier fix: a new-file patch of it would not apply.
+            if existing.is_symlink() or not existing.is_file() or existing.read_bytes() != data:
+                return None, f"{path} is already in the site with other contents"
+            return path, ""
         self.copies[path] = data
         return path, ""
 
@@ -322,7 +332,7 @@ def _edit_file(plan: Plan, path: str, wanted: list[tuple[Edit, Change]], digest:
         refuse("not a regular file (a symbolic link is not edited through)")
         return
     data = target.read_bytes()
-    if digest is None or hashlib.sha256(data).hexdigest() != digest:
+    if digest is None or file_digest(data) != digest:
         run = plan.run["id"]
         refuse(f"the file changed since run {run} read it (crawl again, then fix)"
                if digest else "the run recorded no digest of the file (crawl again, then fix)")
