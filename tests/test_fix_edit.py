@@ -485,6 +485,15 @@ def test_replace_in_body_alone():
     assert refused.value.code == "body_link_not_found"
 
 
+def test_replace_in_body_an_html_and_a_markdown_link_on_one_line():
+    """The reader lists Markdown's links before HTML's: replaced in that order, the second
+    replacement landed at a shifted offset (a new URL of another length shows it)."""
+    longer = NEW + "/and/longer"
+    data = doc("title: T\n", f'<a href="{OLD}">x</a> and [y]({OLD})\n').encode()
+    assert replace_in_body(data, "body:line 4", OLD, longer) == data.replace(OLD.encode(),
+                                                                             longer.encode())
+
+
 def test_a_refused_removal_does_not_block_the_others_of_its_mapping(tmp_path):
     text = doc(f"webUrl: &u {OLD}\nampWebUrl: *u\ncdnAmpWebUrl: https://cdn.example/x\ntitle: T\n")
     edits = [Remove("ampWebUrl", OLD), Remove("cdnAmpWebUrl", "https://cdn.example/x")]

@@ -45,9 +45,9 @@ def body_link_spans_of(document: DocumentText, field: str, old: str, new: str
                                          "characters; not written into the body")
     line = body_line(field)
     start = document.body_start
-    spans = [(start + offset, start + offset + len(old))
-             for ref, offset in body_link_spans(document.body, document.body_first_line)
-             if ref.field == field and ref.value == old]
+    spans = sorted((start + offset, start + offset + len(old))  # Markdown's and HTML's links,
+                   for ref, offset in body_link_spans(document.body, document.body_first_line)
+                   if ref.field == field and ref.value == old)  # in the order they are written
     if not spans:
         raise EditRefused(BODY_LINK_NOT_FOUND, f"no link to {shorten(old)} starts on line {line}")
     if any(document.text[a:b] != old for a, b in spans):  # the reader's offsets, proven
