@@ -218,8 +218,8 @@ class SiteReader:
                 continue
             try:
                 with self.spawning:
-                    if self.pool is None:  # closed meanwhile
-                        return
+                    if self.closed or self.pool is None:  # closed meanwhile (perhaps before
+                        return  # the pool was made): start no process that close() missed
                     future = self.pool.submit(read_documents, to_parse, self.root,
                                               self.body_links, self.key, self.limits)
             except (BrokenProcessPool, RuntimeError) as exc:
