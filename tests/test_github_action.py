@@ -237,6 +237,8 @@ def test_a_crawl_that_fails_is_an_error_with_no_report(tmp_path):
     ({"issue": "yes"}, "input 'issue' must be true or false, not 'yes'"),
     ({"fix-dead": "maybe"}, "input 'fix-dead'"),
     ({"path": "no-such-site"}, "input 'path': the site's directory"),
+    ({"pull-request": "true", "pull-request-branch": "main", "pull-request-base": "main"},
+     "input 'pull-request-branch': 'main' is also the branch the pull request goes into"),
 ])
 def test_an_input_it_cannot_use_fails_before_crawling(tmp_path, inputs, message):
     workspace = write_site(tmp_path / "workspace", {"_posts/a.md": {"title": "A"}})

@@ -138,7 +138,7 @@ class Config:
             issue_label=runner.input("issue-label", "linkhealth"),
             issue_title=runner.input("issue-title", "Broken links found by linkhealth"),
             pull_request=pull_request,
-            pull_branch=runner.input("pull-request-branch", "linkhealth/fix"),
+            pull_branch=pull_branch(runner, pull_request),
             pull_base=pull_base(runner, pull_request),
             pull_title=runner.input("pull-request-title", "Fix links found by linkhealth"),
             fix_dead=fix_dead(runner.input("fix-dead", "none")),
@@ -197,6 +197,17 @@ def fix_dead(value: str) -> str:
     except ValueError as exc:
         raise InputError(f"input 'fix-dead': {exc}") from None
     return value
+
+
+def pull_branch(runner: Runner, wanted: bool) -> str:
+    """Input ``pull-request-branch``: the action force-pushes it, so it is never the branch
+    the pull request goes into (that branch's history would be replaced by the fix)."""
+    branch = runner.input("pull-request-branch", "linkhealth/fix")
+    if wanted and branch == pull_base(runner, wanted):
+        raise InputError(f"input 'pull-request-branch': {branch!r} is also the branch the pull "
+                         "request goes into; the action rebuilds and force-pushes its branch, "
+                         "so give it one of its own")
+    return branch
 
 
 def pull_base(runner: Runner, wanted: bool) -> str:
