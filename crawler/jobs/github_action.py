@@ -42,7 +42,16 @@ from crawler.jobs.actions_runner import InputError, Runner, fit_summary
 from crawler.jobs.github_api import GitHub, GitHubError
 from crawler.jobs.github_issue import IssueResult, sync_issue
 from crawler.jobs.github_pull import GitError, PullRequestOptions, PullResult, propose_fix
-from crawler.jobs.nightly import ended, latest_run, linkhealth  # how a linkhealth command is run
+from crawler.jobs.nightly import (  # how a linkhealth command is run, and what it did
+    NightlyError,
+    crawl_args,
+    ended,
+    latest_run,
+    linkhealth,
+    recorded_run,
+    report_args,
+    setting_args,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_FAIL_ON = 0, 1, 2  # as crawler.commands.report
 FORMATS = ("md", "html", "json", "csv")
@@ -286,7 +295,7 @@ class ActionJob:
             return done
 
     def settings(self) -> list[str]:
-        return [word for setting in self.config.settings for word in ("-s", setting)]
+        return setting_args(self.config.settings)
 
     # -- 1. the crawl
 
@@ -294,19 +303,15 @@ class ActionJob:
         """The id of the run the crawl recorded, finished; None (after saying why) if none."""
         config = self.config
         before = latest_run(config.db)
-        args = ["crawl", str(config.site), "-s", f"LINKHEALTH_DB={config.db}", *self.settings(),
-                *(word for arg in config.spider_args for word in ("-a", arg))]
-        done = self.execute(args, f"linkhealth crawl {config.site}")
-        run = latest_run(config.db)
-        if done.returncode != 0 or run is None or (before and run["id"] == before["id"]):
-            self.fail(f"the crawl failed (exit status {done.returncode}): see the log of this "
-                      "step; no report written")
+        done = self.execute(crawl_args(config.site, config.db, config.settings,
+                                       config.spider_args), f"linkhealth crawl {config.site}")
+        try:
+            run_id = recorded_run(config.db, before, done.returncode)
+        except NightlyError as exc:
+            self.fail(f"{exc}: see the log of this step; no report written")
             return None
-        if run["status"] != "finished":
-            self.fail(f"run {run['id']} did not finish: {run['status']} {run['error'] or ''}")
-            return None
-        self.runner.set_output("run-id", run["id"])
-        return int(run["id"])
+        self.runner.set_output("run-id", run_id)
+        return run_id
 
     # -- 2. the reports
 
@@ -316,8 +321,7 @@ class ActionJob:
         processes = {}
         with self.runner.group(f"linkhealth report of run {run_id}: {', '.join(FORMATS)}"):
             for fmt in FORMATS:
-                args = ["report", "--db", str(config.db), "--run", str(run_id), "--format", fmt,
-                        "-o", str(config.report(fmt)), *self.settings()]
+                args = report_args(config.db, run_id, fmt, config.report(fmt), config.settings)
                 if fmt == "html":
                     args.append("--with-snapshots")
                 if fmt == "json" and config.fail_on:

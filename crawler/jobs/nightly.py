@@ -77,17 +77,17 @@ def latest_run(db: Path) -> dict[str, Any] | None:
     return None if row is None else {"id": row[0], "status": row[1], "error": row[2]}
 
 
-def crawl(source: Path, db: Path, settings: Sequence[str] = (),
-          spider_args: Sequence[str] = (), timeout: float | None = None) -> int:
-    """Run the crawl; return the id of the run it recorded, or raise NightlyError."""
-    before = latest_run(db)
-    # The site as given: the crawl records it (runs.source, shown in every report).
-    command = linkhealth("crawl", str(source), "-s", f"LINKHEALTH_DB={db}",
-                         *setting_args(settings), *(a for arg in spider_args for a in ("-a", arg)))
-    try:
-        status = subprocess.run(command, timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        raise NightlyError(f"the crawl did not end within {timeout:.0f}s") from None
+def crawl_args(source: Path, db: Path, settings: Sequence[str] = (),
+               spider_args: Sequence[str] = ()) -> list[str]:
+    """``linkhealth``'s arguments for the crawl of ``source`` into ``db``. The site as given:
+    the crawl records it (runs.source, shown in every report)."""
+    return ["crawl", str(source), "-s", f"LINKHEALTH_DB={db}", *setting_args(settings),
+            *(word for arg in spider_args for word in ("-a", arg))]
+
+
+def recorded_run(db: Path, before: dict[str, Any] | None, status: int) -> int:
+    """The id of the run a crawl that exited with ``status`` recorded after ``before`` (the
+    latest run when it started), finished; else NightlyError says why."""
     if status != 0:
         raise NightlyError(f"the crawl failed (linkhealth crawl exited with status {status})")
     run = latest_run(db)
@@ -96,7 +96,19 @@ def crawl(source: Path, db: Path, settings: Sequence[str] = (),
     if run["status"] != "finished":
         raise NightlyError(f"run {run['id']} did not finish: {run['status']}"
                            + (f" ({run['error']})" if run["error"] else ""))
-    return run["id"]
+    return int(run["id"])
+
+
+def crawl(source: Path, db: Path, settings: Sequence[str] = (),
+          spider_args: Sequence[str] = (), timeout: float | None = None) -> int:
+    """Run the crawl; return the id of the run it recorded, or raise NightlyError."""
+    before = latest_run(db)
+    command = linkhealth(*crawl_args(source, db, settings, spider_args))
+    try:
+        status = subprocess.run(command, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        raise NightlyError(f"the crawl did not end within {timeout:.0f}s") from None
+    return recorded_run(db, before, status)
 
 
 # -- the reports ------------------------------------------------------------------------
@@ -115,6 +127,13 @@ def ended(process: subprocess.Popen[str], timeout: float, log: TextIO) -> int:
     return process.returncode
 
 
+def report_args(db: Path, run_id: int, fmt: str, output: Path,
+                settings: Sequence[str] = ()) -> list[str]:
+    """``linkhealth``'s arguments for the report of ``run_id`` in ``fmt`` into ``output``."""
+    return ["report", "--db", str(db), "--run", str(run_id), "--format", fmt, "-o", str(output),
+            *setting_args(settings)]
+
+
 def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str] = (),
                   fail_on: str | None = None) -> int:
     """``linkhealth report`` of ``run_id`` in every format into ``directory`` (in parallel).
@@ -125,8 +144,7 @@ def write_reports(db: Path, directory: Path, run_id: int, settings: Sequence[str
     directory.mkdir(parents=True, exist_ok=True)
     processes = []
     for fmt in FORMATS:
-        command = linkhealth("report", "--db", str(db), "--run", str(run_id), "--format", fmt,
-                         "-o", str(directory / f"report.{fmt}"), *setting_args(settings))
+        command = linkhealth(*report_args(db, run_id, fmt, directory / f"report.{fmt}", settings))
         if fail_on and fmt == FORMATS[0]:
             command += ["--fail-on", fail_on]
         processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
