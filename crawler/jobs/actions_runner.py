@@ -157,3 +157,12 @@ def fit_summary(markdown: str, room: int, pointer: str) -> str:
     cut = data.rfind(b"\n", 0, budget + 1)
     kept = data[:cut + 1] if cut >= 0 else b""
     return kept.decode("utf-8") + pointer
+
+
+SECRET_VARIABLES = ("INPUT_TOKEN", "GITHUB_TOKEN")  # never handed to the commands run
+
+
+def command_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the commands the action runs (linkhealth, git): its own, less the
+    token."""
+    return {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}

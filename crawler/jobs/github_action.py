@@ -38,7 +38,7 @@ from typing import Any
 
 from crawler.commands.report import parse_outcomes
 from crawler.fix.plan import DeadPolicy
-from crawler.jobs.actions_runner import InputError, Runner, fit_summary
+from crawler.jobs.actions_runner import InputError, Runner, command_environment, fit_summary
 from crawler.jobs.github_api import GitHub, GitHubError
 from crawler.jobs.github_issue import IssueResult, sync_issue
 from crawler.jobs.github_pull import GitError, PullRequestOptions, PullResult, propose_fix
@@ -61,14 +61,6 @@ STATE_DIRECTORY = "linkhealth"  # in RUNNER_TEMP: action.yml caches and uploads 
 FOOTER_ROOM = 8 * 1024  # bytes of the job summary kept for what the action adds after the report
 COMMAND_TIMEOUT = 6 * 60 * 60  # a GitHub-hosted job's own limit
 PULL_SAID = 50_000  # characters of linkhealth fix's message in the pull request's body
-SECRET_VARIABLES = ("INPUT_TOKEN", "GITHUB_TOKEN")  # never handed to the commands run
-
-
-def command_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment of the commands the action runs: its own, less the token."""
-    return {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}
-
-
 def code_block(text: str) -> str:
     """A fenced block nothing inside can close (its fence is longer than any run of
     backticks in it): text from the site stays text."""
