@@ -3,13 +3,15 @@
 Anything a browser would render as a live document (HTML, XHTML, SVG, XML, scripts) is
 named as text (``.html.txt``...), so that opening a saved copy shows its source and runs
 nothing; images a browser shows and never runs keep their own extension; anything else is
-``.bin``. The report's copies, Datasette's downloads and the site's local copies written by
-``scrapy fix`` are named this way.
+``.bin``. The report's copies and Datasette's downloads are named this way; ``scrapy fix``
+names the site's local copies of images by the same table (``crawler.fix.plan``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from crawler.core.media_types import media_type
 
 SNAPSHOT_EXTENSIONS = {
     # Images a browser shows and never runs: their own extension.
@@ -32,5 +34,4 @@ SNAPSHOT_EXTENSIONS = {
 
 def snapshot_filename(snapshot: dict[str, Any]) -> str:
     """``<id><ext>``: the file name of an exported snapshot (``last_snapshot`` of an entry)."""
-    content_type = (snapshot.get("content_type") or "").split(";")[0].strip().lower()
-    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(content_type, '.bin')}"
+    return f"{int(snapshot['id'])}{SNAPSHOT_EXTENSIONS.get(media_type(snapshot.get('content_type')), '.bin')}"

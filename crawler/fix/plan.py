@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlite_utils
 
+from crawler.archive.copies import SNAPSHOT_EXTENSIONS
 from crawler.archive.wayback import around_date
 from crawler.core.media_types import media_type
 from crawler.fix.document_edit import edit_document
@@ -42,12 +43,16 @@ AUTO = {"page": "wayback", "image": "local", "amp": "remove", "other": "wayback"
 AMP_FIELDS = re.compile(r"(?:^|\.)(?:ampWebUrl|cdnAmpWebUrl)$")
 # Archived types written into the site as files of their own, and their extensions.
 LOCAL_EXTENSIONS = {
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-    "image/avif": ".avif", "image/bmp": ".bmp", "image/x-icon": ".ico",
-    "image/vnd.microsoft.icon": ".ico", "application/pdf": ".pdf", "text/html": ".html",
-    "application/xhtml+xml": ".html",
+    # Images a browser shows and never runs: named as the archive's exports name them.
+    **{kind: extension for kind, extension in SNAPSHOT_EXTENSIONS.items()
+       if kind.startswith("image/") and not extension.endswith(".txt")},
+    "application/pdf": ".pdf",
+    # Pages the site serves as pages, behind HTML_GUARD.
+    "text/html": ".html", "application/xhtml+xml": ".html",
 }
-# An archived page served from the site's own origin must not run anything there.
+# An archived page served from the site's own origin must not run anything there. Written
+# first in the file, it also keeps Jekyll from reading the page as front matter: the copy is
+# served as it is, never rendered as a page of the site.
 HTML_GUARD = (b'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
               b"img-src * data:; style-src * 'unsafe-inline'; font-src *; media-src *\">\n")
 
@@ -271,9 +276,7 @@ class _Lookups:
             return None, f"no local copy of a {kind or 'untyped'} body"
         data = read_body(self.db.conn, snapshot["digest"])
         if extension == ".html":
-            if data.lstrip().startswith(b"---"):
-                return None, "the archived page starts like front matter (Jekyll would render it)"
-            data = HTML_GUARD + data  # served from the site's origin: no script may run
+            data = HTML_GUARD + data
         path = f"{local_dir.strip('/')}/{snapshot['digest'][:24]}{extension}"
         existing = self.root / path
         if existing.is_symlink() or existing.exists():
