@@ -25,6 +25,7 @@ from typing import Any
 
 from crawler.jobs.github_api import GitHub
 from crawler.report.markdown import md_code, md_url
+from crawler.report.text import plural
 
 MARKER = "<!-- linkhealth-action: confirmed broken links -->"
 BODY_LIMIT = 60_000  # characters; GitHub refuses an issue body or comment above 65,536
@@ -91,7 +92,7 @@ def issue_body(broken: Broken, footer: str) -> str:
     rule = (f"failing in {broken.broken_after} runs in a row or more"
             if broken.broken_after > 1 else "failing")
     lines = [MARKER,
-             f"**{_count(len(broken.confirmed), 'link')} confirmed broken** ({rule}) as of "
+             f"**{plural(len(broken.confirmed), 'link')} confirmed broken** ({rule}) as of "
              f"linkhealth run {broken.run_id}; {len(broken.newly)} newly broken in this run.", ""]
     newly = {entry["url"] for entry in broken.newly}
     still = [entry for entry in broken.confirmed if entry["url"] not in newly]
@@ -100,7 +101,7 @@ def issue_body(broken: Broken, footer: str) -> str:
 
 
 def newly_comment(broken: Broken, footer: str) -> str:
-    lines = [f"Run {broken.run_id}: {_count(len(broken.newly), 'link')} newly broken.", ""]
+    lines = [f"Run {broken.run_id}: {plural(len(broken.newly), 'link')} newly broken.", ""]
     return _fitted(lines, [("Newly broken", broken.newly)], footer)
 
 
@@ -143,6 +144,3 @@ def _url(url: str | None) -> str:
     link = md_url(url)
     return link if link.startswith("<") else md_code(url)
 
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -97,7 +97,7 @@ def plural(count: int, word: str) -> str:
 
 
 def runs_text(count: int) -> str:
-    return f"{count} run{'s' if count != 1 else ''}"
+    return plural(count, "run")
 
 
 def failing_text(entry: UrlEntry) -> str:
@@ -174,17 +174,14 @@ def fix_hint(report: Report, code: Any = lambda text: f"`{text}`") -> str:
     parts = []
     if moved and moved.references:
         parts.append(f"{code('scrapy fix -o fix.patch')} writes a patch that rewrites "
-                     f"{_n(moved.references, 'reference')} in {_n(moved.documents, 'document')} "
+                     f"{plural(moved.references, 'reference')} in {plural(moved.documents, 'document')} "
                      f"to where their links moved (permanent redirects in "
                      f"{report.broken_after} runs in a row)")
     if dead and dead.references:
         parts.append(f"with {code('--dead auto')} it also replaces "
-                     f"{_n(dead.references, 'reference')} to confirmed dead links (a Wayback "
+                     f"{plural(dead.references, 'reference')} to confirmed dead links (a Wayback "
                      f"capture, a local copy of an image, an AMP field removed)")
     if not parts:
         return ""
     return "; ".join(parts) + f". Review it, then {code('git apply fix.patch')} in the site."
 
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
