@@ -80,12 +80,12 @@ def sync_issue(api: GitHub, report: dict[str, Any], *, label: str, title: str,
 
 
 def find_issue(api: GitHub, label: str) -> dict[str, Any] | None:
-    """Our open issue: the oldest open one with ``label`` and the marker (not a pull request)."""
-    ours = [item for item in api.pages(f"{api.repo_path}/issues",
-                                       {"state": "open", "labels": label, "sort": "created",
-                                        "direction": "asc"})
-            if "pull_request" not in item and MARKER in (item.get("body") or "")]
-    return min(ours, key=lambda item: item["number"]) if ours else None
+    """Our open issue: the oldest open one with ``label`` and the marker (not a pull request);
+    the pages are read oldest first, and only until it is found."""
+    issues = api.pages(f"{api.repo_path}/issues", {"state": "open", "labels": label,
+                                                   "sort": "created", "direction": "asc"})
+    return next((item for item in issues
+                 if "pull_request" not in item and MARKER in (item.get("body") or "")), None)
 
 
 def issue_body(broken: Broken, footer: str) -> str:
