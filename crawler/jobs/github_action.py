@@ -274,17 +274,20 @@ class ActionJob:
                 capture: bool = False) -> subprocess.CompletedProcess[str]:
         """One linkhealth command, its output in a folded group of the log (as it comes, or,
         with ``capture``, kept in ``stderr`` too and printed at the end)."""
+        done: subprocess.CompletedProcess[str] | None
         with self.runner.group(title):
             try:
                 done = subprocess.run(linkhealth(*args), cwd=self.config.workspace, env=self.env,
                                       stdout=sys.stdout, text=True, timeout=COMMAND_TIMEOUT,
                                       stderr=subprocess.PIPE if capture else sys.stdout)
+                sys.stdout.write(done.stderr or "")
+                sys.stdout.flush()
             except subprocess.TimeoutExpired:
-                self.runner.error(f"{args[0]} did not end within {COMMAND_TIMEOUT}s")
-                return subprocess.CompletedProcess(args, EXIT_ERROR, "", "")
-            sys.stdout.write(done.stderr or "")
-            sys.stdout.flush()
-            return done
+                done = None
+        if done is None:  # said after the group: inside it, workflow commands are stopped
+            self.fail(f"linkhealth {args[0]} did not end within {COMMAND_TIMEOUT}s")
+            return subprocess.CompletedProcess(args, EXIT_ERROR, "", "")
+        return done
 
     def settings(self) -> list[str]:
         return setting_args(self.config.settings)
